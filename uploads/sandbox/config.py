@@ -1,0 +1,180 @@
+"""Configuration of the local STS/OSS sandbox, and its per-run fault switches."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+# Object-level actions a role scoped to one bucket gets by default. ACL actions
+# are deliberately absent, so even the role itself cannot make an object public.
+OBJECT_ACTIONS: tuple[str, ...] = (
+    "oss:PutObject",
+    "oss:GetObject",
+    "oss:DeleteObject",
+    "oss:AbortMultipartUpload",
+    "oss:ListParts",
+)
+
+FaultOutcome = Literal["ok", "throttle", "fail"]
+
+
+def default_role_policy(bucket: str) -> dict[str, Any]:
+    """The role's own policy when none is configured: all object actions on the bucket."""
+    return {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": list(OBJECT_ACTIONS),
+                "Resource": [f"acs:oss:*:*:{bucket}/*"],
+            }
+        ],
+    }
+
+
+@dataclass
+class Faults:
+    """Fault injection for tests and benchmarks, changeable while the sandbox runs.
+
+    `throttle_every` / `fail_every`: 0 is off, 1 is every AssumeRole call, N every
+    Nth call (counted from the start). A failure wins over a throttle on the same
+    call. `throttle_retry_after_ms` > 0 adds an `x-acs-retry-after` header to the
+    throttle answer (see `sts.py` for why); 0 leaves it out.
+    """
+
+    latency_ms: float = 0.0
+    throttle_every: int = 0
+    fail_every: int = 0
+    throttle_retry_after_ms: int = 1000
+    received: int = 0
+    issued: int = 0
+    throttled: int = 0
+    failed: int = 0
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, repr=False, compare=False
+    )
+
+    def configure(
+        self,
+        *,
+        latency_ms: float | None = None,
+        throttle_every: int | None = None,
+        fail_every: int | None = None,
+        throttle_retry_after_ms: int | None = None,
+    ) -> None:
+        """Change the switches atomically; None leaves a switch as it is."""
+        for name, value in (
+            ("latency_ms", latency_ms),
+            ("throttle_every", throttle_every),
+            ("fail_every", fail_every),
+            ("throttle_retry_after_ms", throttle_retry_after_ms),
+        ):
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        with self._lock:
+            if latency_ms is not None:
+                self.latency_ms = float(latency_ms)
+            if throttle_every is not None:
+                self.throttle_every = int(throttle_every)
+            if fail_every is not None:
+                self.fail_every = int(fail_every)
+            if throttle_retry_after_ms is not None:
+                self.throttle_retry_after_ms = int(throttle_retry_after_ms)
+
+    def next_call(self) -> FaultOutcome:
+        """Count one received call and decide its fate."""
+        with self._lock:
+            self.received += 1
+            n = self.received
+            if self.fail_every and n % self.fail_every == 0:
+                self.failed += 1
+                return "fail"
+            if self.throttle_every and n % self.throttle_every == 0:
+                self.throttled += 1
+                return "throttle"
+            return "ok"
+
+    def record_issued(self) -> None:
+        """Count one set of credentials handed out."""
+        with self._lock:
+            self.issued += 1
+
+    def snapshot(self) -> dict[str, float | int]:
+        """A consistent copy of switches and counters, for the stats endpoint."""
+        with self._lock:
+            return {
+                "received": self.received,
+                "issued": self.issued,
+                "throttled": self.throttled,
+                "failed": self.failed,
+                "latency_ms": self.latency_ms,
+                "throttle_every": self.throttle_every,
+                "fail_every": self.fail_every,
+            }
+
+
+@dataclass
+class SandboxConfig:
+    """Everything the sandbox needs; the same values the app uses for real Alibaba Cloud."""
+
+    access_key_id: str
+    access_key_secret: str
+    role_arn: str
+    bucket: str
+    region: str = "cn-hangzhou"
+    data_dir: Path = field(default_factory=lambda: Path("var/sandbox"))
+    role_policy: dict[str, Any] | None = None
+    role_max_session_duration: int = 43200
+    cors_allowed_origins: list[str] = field(default_factory=lambda: ["*"])
+    faults: Faults = field(default_factory=Faults)
+
+    def __post_init__(self) -> None:
+        # Imported here: policy.py is pure and must stay importable without config.
+        from uploads.sandbox.policy import parse_policy
+
+        self.data_dir = Path(self.data_dir)
+        if self.role_policy is None:
+            self.role_policy = default_role_policy(self.bucket)
+        parse_policy(self.role_policy)  # fail at start-up, not on the first request
+        if not 3600 <= self.role_max_session_duration <= 43200:
+            raise ValueError(
+                "role_max_session_duration must be within 3600..43200 seconds "
+                f"(Alibaba's MaxSessionDuration range), got {self.role_max_session_duration}"
+            )
+        for name in ("access_key_id", "access_key_secret", "role_arn", "bucket"):
+            if not getattr(self, name):
+                raise ValueError(f"SandboxConfig.{name} must not be empty")
+
+    @classmethod
+    def from_settings(cls, **overrides: Any) -> SandboxConfig:
+        """Build from django.conf.settings (the ALIYUN_* and SANDBOX_* settings)."""
+        from django.conf import settings
+
+        values: dict[str, Any] = {
+            "access_key_id": settings.ALIYUN_ACCESS_KEY_ID,
+            "access_key_secret": settings.ALIYUN_ACCESS_KEY_SECRET,
+            "role_arn": settings.ALIYUN_STS_ROLE_ARN,
+            "bucket": settings.ALIYUN_OSS_BUCKET,
+            "region": settings.ALIYUN_OSS_REGION,
+            "data_dir": Path(settings.SANDBOX_DATA_DIR),
+            "role_policy": _policy_setting(
+                getattr(settings, "SANDBOX_ROLE_POLICY", None)
+            ),
+            "role_max_session_duration": int(
+                getattr(settings, "SANDBOX_ROLE_MAX_SESSION_DURATION", None) or 43200
+            ),
+        }
+        values.update(overrides)
+        return cls(**values)
+
+
+def _policy_setting(value: Any) -> dict[str, Any] | None:
+    """SANDBOX_ROLE_POLICY may arrive as a dict or as the JSON text of an env var."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        return json.loads(value)
+    return dict(value)
