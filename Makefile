@@ -1,0 +1,51 @@
+# Two commands do all the set-up: `make run` (the demo on SQLite + the local sandbox) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+# A local .env (see .env.example) may override anything below.
+-include .env
+
+# The embedded default: the local sandbox stands in for Alibaba Cloud STS and OSS.
+export DJANGO_DEBUG ?= 1
+export DJANGO_SECURE_SSL_REDIRECT ?= 0
+export ALIYUN_ACCESS_KEY_ID ?= sandbox-ram-user
+export ALIYUN_ACCESS_KEY_SECRET ?= sandbox-ram-user-secret
+export ALIYUN_STS_ROLE_ARN ?= acs:ram::1000000000000000:role/sandbox-uploader
+export ALIYUN_STS_ENDPOINT ?= 127.0.0.1:8701
+export ALIYUN_OSS_BUCKET ?= demo-avatars
+export ALIYUN_OSS_REGION ?= cn-hangzhou
+export ALIYUN_OSS_ENDPOINT ?= http://127.0.0.1:8702
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run test sandbox lint
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py create_demo_users
+	@echo "Demo: open http://$(HOST):$(PORT)/ and log in as demo / demo-password (admin: admin / admin-password)"
+	trap 'kill 0' EXIT; \
+	  $(PY) manage.py sandbox --only-if-local & \
+	  $(PY) manage.py runserver $(HOST):$(PORT)
+
+sandbox: install
+	$(PY) manage.py sandbox
+
+# Tests read their own environment (tests/settings.py): nothing above leaks into them.
+test: install
+	env -u DJANGO_DEBUG -u DJANGO_SECURE_SSL_REDIRECT -u ALIYUN_ACCESS_KEY_ID -u ALIYUN_ACCESS_KEY_SECRET \
+	  -u ALIYUN_STS_ROLE_ARN -u ALIYUN_STS_ENDPOINT -u ALIYUN_OSS_BUCKET -u ALIYUN_OSS_REGION -u ALIYUN_OSS_ENDPOINT \
+	  $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .

@@ -1,0 +1,61 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+from rest_framework_simplejwt import views as jwt_views
+
+from config.schema import error_responses
+
+from .selectors import user_avatar_url
+
+
+class _LoginThrottled:
+    """Password and refresh-token guessing is rate limited per client address."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
+
+
+class TokenObtainApi(_LoginThrottled, jwt_views.TokenObtainPairView):
+    """``{username, password}`` → ``{access, refresh}``. Rate limited per client."""
+
+    @extend_schema(
+        responses={200: jwt_views.TokenObtainPairView.serializer_class, **error_responses(400, 401, 405, 429)}
+    )
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        return super().post(request, *args, **kwargs)
+
+
+class TokenRefreshApi(_LoginThrottled, jwt_views.TokenRefreshView):
+    """``{refresh}`` → a new ``{access, refresh}``; the old refresh token is blacklisted."""
+
+    @extend_schema(
+        responses={200: jwt_views.TokenRefreshView.serializer_class, **error_responses(400, 401, 405, 429)}
+    )
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        return super().post(request, *args, **kwargs)
+
+
+class LogoutApi(_LoginThrottled, jwt_views.TokenBlacklistView):
+    """``{refresh}``: blacklists the refresh token so it can mint no more access tokens."""
+
+    @extend_schema(responses={200: None, **error_responses(400, 401, 405, 429)})
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        return super().post(request, *args, **kwargs)
+
+
+class MeApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        username = serializers.CharField()
+        avatarUrl = serializers.CharField(
+            allow_null=True, help_text="A short-lived signed GET URL of the avatar, or null."
+        )
+
+    @extend_schema(responses={200: OutputSerializer, **error_responses(401, 405)})
+    def get(self, request: Request) -> Response:
+        user = request.user
+        data = {"id": user.pk, "username": user.get_username(), "avatarUrl": user_avatar_url(user)}
+        return Response(self.OutputSerializer(data).data)

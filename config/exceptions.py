@@ -1,0 +1,96 @@
+"""One error shape for the whole API: ``{"detail": "...", "code": "..."}`` plus extras.
+
+DRF's own exceptions (authentication, parsing, throttling, validation) and the project's
+``ApplicationError`` both end up here, so a client can switch on ``code`` everywhere.
+"""
+
+import logging
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class ApplicationError(Exception):
+    """An expected failure of a service, with the HTTP status and stable code the API reports."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "error"
+    default_detail = "The request could not be completed."
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        status_code: int | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        self.detail = detail or self.default_detail
+        self.code = code or self.default_code
+        if status_code is not None:
+            self.status_code = status_code
+        self.retry_after = retry_after
+        super().__init__(self.detail)
+
+
+def _first_code(codes: Any) -> str:
+    if isinstance(codes, str):
+        return codes
+    if isinstance(codes, dict):
+        codes = list(codes.values())
+    for item in codes or []:
+        return _first_code(item)
+    return "error"
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    if isinstance(exc, ApplicationError):
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
+        return Response({"detail": exc.detail, "code": exc.code}, status=exc.status_code, headers=headers)
+
+    response = exception_handler(exc, context)
+    if response is None:
+        logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
+        return Response(
+            {"detail": "Internal server error.", "code": "internal_error"},
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = {
+            "detail": "Invalid input.",
+            "code": "invalid",
+            "errors": exc.detail,
+        }
+    elif isinstance(exc, exceptions.APIException):
+        codes = exc.get_codes()
+        detail = exc.detail
+        if isinstance(detail, dict):  # simplejwt puts the message under "detail" and adds "messages"
+            detail = detail.get("detail", "Request failed.")
+        response.data = {"detail": str(detail), "code": _first_code(codes)}
+    return response
+
+
+def _json_error(status_code: int, detail: str, code: str) -> JsonResponse:
+    return JsonResponse({"detail": detail, "code": code}, status=status_code)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None):
+    if request.path.startswith("/api/"):
+        return _json_error(404, "Not found.", "not_found")
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest):
+    if request.path.startswith("/api/"):
+        return _json_error(500, "Internal server error.", "internal_error")
+    from django.views.defaults import server_error as default_server_error
+
+    return default_server_error(request)

@@ -1,0 +1,61 @@
+"""Shared fixtures: a real local sandbox (STS + OSS over HTTP) the whole run points at."""
+
+from collections.abc import Iterator
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from uploads.sandbox.config import SandboxConfig
+from uploads.sandbox.server import Sandbox
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """One sandbox per test run, configured from the same ALIYUN_* settings as the app."""
+    config = SandboxConfig.from_settings(data_dir=tmp_path_factory.mktemp("sandbox"))
+    with Sandbox(config) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _point_at_sandbox(settings, sandbox: Sandbox) -> Iterator[None]:
+    """Every test talks to the sandbox, starts with an empty cache and no injected faults."""
+    settings.ALIYUN_STS_ENDPOINT = sandbox.sts_endpoint
+    settings.ALIYUN_OSS_ENDPOINT = sandbox.oss_endpoint
+    sandbox.config.faults.configure(latency_ms=0, throttle_every=0, fail_every=0)
+    cache.clear()
+    yield
+    sandbox.config.faults.configure(latency_ms=0, throttle_every=0, fail_every=0)
+    cache.clear()
+
+
+@pytest.fixture
+def password() -> str:
+    return "correct horse battery staple"
+
+
+@pytest.fixture
+def user(django_user_model, password):
+    return django_user_model.objects.create_user(username="alice", password=password)
+
+
+@pytest.fixture
+def other_user(django_user_model, password):
+    return django_user_model.objects.create_user(username="bob", password=password)
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def jwt_client(api_client, user, password) -> APIClient:
+    """An API client logged in the way a mobile app is: a bearer access token."""
+    response = api_client.post(
+        "/api/auth/token/", {"username": user.username, "password": password}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {response.json()['access']}")
+    return api_client

@@ -1,0 +1,258 @@
+"""POST /api/uploads/sts-token/ through the real STS SDK against the sandbox STS."""
+
+import logging
+
+import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from uploads.models import TokenIssuance
+from uploads.sandbox.policy import is_allowed, object_resource
+from uploads.sandbox.tokens import resolve_principal
+
+URL = "/api/uploads/sts-token/"
+FIELDS = {
+    "accessKeyId",
+    "accessKeySecret",
+    "securityToken",
+    "expiration",
+    "bucket",
+    "region",
+    "endpoint",
+    "prefix",
+}
+
+pytestmark = pytest.mark.django_db
+
+
+def test_jwt_user_gets_credentials_scoped_to_own_prefix(jwt_client, user, settings):
+    response = jwt_client.post(URL)
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert set(body) == FIELDS
+    assert body["prefix"] == f"user/{user.pk}/"
+    assert body["accessKeyId"].startswith("STS.")
+    assert body["bucket"] == settings.ALIYUN_OSS_BUCKET
+    assert body["region"] == settings.ALIYUN_OSS_REGION
+    assert body["endpoint"] == settings.ALIYUN_OSS_ENDPOINT
+    assert body["expiration"].endswith("Z")
+    assert response["Cache-Control"] == "no-store"
+
+    row = TokenIssuance.objects.get()
+    assert (row.outcome, row.auth_method, row.user, row.username) == ("issued", "jwt", user, "alice")
+    assert (row.prefix, row.access_key_id, row.role_session_name) == (
+        body["prefix"],
+        body["accessKeyId"],
+        f"user-{user.pk}",
+    )
+    assert row.sts_request_id and row.expiration and row.client_ip == "127.0.0.1"
+
+
+def test_policy_that_reached_sts_allows_only_own_prefix(jwt_client, user, other_user, sandbox):
+    body = jwt_client.post(URL).json()
+    principal = resolve_principal(
+        sandbox.config, access_key_id=body["accessKeyId"], security_token=body["securityToken"]
+    )
+    bucket = body["bucket"]
+
+    def can(action: str, key: str, in_bucket: str = bucket) -> bool:
+        return is_allowed(principal.policies, action, object_resource(in_bucket, key))
+
+    assert can("oss:PutObject", f"user/{user.pk}/avatars/me.png")
+    assert can("oss:GetObject", f"user/{user.pk}/avatars/me.png")
+    assert not can("oss:PutObject", f"user/{user.pk}0/me.png")
+    assert not can("oss:PutObject", f"user/{other_user.pk}/me.png")
+    assert not can("oss:PutObject", f"user/{user.pk}/me.png", in_bucket="someone-elses-bucket")
+    assert not can("oss:PutObjectAcl", f"user/{user.pk}/me.png")
+    assert not is_allowed(principal.policies, "oss:ListObjects", f"acs:oss:*:*:{bucket}")
+    assert not is_allowed(principal.policies, "oss:PutBucketAcl", f"acs:oss:*:*:{bucket}")
+
+
+def test_session_user_needs_csrf_token(client, user, password):
+    csrf_client = APIClient(enforce_csrf_checks=True)
+    csrf_client.force_login(user)
+
+    refused = csrf_client.post(URL)
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "permission_denied"
+    assert "CSRF" in refused.json()["detail"]
+
+    csrf_client.get("/")  # the page sets the csrftoken cookie, as the demo page does
+    token = csrf_client.cookies["csrftoken"].value
+    response = csrf_client.post(URL, HTTP_X_CSRFTOKEN=token)
+    assert response.status_code == 200, response.content
+    assert TokenIssuance.objects.get().auth_method == "session"
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "code"),
+    [
+        ({}, 401, "not_authenticated"),
+        ({"HTTP_AUTHORIZATION": "Bearer not-a-jwt"}, 401, "token_not_valid"),
+        ({"HTTP_AUTHORIZATION": "Basic YWxpY2U6cHc="}, 401, "not_authenticated"),
+    ],
+)
+def test_unauthenticated_requests_are_refused_with_json(api_client, headers, status, code):
+    response = api_client.post(URL, **headers)
+    assert response.status_code == status
+    assert response.json() == {"detail": response.json()["detail"], "code": code}
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert not TokenIssuance.objects.exists()
+
+
+def test_wrong_method_is_405(jwt_client):
+    response = jwt_client.get(URL)
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("payload", ["{not json", '{"a": ', "\x00"])
+def test_malformed_json_is_400(jwt_client, payload):
+    response = jwt_client.post(URL, data=payload, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"
+    assert not TokenIssuance.objects.exists()
+
+
+def test_non_object_json_is_400(jwt_client):
+    response = jwt_client.post(URL, data="[1, 2]", content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+
+
+def test_client_cannot_choose_the_prefix(jwt_client, user):
+    response = jwt_client.post(URL, {"prefix": "user/1/", "userId": 1}, format="json")
+    assert response.status_code == 200
+    assert response.json()["prefix"] == f"user/{user.pk}/"
+
+
+def test_still_valid_credentials_are_reused_and_audited(jwt_client, sandbox):
+    before = sandbox.config.faults.snapshot()["issued"]
+    first = jwt_client.post(URL).json()
+    second = jwt_client.post(URL).json()
+
+    assert second["accessKeyId"] == first["accessKeyId"]
+    assert second["expiration"] == first["expiration"]
+    assert sandbox.config.faults.snapshot()["issued"] == before + 1
+    assert list(TokenIssuance.objects.order_by("id").values_list("outcome", flat=True)) == [
+        "issued",
+        "reused",
+    ]
+
+
+def test_no_reuse_when_margin_covers_lifetime(jwt_client, settings):
+    settings.ALIYUN_STS_REUSE_MARGIN_SECONDS = settings.ALIYUN_STS_DURATION_SECONDS
+    first = jwt_client.post(URL).json()
+    second = jwt_client.post(URL).json()
+    assert first["accessKeyId"] != second["accessKeyId"]
+
+
+# --- STS faults -------------------------------------------------------------------------------
+
+
+def _assert_failure(response, status: int, code: str, upstream: str) -> None:
+    assert response.status_code == status, response.content
+    assert response.json()["code"] == code
+    assert "Traceback" not in response.content.decode()
+    row = TokenIssuance.objects.get()
+    assert row.outcome == "failed"
+    assert row.error_code == upstream
+    assert row.access_key_id == ""
+
+
+def test_sts_throttling_is_503_with_retry_after(jwt_client, sandbox, settings):
+    settings.ALIYUN_STS_MAX_ATTEMPTS = 2
+    sandbox.config.faults.configure(throttle_every=1, throttle_retry_after_ms=50)
+    response = jwt_client.post(URL)
+    _assert_failure(response, 503, "sts_throttled", "Throttling.User")
+    assert int(response["Retry-After"]) >= 1
+
+
+def test_sts_throttling_once_is_retried_transparently(jwt_client, sandbox):
+    faults = sandbox.config.faults
+    if faults.snapshot()["received"] == 0:  # "every Nth call" needs N > 1 to let the retry through
+        jwt_client.post(URL)
+        cache.clear()
+    rows_before = TokenIssuance.objects.count()
+    before = faults.snapshot()
+    faults.configure(throttle_every=before["received"] + 1, throttle_retry_after_ms=10)  # only the next call
+
+    response = jwt_client.post(URL)
+
+    assert response.status_code == 200, response.content
+    after = faults.snapshot()
+    assert (after["received"] - before["received"], after["throttled"] - before["throttled"]) == (2, 1)
+    outcomes = list(TokenIssuance.objects.order_by("id").values_list("outcome", flat=True))
+    assert outcomes[rows_before:] == ["issued"]  # one attempt, one row, however many STS calls
+
+
+def test_sts_internal_error_is_503(jwt_client, sandbox, settings):
+    settings.ALIYUN_STS_MAX_ATTEMPTS = 1
+    sandbox.config.faults.configure(fail_every=1)
+    _assert_failure(jwt_client.post(URL), 503, "sts_unavailable", "InternalError")
+
+
+def test_sts_unreachable_is_503(jwt_client, settings):
+    settings.ALIYUN_STS_ENDPOINT = "127.0.0.1:9"  # discard port: nothing listens
+    response = jwt_client.post(URL)
+    _assert_failure(response, 503, "sts_unavailable", "sts_unavailable")
+    assert response["Retry-After"]
+
+
+def test_sts_timeout_is_503_within_the_configured_time(jwt_client, sandbox, settings):
+    import time
+
+    settings.ALIYUN_STS_READ_TIMEOUT_MS = 300
+    settings.ALIYUN_STS_MAX_ATTEMPTS = 1
+    sandbox.config.faults.configure(latency_ms=1500)
+    started = time.monotonic()
+    response = jwt_client.post(URL)
+    assert time.monotonic() - started < 1.4
+    _assert_failure(response, 503, "sts_unavailable", "sts_unavailable")
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "upstream"),
+    [
+        ("ALIYUN_STS_ROLE_ARN", "acs:ram::1234567890123456:role/no-such-role", "EntityNotExist.Role"),
+        ("ALIYUN_ACCESS_KEY_SECRET", "wrong-secret", "SignatureDoesNotMatch"),
+        ("ALIYUN_ACCESS_KEY_ID", "unknown-key", "InvalidAccessKeyId.NotFound"),
+        ("ALIYUN_STS_DURATION_SECONDS", 100_000, "InvalidParameter.DurationSeconds"),
+    ],
+)
+def test_sts_refusing_our_configuration_is_502(jwt_client, settings, setting, value, upstream):
+    setattr(settings, setting, value)
+    _assert_failure(jwt_client.post(URL), 502, "sts_rejected", upstream)
+
+
+# --- Secrets ---------------------------------------------------------------------------------
+
+
+def test_secrets_reach_no_table_and_no_log(jwt_client, user, password, caplog, capsys, sandbox, settings):
+    caplog.set_level(logging.DEBUG)
+    body = jwt_client.post(URL).json()
+    jwt_client.post(URL)  # a reuse
+    settings.ALIYUN_STS_ROLE_ARN = "acs:ram::1234567890123456:role/no-such-role"
+    jwt_client.post(URL)  # a failure (new cache key: the role changed)
+
+    call_command("dumpdata", "uploads", "accounts", "token_blacklist", "sessions", stdout=(dump := _Buffer()))
+    secrets = [body["accessKeySecret"], body["securityToken"], password, settings.ALIYUN_ACCESS_KEY_SECRET]
+    access_token = jwt_client._credentials["HTTP_AUTHORIZATION"].split()[1]
+    logs = caplog.text + capsys.readouterr().err
+    for secret in [*secrets, access_token]:
+        assert secret not in dump.value
+        assert secret not in logs
+    assert TokenIssuance.objects.count() == 3
+
+
+class _Buffer:
+    def __init__(self) -> None:
+        self.value = ""
+
+    def write(self, text: str) -> None:
+        self.value += text
+
+    def flush(self) -> None:
+        pass

@@ -1,0 +1,111 @@
+"""System checks for the Alibaba Cloud settings: fail at start-up, not at the first upload.
+
+No network calls here; a live probe of STS belongs in a management command.
+"""
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+ROLE_ARN = re.compile(r"^acs:ram::\d+:role/[A-Za-z0-9.@_-]{1,64}$")
+# OSS bucket names: 3-63 of lower-case letters, digits and hyphens, not starting/ending with '-'.
+BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+$")
+STS_ENDPOINT = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$")
+DURATION_MIN, DURATION_MAX = 900, 43200
+
+
+@register(Tags.security, deploy=False)
+def check_aliyun_settings(app_configs: Any = None, **kwargs: Any) -> list:
+    errors: list = []
+    role_arn = settings.ALIYUN_STS_ROLE_ARN
+    if role_arn and not ROLE_ARN.match(role_arn):
+        errors.append(
+            Error(
+                f"ALIYUN_STS_ROLE_ARN {role_arn!r} is not a RAM role ARN.",
+                hint="Use acs:ram::<account-id>:role/<role-name>, as shown on the role's page in the RAM console.",
+                id="uploads.E001",
+            )
+        )
+    bucket = settings.ALIYUN_OSS_BUCKET
+    if bucket and not BUCKET.match(bucket):
+        errors.append(
+            Error(
+                f"ALIYUN_OSS_BUCKET {bucket!r} is not a valid OSS bucket name.",
+                hint="3-63 characters: lower-case letters, digits and hyphens, starting and ending with a letter or digit.",
+                id="uploads.E002",
+            )
+        )
+    duration = settings.ALIYUN_STS_DURATION_SECONDS
+    if not DURATION_MIN <= duration <= DURATION_MAX:
+        errors.append(
+            Error(
+                f"ALIYUN_STS_DURATION_SECONDS is {duration}; STS accepts {DURATION_MIN} to {DURATION_MAX}.",
+                hint="Also keep it at or below the role's MaxSessionDuration (3600 unless you raised it).",
+                id="uploads.E003",
+            )
+        )
+    if not settings.DEBUG:
+        missing = [
+            name
+            for name in (
+                "ALIYUN_ACCESS_KEY_ID",
+                "ALIYUN_ACCESS_KEY_SECRET",
+                "ALIYUN_STS_ROLE_ARN",
+                "ALIYUN_OSS_BUCKET",
+            )
+            if not getattr(settings, name)
+        ]
+        if missing:
+            errors.append(
+                Error(
+                    f"Missing Alibaba Cloud settings: {', '.join(missing)}.",
+                    hint="Set them in the environment (see .env.example); they have no defaults when DJANGO_DEBUG is off.",
+                    id="uploads.E004",
+                )
+            )
+    if not STS_ENDPOINT.match(settings.ALIYUN_STS_ENDPOINT):
+        errors.append(
+            Error(
+                f"ALIYUN_STS_ENDPOINT {settings.ALIYUN_STS_ENDPOINT!r} is not host[:port].",
+                hint="Give a bare host such as sts.aliyuncs.com or 127.0.0.1:8701, without http:// (the SDK signs it as the Host header).",
+                id="uploads.E005",
+            )
+        )
+    endpoint = urlsplit(settings.ALIYUN_OSS_ENDPOINT)
+    if endpoint.scheme not in ("http", "https") or not endpoint.hostname:
+        errors.append(
+            Error(
+                f"ALIYUN_OSS_ENDPOINT {settings.ALIYUN_OSS_ENDPOINT!r} is not an http(s) URL.",
+                hint="For example https://oss-cn-hangzhou.aliyuncs.com, or http://127.0.0.1:8702 for the local sandbox.",
+                id="uploads.E006",
+            )
+        )
+    if not REGION.match(settings.ALIYUN_OSS_REGION):
+        errors.append(
+            Error(
+                f"ALIYUN_OSS_REGION {settings.ALIYUN_OSS_REGION!r} is not a region id.",
+                hint="Use the standard id such as cn-hangzhou (without an oss- prefix).",
+                id="uploads.E007",
+            )
+        )
+    if settings.ALIYUN_STS_MAX_ATTEMPTS < 1:
+        errors.append(
+            Error(
+                "ALIYUN_STS_MAX_ATTEMPTS must be at least 1.",
+                hint="1 means no retry; 3 is a sensible default.",
+                id="uploads.E008",
+            )
+        )
+    if settings.ALIYUN_STS_REUSE_MARGIN_SECONDS >= duration and DURATION_MIN <= duration:
+        errors.append(
+            Warning(
+                "ALIYUN_STS_REUSE_MARGIN_SECONDS is not below ALIYUN_STS_DURATION_SECONDS, so credentials are never reused.",
+                hint="Every request will call AssumeRole (limited to 100 calls/s per account).",
+                id="uploads.W001",
+            )
+        )
+    return errors

@@ -1,0 +1,217 @@
+"""Writes for the uploads app: issuing upload credentials and auditing every attempt."""
+
+import base64
+import hashlib
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+from django.conf import settings
+from django.core.cache import cache
+from django.db import DatabaseError
+
+from accounts.models import User
+from config.exceptions import ApplicationError
+
+from . import sts
+from .models import TokenIssuance
+from .policy import upload_policy, user_prefix
+
+logger = logging.getLogger(__name__)
+
+_STS_ERROR_STATUS = {"sts_throttled": 503, "sts_unavailable": 503, "sts_rejected": 502}
+_LOCK_POLL_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Who is asking and from where; filled in by the API view from the request."""
+
+    auth_method: str
+    client_ip: str | None
+    user_agent: str
+    request_id: str
+
+
+@dataclass(frozen=True)
+class UploadCredentials:
+    access_key_id: str
+    access_key_secret: str
+    security_token: str
+    expiration: datetime
+    bucket: str
+    region: str
+    endpoint: str
+    prefix: str
+
+
+def role_session_name(user_id: int) -> str:
+    """Shows up in the assumed-role ARN and in ActionTrail, so it names the user."""
+    return f"user-{user_id}"
+
+
+def _audit(*, user: User, context: RequestContext, outcome: str, prefix: str, **fields: Any) -> None:
+    """Every attempt leaves exactly one row; if the row cannot be written, nothing is handed out."""
+    try:
+        TokenIssuance.objects.create(
+            user=user,
+            username=user.get_username(),
+            outcome=outcome,
+            prefix=prefix,
+            auth_method=context.auth_method,
+            client_ip=context.client_ip,
+            user_agent=context.user_agent[:512],
+            request_id=context.request_id,
+            **fields,
+        )
+    except DatabaseError:
+        logger.exception("Could not write the token issuance audit row")
+        raise ApplicationError(
+            "The audit log is unavailable; no credentials were issued.",
+            code="audit_unavailable",
+            status_code=503,
+            retry_after=5,
+        ) from None
+
+
+# --- Reuse: still-valid credentials come from the shared cache, encrypted at rest ----------------
+
+
+def _fernet() -> Fernet:
+    key = hashlib.sha256(b"uploads.sts-cache:" + settings.SECRET_KEY.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def _cache_key(user_id: int, policy: dict[str, Any]) -> str:
+    """Changes whenever anything that shapes the token changes, so a config change never reuses."""
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            [policy, settings.ALIYUN_STS_ROLE_ARN, settings.ALIYUN_ACCESS_KEY_ID],
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()[:16]
+    return f"uploads:sts:{user_id}:{fingerprint}"
+
+
+def _cache_get(key: str) -> sts.StsCredentials | None:
+    blob = cache.get(key)
+    if blob is None:
+        return None
+    try:
+        data = json.loads(_fernet().decrypt(blob))
+    except (InvalidToken, ValueError, TypeError):
+        return None
+    data["expiration"] = datetime.fromisoformat(data["expiration"])
+    credentials = sts.StsCredentials(**data)
+    margin = settings.ALIYUN_STS_REUSE_MARGIN_SECONDS
+    if (credentials.expiration - datetime.now(UTC)).total_seconds() <= margin:
+        return None
+    return credentials
+
+
+def _cache_set(key: str, credentials: sts.StsCredentials) -> None:
+    lifetime = (credentials.expiration - datetime.now(UTC)).total_seconds()
+    timeout = int(lifetime - settings.ALIYUN_STS_REUSE_MARGIN_SECONDS)
+    if timeout <= 0:
+        return
+    data = asdict(credentials) | {"expiration": credentials.expiration.isoformat()}
+    cache.set(key, _fernet().encrypt(json.dumps(data).encode()), timeout=timeout)
+
+
+def _sts_deadline_seconds() -> float:
+    """The longest one AssumeRole call (with its retries) may take; also the lock's lifetime."""
+    per_attempt = (settings.ALIYUN_STS_CONNECT_TIMEOUT_MS + settings.ALIYUN_STS_READ_TIMEOUT_MS) / 1000
+    return settings.ALIYUN_STS_MAX_ATTEMPTS * (per_attempt + 1.0)
+
+
+def _fresh_or_cached(
+    key: str, *, session_name: str, policy: dict[str, Any]
+) -> tuple[sts.StsCredentials, bool]:
+    """Returns (credentials, reused). One request per user calls STS; concurrent ones wait for it."""
+    lock_key = f"{key}:lock"
+    deadline = time.monotonic() + _sts_deadline_seconds()
+    while True:
+        cached = _cache_get(key)
+        if cached is not None:
+            return cached, True
+        if cache.add(lock_key, "1", timeout=int(_sts_deadline_seconds()) + 1):
+            break
+        if time.monotonic() >= deadline:  # the holder died or hangs: do not wait for it any longer
+            break
+        time.sleep(_LOCK_POLL_SECONDS)
+    try:
+        credentials = sts.assume_role(
+            role_session_name=session_name,
+            policy=policy,
+            duration_seconds=settings.ALIYUN_STS_DURATION_SECONDS,
+        )
+        _cache_set(key, credentials)
+        return credentials, False
+    finally:
+        cache.delete(lock_key)
+
+
+def sts_token_issue(*, user: User, context: RequestContext) -> UploadCredentials:
+    """Hand ``user`` credentials that can write only under ``user/<id>/``, auditing the attempt."""
+    prefix = user_prefix(user.pk)
+    policy = upload_policy(bucket=settings.ALIYUN_OSS_BUCKET, user_id=user.pk)
+    session_name = role_session_name(user.pk)
+    audit_fields: dict[str, Any] = {"role_session_name": session_name, "policy": policy}
+
+    try:
+        credentials, reused = _fresh_or_cached(
+            _cache_key(user.pk, policy), session_name=session_name, policy=policy
+        )
+    except sts.StsError as exc:
+        _audit(
+            user=user,
+            context=context,
+            outcome=TokenIssuance.Outcome.FAILED,
+            prefix=prefix,
+            error_code=exc.upstream_code or exc.code,
+            sts_request_id=exc.request_id,
+            **audit_fields,
+        )
+        raise ApplicationError(
+            str(exc),
+            code=exc.code,
+            status_code=_STS_ERROR_STATUS[exc.code],
+            retry_after=exc.retry_after,
+        ) from None
+
+    _audit(
+        user=user,
+        context=context,
+        outcome=TokenIssuance.Outcome.REUSED if reused else TokenIssuance.Outcome.ISSUED,
+        prefix=prefix,
+        access_key_id=credentials.access_key_id,
+        expiration=credentials.expiration,
+        sts_request_id=credentials.request_id,
+        **audit_fields,
+    )
+    return UploadCredentials(
+        access_key_id=credentials.access_key_id,
+        access_key_secret=credentials.access_key_secret,
+        security_token=credentials.security_token,
+        expiration=credentials.expiration,
+        bucket=settings.ALIYUN_OSS_BUCKET,
+        region=settings.ALIYUN_OSS_REGION,
+        endpoint=settings.ALIYUN_OSS_ENDPOINT,
+        prefix=prefix,
+    )
+
+
+def sts_token_refuse(*, user: User, context: RequestContext, reason: str) -> None:
+    """Audit an issuance the server refused before calling STS (e.g. rate limited)."""
+    _audit(
+        user=user,
+        context=context,
+        outcome=TokenIssuance.Outcome.REFUSED,
+        prefix=user_prefix(user.pk),
+        role_session_name=role_session_name(user.pk),
+        error_code=reason,
+    )

@@ -1,0 +1,177 @@
+"""The one seam around ``alibabacloud_sts20150401``: nothing else in the project imports it.
+
+Takes typed inputs, returns a frozen dataclass, and turns every SDK failure into ``StsError``
+with a stable code, so the rest of the code never sees a Tea/Darabonba exception.
+"""
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from ipaddress import ip_address
+from typing import Any
+
+from alibabacloud_sts20150401.client import Client
+from alibabacloud_sts20150401.models import AssumeRoleRequest
+from alibabacloud_tea_openapi.exceptions import ClientException, ServerException, ThrottlingException
+from alibabacloud_tea_openapi.models import Config
+from darabonba.policy.retry import RetryOptions
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+logger = logging.getLogger(__name__)
+
+# STS codes that mean "our configuration is wrong", not "try again later".
+_THROTTLING_CODES = {"Throttling", "Throttling.User", "Throttling.Api", "Throttling.Sts"}
+
+
+@dataclass(frozen=True)
+class StsCredentials:
+    access_key_id: str
+    access_key_secret: str = field(repr=False)
+    security_token: str = field(repr=False)
+    expiration: datetime
+    request_id: str
+
+
+class StsError(Exception):
+    """AssumeRole did not give us credentials.
+
+    ``code`` is the project's stable code (``sts_throttled``, ``sts_unavailable``,
+    ``sts_rejected``); ``upstream_code`` is Alibaba's (``Throttling.User``, ``NoPermission``…).
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        upstream_code: str = "",
+        request_id: str = "",
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.upstream_code = upstream_code
+        self.request_id = request_id
+        self.retry_after = retry_after
+
+
+def _protocol_for(endpoint: str) -> str:
+    """Plain http only for loopback endpoints (the local sandbox); https everywhere else."""
+    host = endpoint.rsplit(":", 1)[0] if endpoint.count(":") == 1 else endpoint
+    host = host.strip("[]")
+    if host == "localhost":
+        return "http"
+    try:
+        return "http" if ip_address(host).is_loopback else "https"
+    except ValueError:
+        return "https"
+
+
+def _retry_options(max_attempts: int) -> RetryOptions:
+    """Bounded retries with jittered exponential backoff, for throttling and STS-side 5xx only."""
+    return RetryOptions(
+        {
+            "retryable": max_attempts > 1,
+            "retryCondition": [
+                {
+                    "maxAttempts": max_attempts,
+                    "exception": ["ThrottlingException", "ServerException"],
+                    "errorCode": sorted(_THROTTLING_CODES | {"InternalError", "ServiceUnavailable"}),
+                    "backoff": {"policy": "ExponentialWithEqualJitter", "period": 100, "cap": 1000},
+                    "maxDelay": 1000,
+                }
+            ],
+        }
+    )
+
+
+@lru_cache(maxsize=1)
+def _client() -> Client:
+    endpoint = settings.ALIYUN_STS_ENDPOINT
+    config = Config(
+        access_key_id=settings.ALIYUN_ACCESS_KEY_ID,
+        access_key_secret=settings.ALIYUN_ACCESS_KEY_SECRET,
+        endpoint=endpoint,
+        protocol=_protocol_for(endpoint),
+        connect_timeout=settings.ALIYUN_STS_CONNECT_TIMEOUT_MS,
+        read_timeout=settings.ALIYUN_STS_READ_TIMEOUT_MS,
+    )
+    config.retry_options = _retry_options(settings.ALIYUN_STS_MAX_ATTEMPTS)
+    return Client(config)
+
+
+@receiver(setting_changed)
+def _reset_client(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith("ALIYUN_STS") or setting.startswith("ALIYUN_ACCESS_KEY"):
+        _client.cache_clear()
+
+
+def _parse_expiration(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def assume_role(*, role_session_name: str, policy: dict[str, Any], duration_seconds: int) -> StsCredentials:
+    """Call AssumeRole with an inline session policy. Raises ``StsError`` on any failure."""
+    request = AssumeRoleRequest(
+        role_arn=settings.ALIYUN_STS_ROLE_ARN,
+        role_session_name=role_session_name,
+        policy=json.dumps(policy, separators=(",", ":")),
+        duration_seconds=duration_seconds,
+    )
+    client = _client()
+    try:
+        response = client.assume_role(request)
+    except ThrottlingException as exc:
+        raise StsError(
+            "sts_throttled",
+            "Alibaba Cloud STS is throttling requests.",
+            upstream_code=exc.code or "Throttling",
+            request_id=exc.request_id or "",
+            retry_after=max(1, -(-int(exc.retry_after or 1000) // 1000)),
+        ) from None
+    except ClientException as exc:
+        if exc.code in _THROTTLING_CODES:
+            raise StsError(
+                "sts_throttled",
+                "Alibaba Cloud STS is throttling requests.",
+                upstream_code=exc.code,
+                request_id=exc.request_id or "",
+                retry_after=1,
+            ) from None
+        logger.error("STS refused AssumeRole: code=%s request_id=%s", exc.code, exc.request_id)
+        raise StsError(
+            "sts_rejected",
+            "Alibaba Cloud STS refused the server's configuration.",
+            upstream_code=exc.code or "",
+            request_id=exc.request_id or "",
+        ) from None
+    except ServerException as exc:
+        raise StsError(
+            "sts_unavailable",
+            "Alibaba Cloud STS is unavailable.",
+            upstream_code=exc.code or "",
+            request_id=exc.request_id or "",
+            retry_after=5,
+        ) from None
+    except Exception as exc:  # connection refused, timeouts, TLS errors, garbage answers
+        logger.warning("STS unreachable: %s", type(exc).__name__)
+        raise StsError(
+            "sts_unavailable",
+            "Alibaba Cloud STS could not be reached.",
+            upstream_code="",
+            retry_after=5,
+        ) from None
+
+    body = response.body
+    credentials = body.credentials
+    return StsCredentials(
+        access_key_id=credentials.access_key_id,
+        access_key_secret=credentials.access_key_secret,
+        security_token=credentials.security_token,
+        expiration=_parse_expiration(credentials.expiration),
+        request_id=body.request_id or "",
+    )
