@@ -1,0 +1,906 @@
+"""The sandbox's OSS endpoint: a WSGI app that authenticates, authorizes and stores like OSS.
+
+Its job is to refuse what Alibaba Cloud would refuse (bad signature, unknown key, expired token,
+a session policy that does not cover the key) with the same codes, so the project's promise
+"a token for user 7 cannot write into user 8's folder" is proven with the official clients.
+
+Addressing rule. A request path is read in every way a client could have meant it: path style
+``/<bucket>/<key>`` (oss2, alibabacloud-oss-v2 and ali-oss ``sldEnable`` with an IP endpoint),
+cname style ``/<key>`` for the configured bucket (ali-oss ``cname: true``), and virtual-host style
+when the Host header names a bucket. Every OSS signature covers ``/<bucket>/<key>``, so the sandbox
+keeps the reading whose signature verifies: a cname client whose key starts with
+``<bucket>/`` is therefore not mistaken for a path-style one, and a path-style request to another
+bucket is recognised as such (and refused by policy or with NoSuchBucket), never written into the
+configured bucket. Unsigned requests are refused before the ambiguity matters. PostObject signs
+only its policy: it goes to ``/`` (the configured bucket) or ``/<bucket>``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+import logging
+import re
+import secrets
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
+from urllib.parse import quote, unquote
+
+from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.http import http_date
+from werkzeug.wrappers import Request, Response
+
+from uploads.sandbox import oss_auth
+from uploads.sandbox.config import SandboxConfig
+from uploads.sandbox.oss_auth import AuthError, RequestFacts
+from uploads.sandbox.policy import bucket_resource, is_allowed, object_resource
+from uploads.sandbox.storage import (
+    MAX_OBJECT_SIZE,
+    MAX_PART_NUMBER,
+    MIN_PART_SIZE,
+    ObjectMeta,
+    Staged,
+    Storage,
+    StorageError,
+)
+from uploads.sandbox.tokens import CredentialError, Principal, resolve_principal
+
+logger = logging.getLogger(__name__)
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+MAX_KEY_BYTES = 1023
+MAX_XML_BODY = 2 * 1024 * 1024
+DRAIN_LIMIT = 64 * 1024 * 1024
+CORS_METHODS = "GET, PUT, POST, DELETE, HEAD"
+CORS_EXPOSE = "ETag, x-oss-request-id, x-oss-hash-crc64ecma"
+CORS_MAX_AGE = "3600"
+POLICY_DENIED = "Access denied by authorizer's policy."
+RESPONSE_OVERRIDES = {
+    "response-content-type": "Content-Type",
+    "response-content-language": "Content-Language",
+    "response-expires": "Expires",
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+}
+# Bucket sub-resources whose action name is not simply <Verb>Bucket<Subresource>.
+_BUCKET_ACTIONS = {
+    ("GET", ""): "oss:ListObjects",
+    ("PUT", ""): "oss:PutBucket",
+    ("DELETE", ""): "oss:DeleteBucket",
+    ("HEAD", ""): "oss:GetBucketInfo",
+    ("GET", "uploads"): "oss:ListMultipartUploads",
+    ("GET", "versions"): "oss:ListObjectVersions",
+    ("POST", "delete"): "oss:DeleteObject",
+}
+_BUCKET_SUBRESOURCES = (
+    "acl", "bucketInfo", "cors", "delete", "encryption", "lifecycle", "location", "logging",
+    "policy", "referer", "replication", "stat", "tagging", "uploads", "versioning", "versions",
+    "website", "worm",
+)  # fmt: skip
+
+
+class OssError(Exception):
+    """An OSS error answer: code, message, HTTP status and extra XML elements."""
+
+    def __init__(self, code: str, message: str, status: int = 400, **extra: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.extra = extra
+
+
+def _not_implemented(what: str) -> OssError:
+    return OssError("NotImplemented", f"{what} is not supported by the sandbox.", 501)
+
+
+class _OssRequest(Request):
+    """Werkzeug request with PostObject-sized limits (5 GB file, small text fields)."""
+
+    max_content_length = MAX_OBJECT_SIZE + 1024 * 1024
+    max_form_memory_size = 1024 * 1024
+    max_form_parts = 200
+
+
+@dataclass(frozen=True)
+class Target:
+    """The (bucket, key) a request addresses; bucket None means the service (``GET /``)."""
+
+    bucket: str | None
+    key: str
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What the request does and which (action, resource) pairs must be allowed."""
+
+    name: str
+    grants: tuple[tuple[str, str], ...]
+
+
+def make_oss_app(config: SandboxConfig) -> WSGIApp:
+    """Build the OSS WSGI app for one configured bucket, storing under ``config.data_dir``."""
+    return OssApp(config)
+
+
+class OssApp:
+    """Request lifecycle: CORS preflight, authenticate, authorize, dispatch, decorate."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.storage = Storage(config.data_dir)
+
+    # ------------------------------------------------------------------ WSGI entry
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = _OssRequest(environ)
+        request_id = secrets.token_hex(12).upper()
+        try:
+            response = self._handle(request, request_id)
+        except (OssError, AuthError, StorageError) as exc:
+            response = self._error(
+                request, request_id, exc.code, exc.message, exc.status, getattr(exc, "extra", {})
+            )
+        except CredentialError as exc:
+            response = self._error(request, request_id, exc.code, exc.message, exc.http_status, {})
+        except RequestEntityTooLarge:
+            response = self._error(
+                request,
+                request_id,
+                "EntityTooLarge",
+                "Your proposed upload exceeds the maximum allowed size.",
+                400,
+                {},
+            )
+        except HTTPException as exc:
+            response = self._error(
+                request, request_id, "InvalidArgument", exc.description or "Bad request.", 400, {}
+            )
+        except Exception:
+            logger.exception("sandbox OSS internal error (request %s %s)", request.method, request_id)
+            response = self._error(
+                request,
+                request_id,
+                "InternalError",
+                "We encountered an internal error. Please try again.",
+                500,
+                {},
+            )
+        if response.status_code >= 400:
+            _drain(request)
+        self._decorate(request, response, request_id)
+        logger.debug("oss %s %s -> %s", request.method, request_id, response.status_code)
+        return response(environ, start_response)
+
+    def _handle(self, request: Request, request_id: str) -> Response:
+        if request.method == "OPTIONS":
+            return self._preflight(request)
+        path = _decoded_path(request)
+        now = datetime.now(UTC)
+        if request.method == "POST" and request.mimetype == "multipart/form-data":
+            return self._post_object(request, path, now)
+        facts = RequestFacts(
+            method=request.method,
+            headers={name.lower(): value for name, value in request.headers.items()},
+            query=list(request.args.items(multi=True)),
+        )
+        credential = oss_auth.parse_credential(facts, now)
+        if credential is None:
+            raise OssError(
+                "AccessDenied", "You have no right to access this object because of bucket acl.", 403
+            )
+        principal = self._principal(credential.access_key_id, credential.security_token, now)
+        if credential.version == "v4":
+            self._check_region(credential.v4_region)
+        target = self._verified_target(credential, principal, facts, path, request.host)
+        _validate_key(target.key)
+        operation = _classify(request, target)
+        self._authorize(request, principal, operation, now, target)
+        if target.bucket is None:
+            raise _not_implemented(operation.name)
+        if target.bucket != self.config.bucket:
+            raise OssError(
+                "NoSuchBucket", "The specified bucket does not exist.", 404, BucketName=target.bucket
+            )
+        handler = getattr(self, f"_op_{operation.name}", None)
+        if handler is None:
+            raise _not_implemented(operation.name)
+        return handler(request, target)
+
+    # ------------------------------------------------------------------ authentication
+
+    def _principal(self, access_key_id: str, security_token: str | None, now: datetime) -> Principal:
+        return resolve_principal(
+            self.config, access_key_id=access_key_id, security_token=security_token, now=now
+        )
+
+    def _check_region(self, region: str) -> None:
+        if region != self.config.region:
+            raise OssError("SignatureDoesNotMatch", "Invalid signing region in Authorization header.", 403)
+
+    def _verified_target(
+        self, credential: oss_auth.Credential, principal: Principal, facts: RequestFacts, path: str, host: str
+    ) -> Target:
+        for target in _candidate_targets(path, self.config.bucket, host):
+            if oss_auth.signature_matches(credential, principal.secret, facts, target.bucket, target.key):
+                return target
+        raise OssError(
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided. "
+            "Check your key and signing method.",
+            403,
+        )
+
+    def _authorize(
+        self, request: Request, principal: Principal, operation: Operation, now: datetime, target: Target
+    ) -> None:
+        context = {
+            "acs:SourceIp": request.remote_addr or "",
+            "acs:UserAgent": request.headers.get("User-Agent", ""),
+            "acs:CurrentTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "acs:SecureTransport": "true" if request.scheme == "https" else "false",
+            "acs:AccessId": principal.access_key_id,
+        }
+        if operation.name == "ListObjects":
+            context["oss:Prefix"] = request.args.get("prefix", "")
+            context["oss:Delimiter"] = request.args.get("delimiter", "")
+        for action, resource in operation.grants:
+            if not is_allowed(principal.policies, action, resource, context):
+                raise OssError("AccessDenied", POLICY_DENIED, 403)
+
+    # ------------------------------------------------------------------ objects
+
+    def _op_PutObject(self, request: Request, target: Target) -> Response:
+        _refuse_callback(request)
+        key = target.key
+        if request.headers.get("x-oss-forbid-overwrite", "").lower() == "true" and self.storage.head(
+            self.config.bucket, key
+        ):
+            raise OssError(
+                "FileAlreadyExists",
+                "The object you specified already exists and can not be overwritten.",
+                409,
+            )
+        staged = self._receive(request)
+        meta = self.storage.commit(
+            self.config.bucket,
+            key,
+            staged,
+            content_type=_content_type(request.headers.get("Content-Type")),
+            user_meta=_user_meta(request.headers.items()),
+        )
+        return _empty(
+            200, {"ETag": meta.etag, "x-oss-hash-crc64ecma": meta.crc64, "Content-MD5": staged.content_md5}
+        )
+
+    def _op_CopyObject(self, request: Request, target: Target) -> Response:
+        source_bucket, source_key = _copy_source(request)
+        if source_bucket != self.config.bucket:
+            raise OssError(
+                "NoSuchBucket", "The specified bucket does not exist.", 404, BucketName=source_bucket
+            )
+        opened = self.storage.open(source_bucket, source_key)
+        if opened is None:
+            raise OssError("NoSuchKey", "The specified key does not exist.", 404, Key=source_key)
+        source, handle = opened
+        with handle:
+            staged = self.storage.stage(handle)
+        replace = request.headers.get("x-oss-metadata-directive", "COPY").upper() == "REPLACE"
+        meta = self.storage.commit(
+            self.config.bucket,
+            target.key,
+            staged,
+            content_type=_content_type(request.headers.get("Content-Type"))
+            if replace
+            else source.content_type,
+            user_meta=_user_meta(request.headers.items()) if replace else source.user_meta,
+        )
+        body = _xml("CopyObjectResult", [("ETag", meta.etag), ("LastModified", _iso(meta.last_modified))])
+        return _xml_response(body, headers={"x-oss-hash-crc64ecma": meta.crc64})
+
+    def _op_GetObject(self, request: Request, target: Target) -> Response:
+        opened = self.storage.open(self.config.bucket, target.key)
+        if opened is None:
+            raise OssError("NoSuchKey", "The specified key does not exist.", 404, Key=target.key)
+        meta, handle = opened
+        headers = _object_headers(meta)
+        for parameter, header in RESPONSE_OVERRIDES.items():
+            if parameter in request.args:
+                headers[header] = request.args[parameter]
+        start, length, status = 0, meta.size, 200
+        if request.range is not None:
+            span = request.range.range_for_length(meta.size)
+            content_range = request.range.to_content_range_header(meta.size)
+            if span is not None and content_range is not None:
+                start, length, status = span[0], span[1] - span[0], 206
+                headers["Content-Range"] = content_range
+        headers["Content-Length"] = str(length)
+        return Response(
+            _read_span(handle, start, length), status=status, headers=headers, direct_passthrough=True
+        )
+
+    def _op_HeadObject(self, request: Request, target: Target) -> Response:
+        meta = self.storage.head(self.config.bucket, target.key)
+        if meta is None:
+            raise OssError("NoSuchKey", "The specified key does not exist.", 404, Key=target.key)
+        headers = _object_headers(meta)
+        headers["Content-Length"] = str(meta.size)
+        response = Response(status=200, headers=headers)
+        response.automatically_set_content_length = False
+        return response
+
+    def _op_DeleteObject(self, request: Request, target: Target) -> Response:
+        self.storage.delete(self.config.bucket, target.key)
+        return _empty(204)
+
+    # ------------------------------------------------------------------ multipart
+
+    def _op_InitiateMultipartUpload(self, request: Request, target: Target) -> Response:
+        _refuse_callback(request)
+        upload = self.storage.initiate(
+            self.config.bucket,
+            target.key,
+            content_type=_content_type(request.headers.get("Content-Type")),
+            user_meta=_user_meta(request.headers.items()),
+        )
+        encode = _encoder(request)
+        return _xml_response(
+            _xml(
+                "InitiateMultipartUploadResult",
+                [
+                    *_encoding_element(request),
+                    ("Bucket", upload.bucket),
+                    ("Key", encode(upload.key)),
+                    ("UploadId", upload.upload_id),
+                ],
+            )
+        )
+
+    def _op_UploadPart(self, request: Request, target: Target) -> Response:
+        number = _part_number(request.args.get("partNumber", ""))
+        upload = self.storage.upload(request.args.get("uploadId", ""), self.config.bucket, target.key)
+        staged = self._receive(request)
+        part = self.storage.put_part(upload, number, staged)
+        return _empty(
+            200, {"ETag": part.etag, "x-oss-hash-crc64ecma": part.crc64, "Content-MD5": staged.content_md5}
+        )
+
+    def _op_CompleteMultipartUpload(self, request: Request, target: Target) -> Response:
+        _refuse_callback(request)
+        upload = self.storage.upload(request.args.get("uploadId", ""), self.config.bucket, target.key)
+        stored = {part.number: part for part in self.storage.parts(upload)}
+        if request.headers.get("x-oss-complete-all", "").lower() == "yes":
+            if _read_small_body(request):
+                raise OssError("InvalidArgument", "With x-oss-complete-all the body must be empty.")
+            chosen = sorted(stored)
+        else:
+            chosen = _requested_parts(_read_small_body(request), stored)
+        if not chosen:
+            raise OssError("InvalidPart", "The upload has no parts to complete.")
+        for number in chosen[:-1]:
+            if stored[number].size < MIN_PART_SIZE:
+                raise OssError(
+                    "EntityTooSmall",
+                    "Your proposed upload is smaller than the minimum allowed size.",
+                    400,
+                    PartNumber=str(number),
+                    MinSizeAllowed=str(MIN_PART_SIZE),
+                )
+        digests = b"".join(bytes.fromhex(stored[n].etag.strip('"')) for n in chosen)
+        etag = f'"{hashlib.md5(digests, usedforsecurity=False).hexdigest().upper()}-{len(chosen)}"'
+        staged = self.storage.assemble(upload, chosen)
+        meta = self.storage.commit(
+            upload.bucket,
+            upload.key,
+            staged,
+            content_type=upload.content_type,
+            user_meta=upload.user_meta,
+            etag=etag,
+            object_type="Multipart",
+        )
+        self.storage.drop_upload(upload)
+        encode = _encoder(request)
+        body = _xml(
+            "CompleteMultipartUploadResult",
+            [
+                *_encoding_element(request),
+                ("Location", f"{request.host_url}{quote(upload.bucket)}/{quote(upload.key)}"),
+                ("Bucket", upload.bucket),
+                ("Key", encode(upload.key)),
+                ("ETag", meta.etag),
+            ],
+        )
+        return _xml_response(body, headers={"ETag": meta.etag, "x-oss-hash-crc64ecma": meta.crc64})
+
+    def _op_AbortMultipartUpload(self, request: Request, target: Target) -> Response:
+        upload = self.storage.upload(request.args.get("uploadId", ""), self.config.bucket, target.key)
+        self.storage.drop_upload(upload)
+        return _empty(204)
+
+    def _op_ListParts(self, request: Request, target: Target) -> Response:
+        upload = self.storage.upload(request.args.get("uploadId", ""), self.config.bucket, target.key)
+        max_parts = _bounded_int(request.args.get("max-parts", "1000"), "max-parts", 1, 1000)
+        marker = _bounded_int(
+            request.args.get("part-number-marker", "0"), "part-number-marker", 0, MAX_PART_NUMBER
+        )
+        remaining = [part for part in self.storage.parts(upload) if part.number > marker]
+        page, truncated = remaining[:max_parts], len(remaining) > max_parts
+        encode = _encoder(request)
+        children: list[tuple[str, Any]] = [
+            *_encoding_element(request),
+            ("Bucket", upload.bucket),
+            ("Key", encode(upload.key)),
+            ("UploadId", upload.upload_id),
+            ("PartNumberMarker", str(marker)),
+            ("NextPartNumberMarker", str(page[-1].number if page else marker)),
+            ("MaxParts", str(max_parts)),
+            ("IsTruncated", "true" if truncated else "false"),
+        ]
+        for part in page:
+            children.append(
+                (
+                    "Part",
+                    [
+                        ("PartNumber", str(part.number)),
+                        ("LastModified", _iso(part.last_modified)),
+                        ("ETag", part.etag),
+                        ("HashCrc64ecma", part.crc64),
+                        ("Size", str(part.size)),
+                    ],
+                )
+            )
+        return _xml_response(_xml("ListPartsResult", children))
+
+    # ------------------------------------------------------------------ PostObject
+
+    def _post_object(self, request: Request, path: str, now: datetime) -> Response:
+        bucket = self._post_bucket(path)
+        fields = {name.lower(): value for name, value in request.form.items()}
+        upload = _form_file(request.files.items())
+        if upload is None:
+            raise OssError(
+                "InvalidArgument", "The body of your POST request must contain a field named 'file'."
+            )
+        key = fields.get("key", "")
+        if not key:
+            raise OssError("InvalidArgument", "Bucket POST must contain a field named 'key'.")
+        key = key.replace("${filename}", upload.filename or "")
+        fields["key"] = key
+        credential = oss_auth.parse_post_credential(fields)
+        if credential is None or not fields.get("policy"):
+            raise OssError(
+                "AccessDenied", "You have no right to access this object because of bucket acl.", 403
+            )
+        principal = self._principal(credential.access_key_id, credential.security_token, now)
+        if credential.version == "v4":
+            self._check_region(credential.v4_region)
+        if not oss_auth.post_signature_matches(credential, principal.secret, fields["policy"]):
+            raise OssError(
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+                403,
+            )
+        limits = oss_auth.check_post_policy(
+            fields["policy"], fields, bucket, now, v4=credential.version == "v4"
+        )
+        if "callback" in fields:
+            raise _not_implemented("Upload callback")
+        _validate_key(key)
+        target = Target(bucket, key)
+        self._authorize(
+            request,
+            principal,
+            Operation("PostObject", ((("oss:PutObject"), object_resource(bucket, key)),)),
+            now,
+            target,
+        )
+        if bucket != self.config.bucket:
+            raise OssError("NoSuchBucket", "The specified bucket does not exist.", 404, BucketName=bucket)
+        limit = MAX_OBJECT_SIZE if limits.max_size is None else min(limits.max_size, MAX_OBJECT_SIZE)
+        staged = self.storage.stage(upload.stream, limit=limit)
+        if staged.size < limits.min_size:
+            staged.discard()
+            raise OssError("EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size.")
+        meta = self.storage.commit(
+            bucket,
+            key,
+            staged,
+            content_type=_content_type(fields.get("content-type") or upload.mimetype or None),
+            user_meta=_user_meta(fields.items()),
+        )
+        headers = {"ETag": meta.etag, "x-oss-hash-crc64ecma": meta.crc64}
+        status = fields.get("success_action_status", "")
+        if status == "201":
+            body = _xml(
+                "PostResponse",
+                [
+                    ("Bucket", bucket),
+                    ("Location", f"{request.host_url}{quote(bucket)}/{quote(key)}"),
+                    ("Key", key),
+                    ("ETag", meta.etag),
+                ],
+            )
+            return _xml_response(body, status=201, headers=headers)
+        return _empty(200 if status == "200" else 204, headers)
+
+    def _post_bucket(self, path: str) -> str:
+        segments = [segment for segment in path.split("/") if segment]
+        if not segments:
+            return self.config.bucket
+        if len(segments) == 1 and _BUCKET_NAME.match(segments[0]):
+            return segments[0]
+        raise OssError("InvalidArgument", "PostObject must be sent to the bucket, not to an object.")
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _receive(self, request: Request) -> Staged:
+        """Stream the body to a staged file, enforcing Content-Length limits and Content-MD5."""
+        declared = request.content_length
+        if declared is not None and declared > MAX_OBJECT_SIZE:
+            raise OssError("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
+        staged = self.storage.stage(request.stream)
+        expected_md5 = request.headers.get("Content-MD5")
+        if expected_md5 is not None and expected_md5.strip() != staged.content_md5:
+            staged.discard()
+            raise OssError("InvalidDigest", "The Content-MD5 you specified was invalid.")
+        return staged
+
+    def _preflight(self, request: Request) -> Response:
+        origin = request.headers.get("Origin")
+        method = request.headers.get("Access-Control-Request-Method", "")
+        if not origin or not self._origin_allowed(origin) or method.upper() not in CORS_METHODS.split(", "):
+            raise OssError(
+                "AccessForbidden",
+                "CORSResponse: This CORS request is not allowed. This is usually because the evalution of "
+                "Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers "
+                "are not whitelisted by the resource's CORS spec.",
+                403,
+            )
+        headers = {"Access-Control-Allow-Methods": CORS_METHODS, "Access-Control-Max-Age": CORS_MAX_AGE}
+        requested = request.headers.get("Access-Control-Request-Headers")
+        if requested:
+            headers["Access-Control-Allow-Headers"] = requested
+        return _empty(200, headers)
+
+    def _origin_allowed(self, origin: str) -> bool:
+        allowed = self.config.cors_allowed_origins or []
+        return "*" in allowed or origin in allowed
+
+    def _decorate(self, request: Request, response: Response, request_id: str) -> None:
+        response.headers["x-oss-request-id"] = request_id
+        response.headers["Server"] = "AliyunOSS"
+        response.headers["Date"] = http_date(datetime.now(UTC))
+        origin = request.headers.get("Origin")
+        if origin and self._origin_allowed(origin):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE
+            response.headers.add("Vary", "Origin")
+
+    def _error(
+        self,
+        request: Request,
+        request_id: str,
+        code: str,
+        message: str,
+        status: int,
+        extra: Mapping[str, str],
+    ) -> Response:
+        children: list[tuple[str, Any]] = [
+            ("Code", code),
+            ("Message", message),
+            ("RequestId", request_id),
+            ("HostId", request.host),
+            *extra.items(),
+        ]
+        body = _xml("Error", children)
+        if request.method == "HEAD":
+            # No body on HEAD; OSS repeats the error XML, base64-encoded, in x-oss-err (oss2 reads it).
+            response = Response(status=status, headers={"x-oss-err": base64.b64encode(body).decode()})
+            response.automatically_set_content_length = False
+            response.headers["Content-Length"] = "0"
+            return response
+        return _xml_response(body, status=status)
+
+
+# ---------------------------------------------------------------------- addressing
+
+
+def _decoded_path(request: Request) -> str:
+    """The percent-decoded path as UTF-8 (``%2F`` is a slash, as OSS decodes it)."""
+    raw = request.environ.get("PATH_INFO", "/")
+    try:
+        return raw.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        raise OssError("InvalidObjectName", "The object name is not valid UTF-8.") from None
+
+
+def _candidate_targets(path: str, bucket: str, host: str) -> list[Target]:
+    """Every (bucket, key) the path could mean; the signature picks one (see module docstring)."""
+    rest = path[1:] if path.startswith("/") else path
+    candidates: list[Target] = []
+    first, _, remainder = rest.partition("/")
+    if first and _BUCKET_NAME.match(first):
+        candidates.append(Target(first, remainder))
+    candidates.append(Target(bucket, rest))
+    hostname = host.rsplit(":", 1)[0] if not host.startswith("[") else host
+    label = hostname.split(".", 1)[0]
+    if "." in hostname and not _is_ip(hostname) and _BUCKET_NAME.match(label):
+        candidates.append(Target(label, rest))
+    if not rest:
+        candidates.append(Target(None, ""))
+    unique: list[Target] = []
+    for candidate in candidates:
+        if candidate not in unique:
+            unique.append(candidate)
+    return unique
+
+
+def _is_ip(hostname: str) -> bool:
+    try:
+        ipaddress.ip_address(hostname.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _validate_key(key: str) -> None:
+    if not key:
+        return
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES or key.startswith(("/", "\\")):
+        raise OssError("InvalidObjectName", "The specified object is not valid.")
+
+
+# ---------------------------------------------------------------------- operations
+
+
+def _classify(request: Request, target: Target) -> Operation:
+    """Name the operation and the RAM action(s) it needs, as OSS documents them."""
+    method, args = request.method, request.args
+    if target.bucket is None:
+        if method == "GET":
+            return Operation("ListBuckets", (("oss:ListBuckets", "acs:oss:*:*:*"),))
+        raise OssError("MethodNotAllowed", "The specified method is not allowed against this resource.", 405)
+    if not target.key:
+        sub = next((name for name in _BUCKET_SUBRESOURCES if name in args), "")
+        action = _BUCKET_ACTIONS.get((method, sub))
+        if action is None:
+            verb = {"GET": "Get", "PUT": "Put", "DELETE": "Delete"}.get(method)
+            if verb is None or not sub:
+                raise OssError(
+                    "MethodNotAllowed", "The specified method is not allowed against this resource.", 405
+                )
+            action = f"oss:{verb}Bucket{sub[0].upper()}{sub[1:]}"
+        name = "ListObjects" if action == "oss:ListObjects" else action.removeprefix("oss:")
+        return Operation(name, ((action, bucket_resource(target.bucket)),))
+    resource = object_resource(target.bucket, target.key)
+
+    def single(name: str, action: str) -> Operation:
+        return Operation(name, ((action, resource),))
+
+    if method in ("GET", "HEAD"):
+        if "uploadId" in args:
+            return single("ListParts", "oss:ListParts")
+        for sub, action in (
+            ("acl", "GetObjectAcl"),
+            ("tagging", "GetObjectTagging"),
+            ("symlink", "GetSymlink"),
+        ):
+            if sub in args:
+                return single(action, f"oss:{action}")
+        return single("HeadObject" if method == "HEAD" else "GetObject", "oss:GetObject")
+    if method == "PUT":
+        for sub, action in (
+            ("acl", "PutObjectAcl"),
+            ("tagging", "PutObjectTagging"),
+            ("symlink", "PutSymlink"),
+        ):
+            if sub in args:
+                return single(action, f"oss:{action}")
+        copy = "x-oss-copy-source" in request.headers
+        if copy:
+            source_bucket, source_key = _copy_source(request)
+            read = ("oss:GetObject", object_resource(source_bucket, source_key))
+            name = "UploadPartCopy" if "uploadId" in args else "CopyObject"
+            return Operation(name, (("oss:PutObject", resource), read))
+        if "uploadId" in args or "partNumber" in args:
+            return single("UploadPart", "oss:PutObject")
+        return single("PutObject", "oss:PutObject")
+    if method == "POST":
+        if "uploads" in args:
+            return single("InitiateMultipartUpload", "oss:PutObject")
+        if "uploadId" in args:
+            return single("CompleteMultipartUpload", "oss:PutObject")
+        if "append" in args:
+            return single("AppendObject", "oss:PutObject")
+        if "restore" in args:
+            return single("RestoreObject", "oss:RestoreObject")
+        raise OssError("MethodNotAllowed", "The specified method is not allowed against this resource.", 405)
+    if method == "DELETE":
+        if "uploadId" in args:
+            return single("AbortMultipartUpload", "oss:AbortMultipartUpload")
+        if "tagging" in args:
+            return single("DeleteObjectTagging", "oss:DeleteObjectTagging")
+        return single("DeleteObject", "oss:DeleteObject")
+    raise OssError("MethodNotAllowed", "The specified method is not allowed against this resource.", 405)
+
+
+def _copy_source(request: Request) -> tuple[str, str]:
+    """``x-oss-copy-source: /bucket/url-encoded-key`` → (bucket, key)."""
+    source = unquote(request.headers.get("x-oss-copy-source", ""))
+    bucket, sep, key = source.lstrip("/").partition("/")
+    if not sep or not key or not _BUCKET_NAME.match(bucket):
+        raise OssError("InvalidArgument", "x-oss-copy-source must be /<bucket>/<key>.")
+    _validate_key(key)
+    return bucket, key
+
+
+def _refuse_callback(request: Request) -> None:
+    if "x-oss-callback" in request.headers or "callback" in request.args:
+        raise _not_implemented("Upload callback")
+
+
+def _part_number(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= MAX_PART_NUMBER:
+        raise OssError("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive.")
+    return int(value)
+
+
+def _bounded_int(value: str, name: str, low: int, high: int) -> int:
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise OssError("InvalidArgument", f"{name} must be an integer between {low} and {high}.")
+    return int(value)
+
+
+def _read_small_body(request: Request) -> bytes:
+    if request.content_length is not None and request.content_length > MAX_XML_BODY:
+        raise OssError("MalformedXML", "The XML you provided was too large.")
+    data = request.stream.read(MAX_XML_BODY + 1)
+    if len(data) > MAX_XML_BODY:
+        raise OssError("MalformedXML", "The XML you provided was too large.")
+    return data
+
+
+def _requested_parts(body: bytes, stored: Mapping[int, Any]) -> list[int]:
+    """Parse and check CompleteMultipartUpload's part list as OSS does."""
+    malformed = OssError(
+        "MalformedXML",
+        "The XML you provided was not well-formed or did not validate against our published schema.",
+    )
+    if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
+        raise malformed  # no DTDs, hence no entity expansion, before the parser sees the body
+    try:
+        root = ET.fromstring(body)  # noqa: S314 - DTDs refused above; expat >= 2.4 caps amplification
+    except ET.ParseError:
+        raise malformed from None
+    if root.tag != "CompleteMultipartUpload":
+        raise malformed
+    chosen: list[int] = []
+    for part in root.findall("Part"):
+        number_text, etag = part.findtext("PartNumber"), part.findtext("ETag")
+        if number_text is None or etag is None or not number_text.strip().isdigit():
+            raise malformed
+        number = int(number_text.strip())
+        if chosen and number <= chosen[-1]:
+            raise OssError(
+                "InvalidPartOrder",
+                "The list of parts was not in ascending order. Parts list must specified in order by part number.",
+            )
+        known = stored.get(number)
+        if known is None or _etag_value(known.etag) != _etag_value(etag):
+            raise OssError(
+                "InvalidPart",
+                "One or more of the specified parts could not be found or the specified entity tag might not "
+                "have matched the part's entity tag.",
+                400,
+                PartNumber=str(number),
+            )
+        chosen.append(number)
+    return chosen
+
+
+def _etag_value(etag: str) -> str:
+    return etag.strip().strip('"').upper()
+
+
+# ---------------------------------------------------------------------- small helpers
+
+
+def _content_type(value: str | None) -> str:
+    return value or "application/octet-stream"
+
+
+def _user_meta(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    return {name.lower(): value for name, value in items if name.lower().startswith("x-oss-meta-")}
+
+
+def _form_file(items: Iterable[tuple[str, FileStorage]]) -> FileStorage | None:
+    for name, storage in items:
+        if name.lower() == "file":
+            return storage
+    return None
+
+
+def _encoder(request: Request) -> Callable[[str], str]:
+    if request.args.get("encoding-type") == "url":
+        return lambda text: quote(text, safe="")
+    return lambda text: text
+
+
+def _encoding_element(request: Request) -> list[tuple[str, Any]]:
+    return [("EncodingType", "url")] if request.args.get("encoding-type") == "url" else []
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _object_headers(meta: ObjectMeta) -> dict[str, str]:
+    headers = {
+        "Content-Type": meta.content_type,
+        "ETag": meta.etag,
+        "Last-Modified": http_date(meta.last_modified),
+        "x-oss-hash-crc64ecma": meta.crc64,
+        "x-oss-object-type": meta.object_type,
+        "x-oss-storage-class": "Standard",
+        "Accept-Ranges": "bytes",
+    }
+    headers.update(meta.user_meta)
+    return headers
+
+
+def _read_span(handle: BinaryIO, start: int, length: int) -> Iterator[bytes]:
+    try:
+        handle.seek(start)
+        while length > 0:
+            chunk = handle.read(min(length, 256 * 1024))
+            if not chunk:
+                break
+            length -= len(chunk)
+            yield chunk
+    finally:
+        handle.close()
+
+
+def _xml(tag: str, children: Iterable[tuple[str, Any]]) -> bytes:
+    def build(parent: ET.Element, items: Iterable[tuple[str, Any]]) -> None:
+        for name, value in items:
+            child = ET.SubElement(parent, name)
+            if isinstance(value, list):
+                build(child, value)
+            else:
+                child.text = str(value)
+
+    root = ET.Element(tag)
+    build(root, children)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(
+        root, encoding="utf-8", xml_declaration=False
+    )
+
+
+def _xml_response(body: bytes, *, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(body, status=status, headers=dict(headers or {}), content_type="application/xml")
+
+
+def _empty(status: int, headers: Mapping[str, str] | None = None) -> Response:
+    response = Response(b"", status=status, headers=dict(headers or {}))
+    response.headers.pop("Content-Type", None)  # OSS sends none with an empty answer
+    return response
+
+
+def _drain(request: Request) -> None:
+    """Read what is left of a refused upload so the client sees our answer, not a reset."""
+    try:
+        stream = request.stream
+        received = 0
+        while received < DRAIN_LIMIT and (chunk := stream.read(256 * 1024)):
+            received += len(chunk)
+    except (OSError, ValueError, HTTPException):
+        pass
