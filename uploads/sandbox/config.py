@@ -53,9 +53,7 @@ class Faults:
     issued: int = 0
     throttled: int = 0
     failed: int = 0
-    _lock: threading.Lock = field(
-        default_factory=threading.Lock, repr=False, compare=False
-    )
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def configure(
         self,
@@ -160,9 +158,7 @@ class SandboxConfig:
             "bucket": settings.ALIYUN_OSS_BUCKET,
             "region": settings.ALIYUN_OSS_REGION,
             "data_dir": Path(settings.SANDBOX_DATA_DIR),
-            "role_policy": _policy_setting(
-                getattr(settings, "SANDBOX_ROLE_POLICY", None)
-            ),
+            "role_policy": _policy_setting(getattr(settings, "SANDBOX_ROLE_POLICY", None)),
             "role_max_session_duration": int(
                 getattr(settings, "SANDBOX_ROLE_MAX_SESSION_DURATION", None) or 43200
             ),

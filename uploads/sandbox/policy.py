@@ -114,17 +114,13 @@ class Statement:
         if self.actions is not None:
             action_ok = any(_action_matches(p, action) for p in self.actions)
         else:
-            action_ok = not any(
-                _action_matches(p, action) for p in self.not_actions or ()
-            )
+            action_ok = not any(_action_matches(p, action) for p in self.not_actions or ())
         if not action_ok:
             return False
         if self.resources is not None:
             resource_ok = any(_resource_matches(p, resource) for p in self.resources)
         else:
-            resource_ok = not any(
-                _resource_matches(p, resource) for p in self.not_resources or ()
-            )
+            resource_ok = not any(_resource_matches(p, resource) for p in self.not_resources or ())
         if not resource_ok:
             return False
         return all(c.holds(context) for c in self.conditions)
@@ -137,9 +133,7 @@ class Policy:
     statements: tuple[Statement, ...]
     document: dict[str, Any]
 
-    def decide(
-        self, action: str, resource: str, context: Mapping[str, str] | None = None
-    ) -> Decision:
+    def decide(self, action: str, resource: str, context: Mapping[str, str] | None = None) -> Decision:
         """Deny if any matching statement denies, else Allow if one allows."""
         ctx = context or {}
         allowed = False
@@ -198,9 +192,7 @@ def parse_policy(document: str | bytes | Mapping[str, Any]) -> Policy:
         raise PolicyGrammarError("policy must be a JSON object")
     unknown = set(raw) - {"Version", "Statement"}
     if unknown:
-        raise PolicyGrammarError(
-            f"unknown policy element(s): {', '.join(sorted(unknown))}"
-        )
+        raise PolicyGrammarError(f"unknown policy element(s): {', '.join(sorted(unknown))}")
     if raw.get("Version") != "1":
         raise PolicyGrammarError('Version must be the string "1"')
     statements = raw.get("Statement")
@@ -217,9 +209,7 @@ def _parse_statement(raw: Any, index: int) -> Statement:
         raise PolicyGrammarError(f"{where} must be an object")
     unknown = set(raw) - _STATEMENT_KEYS
     if unknown:
-        raise PolicyGrammarError(
-            f"{where}: unknown element(s): {', '.join(sorted(unknown))}"
-        )
+        raise PolicyGrammarError(f"{where}: unknown element(s): {', '.join(sorted(unknown))}")
     effect = raw.get("Effect")
     if effect not in ("Allow", "Deny"):
         raise PolicyGrammarError(f'{where}: Effect must be "Allow" or "Deny"')
@@ -248,9 +238,7 @@ def _pick_one(
 ) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
     has, has_not = name in raw, not_name in raw
     if has == has_not:
-        raise PolicyGrammarError(
-            f"{where}: exactly one of {name} and {not_name} is required"
-        )
+        raise PolicyGrammarError(f"{where}: exactly one of {name} and {not_name} is required")
     key = name if has else not_name
     values = _string_list(raw[key], f"{where}.{key}")
     return (values, None) if has else (None, values)
@@ -259,14 +247,8 @@ def _pick_one(
 def _string_list(value: Any, where: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
-    if (
-        not isinstance(value, list)
-        or not value
-        or not all(isinstance(v, str) and v for v in value)
-    ):
-        raise PolicyGrammarError(
-            f"{where} must be a non-empty string or list of strings"
-        )
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise PolicyGrammarError(f"{where} must be a non-empty string or list of strings")
     return tuple(value)
 
 
@@ -278,17 +260,11 @@ def _parse_conditions(raw: Any, where: str) -> tuple[Condition, ...]:
     conditions = []
     for operator, block in raw.items():
         if operator not in KNOWN_OPERATORS:
-            raise PolicyGrammarError(
-                f"{where}: unknown condition operator {operator!r}"
-            )
+            raise PolicyGrammarError(f"{where}: unknown condition operator {operator!r}")
         if not isinstance(block, Mapping) or not block:
-            raise PolicyGrammarError(
-                f"{where}.Condition.{operator} must be a non-empty object"
-            )
+            raise PolicyGrammarError(f"{where}.Condition.{operator} must be a non-empty object")
         for key, values in block.items():
-            normalized = _condition_values(
-                values, f"{where}.Condition.{operator}.{key}"
-            )
+            normalized = _condition_values(values, f"{where}.Condition.{operator}.{key}")
             for value in normalized:
                 _check_operand(operator, value, f"{where}.Condition.{operator}.{key}")
             conditions.append(Condition(operator=operator, key=key, values=normalized))
@@ -307,9 +283,7 @@ def _condition_values(values: Any, where: str) -> tuple[str, ...]:
         elif isinstance(value, str | int | float):
             out.append(str(value))
         else:
-            raise PolicyGrammarError(
-                f"{where}: values must be strings, numbers or booleans"
-            )
+            raise PolicyGrammarError(f"{where}: values must be strings, numbers or booleans")
     return tuple(out)
 
 
@@ -324,9 +298,7 @@ def _check_operand(operator: str, value: str, where: str) -> None:
         elif operator == "Bool" and value.lower() not in ("true", "false"):
             raise ValueError(value)
     except ValueError:
-        raise PolicyGrammarError(
-            f"{where}: {value!r} is not a valid {operator} operand"
-        ) from None
+        raise PolicyGrammarError(f"{where}: {value!r} is not a valid {operator} operand") from None
 
 
 # --- matching ---------------------------------------------------------------------------
@@ -334,9 +306,7 @@ def _check_operand(operator: str, value: str, where: str) -> None:
 
 @lru_cache(maxsize=4096)
 def _wildcard(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    body = "".join(
-        ".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern
-    )
+    body = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
     return re.compile(body, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
 
 
@@ -421,9 +391,7 @@ _OPERATOR_TESTS: dict[str, Any] = {
     "DateGreaterThanEquals": _compare(_parse_date, lambda a, b: a >= b),
     "Bool": _compare(str.lower, _equal),
     "IpAddress": _ip_in,
-    "NotIpAddress": lambda actual, values: (
-        _valid_ip(actual) and not _ip_in(actual, values)
-    ),
+    "NotIpAddress": lambda actual, values: _valid_ip(actual) and not _ip_in(actual, values),
 }
 
 

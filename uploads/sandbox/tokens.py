@@ -86,9 +86,7 @@ def issue_credentials(
     """Mint STS credentials for the configured role (parameters are validated by the caller)."""
     issued_at = _utc(now).replace(microsecond=0)
     expiration = issued_at + timedelta(seconds=duration_seconds)
-    access_key_id = STS_PREFIX + "".join(
-        secrets.choice(_ALPHABET) for _ in range(_AK_LENGTH)
-    )
+    access_key_id = STS_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(_AK_LENGTH))
     role_id = _role_id(config.role_arn)
     payload = {
         "v": _PAYLOAD_VERSION,
@@ -149,17 +147,13 @@ def resolve_principal(
         )
     expiration = datetime.fromtimestamp(int(payload["exp"]), tz=UTC)
     if _utc(now) >= expiration:
-        raise CredentialError(
-            "SecurityTokenExpired", "The security token you provided has expired."
-        )
+        raise CredentialError("SecurityTokenExpired", "The security token you provided has expired.")
     try:
         policies = [parse_policy(payload["rp"])]
         if payload.get("sp") is not None:
             policies.append(parse_policy(payload["sp"]))
     except (KeyError, PolicyGrammarError):
-        raise CredentialError(
-            "InvalidSecurityToken", "The security token you provided is invalid."
-        ) from None
+        raise CredentialError("InvalidSecurityToken", "The security token you provided is invalid.") from None
     return Principal(
         access_key_id=access_key_id,
         secret=secret_for(config, access_key_id),
@@ -172,9 +166,7 @@ def resolve_principal(
 
 def secret_for(config: SandboxConfig, access_key_id: str) -> str:
     """The secret of an STS access key id: a pure function of the id and the master key."""
-    digest = hmac.new(
-        _master_key(config), b"secret\x00" + access_key_id.encode(), hashlib.sha512
-    ).digest()
+    digest = hmac.new(_master_key(config), b"secret\x00" + access_key_id.encode(), hashlib.sha512).digest()
     number = int.from_bytes(digest, "big")
     chars = []
     for _ in range(_SECRET_LENGTH):
@@ -204,9 +196,7 @@ def _unb64(text: str) -> bytes:
 
 
 def _mac(config: SandboxConfig, body: str) -> bytes:
-    return hmac.new(
-        _master_key(config), b"token\x00" + body.encode("ascii"), hashlib.sha256
-    ).digest()
+    return hmac.new(_master_key(config), b"token\x00" + body.encode("ascii"), hashlib.sha256).digest()
 
 
 def _seal(config: SandboxConfig, payload: dict[str, Any]) -> str:
@@ -215,9 +205,7 @@ def _seal(config: SandboxConfig, payload: dict[str, Any]) -> str:
 
 
 def _unseal(config: SandboxConfig, token: str) -> dict[str, Any]:
-    invalid = CredentialError(
-        "InvalidSecurityToken", "The security token you provided is invalid."
-    )
+    invalid = CredentialError("InvalidSecurityToken", "The security token you provided is invalid.")
     if not token.startswith(_TOKEN_PREFIX) or token.count(".") != 1:
         raise invalid
     body, _, mac = token[len(_TOKEN_PREFIX) :].partition(".")
@@ -229,9 +217,7 @@ def _unseal(config: SandboxConfig, token: str) -> dict[str, Any]:
         raise invalid from None
     if not isinstance(payload, dict) or payload.get("v") != _PAYLOAD_VERSION:
         raise invalid
-    if not isinstance(payload.get("exp"), int) or not isinstance(
-        payload.get("ak"), str
-    ):
+    if not isinstance(payload.get("exp"), int) or not isinstance(payload.get("ak"), str):
         raise invalid
     return payload
 
@@ -244,9 +230,7 @@ def _utc(now: datetime | None) -> datetime:
 
 def _role_id(role_arn: str) -> str:
     """A stable 18-digit role id, like RAM's, derived from the ARN."""
-    number = int.from_bytes(
-        hashlib.sha256(role_arn.lower().encode()).digest()[:8], "big"
-    )
+    number = int.from_bytes(hashlib.sha256(role_arn.lower().encode()).digest()[:8], "big")
     return f"3{number % 10**17:017d}"
 
 

@@ -1,0 +1,91 @@
+"""`manage.py sandbox`: serve the local STS and OSS on the addresses the app is configured to call."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from uploads.sandbox.config import SandboxConfig
+from uploads.sandbox.server import Sandbox, check_loopback
+
+
+def _address(endpoint: str, setting: str) -> tuple[str, int]:
+    """(host, port) of `host:port` or `http://host:port`, refusing non-loopback hosts."""
+    parts = urlsplit(endpoint if "//" in endpoint else f"//{endpoint}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not parts.hostname or not port:
+        raise CommandError(f"{setting}={endpoint!r} must name a host and a port, e.g. 127.0.0.1:8701")
+    try:
+        return check_loopback(parts.hostname), port
+    except ValueError as exc:
+        raise CommandError(f"{setting}: {exc}") from None
+
+
+class Command(BaseCommand):
+    help = (
+        "Serve the Alibaba Cloud sandbox: STS on ALIYUN_STS_ENDPOINT and OSS on ALIYUN_OSS_ENDPOINT "
+        "(loopback only), using the ALIYUN_* credentials, role and bucket."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every STS call")
+        parser.add_argument(
+            "--throttle-every",
+            type=int,
+            default=0,
+            help="answer Throttling.User to every Nth call (0: never)",
+        )
+        parser.add_argument(
+            "--fail-every", type=int, default=0, help="answer 500 InternalError to every Nth call (0: never)"
+        )
+        parser.add_argument(
+            "--data-dir", type=Path, default=None, help="where objects live (SANDBOX_DATA_DIR)"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from django.conf import settings
+
+        sts_address = _address(settings.ALIYUN_STS_ENDPOINT, "ALIYUN_STS_ENDPOINT")
+        oss_address = _address(settings.ALIYUN_OSS_ENDPOINT, "ALIYUN_OSS_ENDPOINT")
+        overrides = {"data_dir": options["data_dir"]} if options["data_dir"] else {}
+        try:
+            config = SandboxConfig.from_settings(**overrides)
+            config.faults.configure(
+                latency_ms=options["latency_ms"],
+                throttle_every=options["throttle_every"],
+                fail_every=options["fail_every"],
+            )
+        except ValueError as exc:
+            raise CommandError(f"sandbox configuration: {exc}") from None
+
+        stopping = threading.Event()
+
+        def request_stop(signum: int, frame: Any) -> None:
+            stopping.set()
+
+        sandbox = Sandbox(config, sts_address=sts_address, oss_address=oss_address)
+        try:
+            sandbox.start()
+        except OSError as exc:
+            raise CommandError(f"cannot start the sandbox: {exc}") from None
+        previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self.stdout.write(f"Sandbox STS listening on {sandbox.sts_endpoint} (role {config.role_arn})")
+            self.stdout.write(
+                f"Sandbox OSS listening on {sandbox.oss_endpoint} (bucket {config.bucket}, data in {config.data_dir})"
+            )
+            while not stopping.wait(0.5):
+                pass
+        finally:
+            sandbox.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.stdout.write("Sandbox stopped.")

@@ -1,0 +1,159 @@
+"""Run the sandbox's STS and OSS apps on loopback addresses, in background threads.
+
+Used by `manage.py sandbox` and by tests (port 0 picks a free port). Binding is
+refused on anything but a loopback address: the sandbox accepts a well-known
+demo key and must never be reachable from the network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+import threading
+from types import TracebackType
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from uploads.sandbox.config import SandboxConfig
+from uploads.sandbox.sts import make_sts_app
+
+__all__ = ["Sandbox", "check_loopback"]
+
+logger = logging.getLogger(__name__)
+
+# Query strings carry signatures and security tokens (presigned URLs, RPC v2):
+# never let a log line show them.
+_QUERY_RE = re.compile(r"\?[^\s\"']*")
+
+
+def check_loopback(host: str) -> str:
+    """Return `host` if it is a loopback address, else raise ValueError."""
+    if host == "localhost":
+        return host
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        raise ValueError(
+            f"sandbox address {host!r} is not a loopback IP address; use 127.0.0.1, ::1 or localhost"
+        ) from None
+    if not address.is_loopback:
+        raise ValueError(
+            f"refusing to serve the sandbox on {host}: it accepts demo credentials and must "
+            "only listen on a loopback address (127.0.0.1, ::1)"
+        )
+    return str(address)
+
+
+class _QuietRequestHandler(WSGIRequestHandler):
+    """werkzeug's handler, with query strings stripped from its log lines."""
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        redacted = tuple(_QUERY_RE.sub("?…", a) if isinstance(a, str) else a for a in args)
+        super().log(type, _QUERY_RE.sub("?…", message), *redacted)
+
+
+class Sandbox:
+    """The STS and OSS sandbox servers, started and stopped together."""
+
+    def __init__(
+        self,
+        config: SandboxConfig,
+        sts_address: tuple[str, int] = ("127.0.0.1", 0),
+        oss_address: tuple[str, int] = ("127.0.0.1", 0),
+        *,
+        quiet: bool = True,
+    ) -> None:
+        self.config = config
+        self._sts_address = (check_loopback(sts_address[0]), int(sts_address[1]))
+        self._oss_address = (check_loopback(oss_address[0]), int(oss_address[1]))
+        self._quiet = quiet
+        self._servers: list[BaseWSGIServer] = []
+        self._threads: list[threading.Thread] = []
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> Sandbox:
+        """Bind both servers and serve them in daemon threads."""
+        if self._servers:
+            raise RuntimeError("sandbox already started")
+        # Imported here so this module (and the STS half) load before oss.py exists.
+        from uploads.sandbox.oss import make_oss_app
+
+        werkzeug_logger = logging.getLogger("werkzeug")
+        if self._quiet and werkzeug_logger.level == logging.NOTSET:
+            werkzeug_logger.setLevel(logging.WARNING)
+
+        apps = (
+            (self._sts_address, make_sts_app(self.config)),
+            (self._oss_address, make_oss_app(self.config)),
+        )
+        try:
+            for (host, port), app in apps:
+                server = make_server(host, port, app, threaded=True, request_handler=_QuietRequestHandler)
+                server.daemon_threads = True
+                self._servers.append(server)
+        except BaseException:
+            self._close_servers()
+            raise
+        for server, name in zip(self._servers, ("sts", "oss"), strict=True):
+            thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.1},
+                name=f"sandbox-{name}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
+        logger.info("sandbox started: STS on %s, OSS on %s", self.sts_endpoint, self.oss_endpoint)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the ports; safe to call twice."""
+        for server in self._servers:
+            server.shutdown()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._close_servers()
+        self._threads.clear()
+
+    def _close_servers(self) -> None:
+        for server in self._servers:
+            server.server_close()
+        self._servers.clear()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- addresses -----------------------------------------------------------------------
+
+    @property
+    def sts_endpoint(self) -> str:
+        """`host:port`, the form alibabacloud_tea_openapi's Config(endpoint=...) wants."""
+        return _host_port(self._server(0))
+
+    @property
+    def oss_endpoint(self) -> str:
+        """`http://host:port`, the form oss2 and ali-oss want."""
+        return f"http://{_host_port(self._server(1))}"
+
+    def _server(self, index: int) -> BaseWSGIServer:
+        if not self._servers:
+            raise RuntimeError("sandbox is not running: call start() first")
+        return self._servers[index]
+
+
+def _host_port(server: BaseWSGIServer) -> str:
+    host = server.host
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    return f"{host}:{server.server_port}"
