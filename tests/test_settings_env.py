@@ -1,0 +1,68 @@
+"""Start-up from the environment: production refuses to start without its secrets."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_check(**env: str) -> subprocess.CompletedProcess:
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "ALIYUN_", "DATABASE_", "REDIS_"))
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+PRODUCTION = {
+    "DJANGO_SECRET_KEY": "s" * 50,
+    "DJANGO_JWT_SIGNING_KEY": "j" * 50,
+    "DJANGO_ALLOWED_HOSTS": "uploads.example.com",
+    "ALIYUN_ACCESS_KEY_ID": "ram-user-key",
+    "ALIYUN_ACCESS_KEY_SECRET": "ram-user-secret",
+    "ALIYUN_STS_ROLE_ARN": "acs:ram::1234567890123456:role/oss-uploader",
+    "ALIYUN_OSS_BUCKET": "my-avatars",
+}
+
+
+def test_production_environment_passes_checks():
+    result = run_check(**PRODUCTION)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "DJANGO_JWT_SIGNING_KEY"])
+def test_missing_secret_stops_start_up_with_a_clear_message(missing):
+    env = {k: v for k, v in PRODUCTION.items() if k != missing}
+    result = run_check(**env)
+    assert result.returncode != 0
+    assert f"Set the {missing} environment variable" in result.stderr
+    assert "Traceback" in result.stderr or "ImproperlyConfigured" in result.stderr
+
+
+def test_missing_aliyun_settings_fail_the_system_check():
+    env = {k: v for k, v in PRODUCTION.items() if not k.startswith("ALIYUN_")}
+    result = run_check(**env)
+    assert result.returncode != 0
+    assert "uploads.E004" in result.stderr
+    assert "ALIYUN_ACCESS_KEY_ID" in result.stderr
+
+
+def test_non_integer_setting_names_the_variable():
+    result = run_check(**PRODUCTION, ALIYUN_STS_DURATION_SECONDS="an hour")
+    assert result.returncode != 0
+    assert "ALIYUN_STS_DURATION_SECONDS must be an integer" in result.stderr
+
+
+def test_development_needs_no_secrets():
+    result = run_check(DJANGO_DEBUG="1")
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,65 @@
+"""Settings validation at start-up: each check fires on bad values, with an id and a hint."""
+
+import pytest
+from django.core.checks import run_checks
+
+
+def check_ids() -> set[str]:
+    return {message.id for message in run_checks() if message.id.startswith("uploads.")}
+
+
+def test_test_settings_pass():
+    assert check_ids() == set()
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "check_id"),
+    [
+        ("ALIYUN_STS_ROLE_ARN", "arn:aws:iam::123:role/x", "uploads.E001"),
+        ("ALIYUN_STS_ROLE_ARN", "acs:ram::abc:role/x", "uploads.E001"),
+        ("ALIYUN_OSS_BUCKET", "Bad_Bucket", "uploads.E002"),
+        ("ALIYUN_OSS_BUCKET", "ab", "uploads.E002"),
+        ("ALIYUN_OSS_BUCKET", "-leading-hyphen", "uploads.E002"),
+        ("ALIYUN_STS_DURATION_SECONDS", 899, "uploads.E003"),
+        ("ALIYUN_STS_DURATION_SECONDS", 43201, "uploads.E003"),
+        ("ALIYUN_STS_ENDPOINT", "https://sts.aliyuncs.com", "uploads.E005"),
+        ("ALIYUN_OSS_ENDPOINT", "oss-cn-hangzhou.aliyuncs.com", "uploads.E006"),
+        ("ALIYUN_OSS_REGION", "oss-cn-hangzhou", "uploads.E007"),
+        ("ALIYUN_STS_MAX_ATTEMPTS", 0, "uploads.E008"),
+        ("ALIYUN_STS_REUSE_MARGIN_SECONDS", 3600, "uploads.W001"),
+    ],
+)
+def test_bad_value_is_reported_with_hint(settings, setting, value, check_id):
+    setattr(settings, setting, value)
+    messages = [m for m in run_checks() if m.id == check_id]
+    assert len(messages) == 1
+    assert messages[0].hint
+
+
+@pytest.mark.parametrize(
+    "missing",
+    ["ALIYUN_ACCESS_KEY_ID", "ALIYUN_ACCESS_KEY_SECRET", "ALIYUN_STS_ROLE_ARN", "ALIYUN_OSS_BUCKET"],
+)
+def test_missing_credentials_are_an_error_when_debug_is_off(settings, missing):
+    settings.DEBUG = False
+    setattr(settings, missing, "")
+    messages = [m for m in run_checks() if m.id == "uploads.E004"]
+    assert len(messages) == 1 and missing in messages[0].msg
+
+
+def test_missing_credentials_are_fine_in_development(settings):
+    settings.DEBUG = True
+    settings.ALIYUN_ACCESS_KEY_ID = ""
+    assert "uploads.E004" not in check_ids()
+
+
+def test_checks_make_no_network_calls(settings, monkeypatch):
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a system check opened a network connection")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    settings.ALIYUN_STS_ENDPOINT = "sts.aliyuncs.com"
+    assert check_ids() == set()
