@@ -427,9 +427,9 @@ class OssApp:
 
     def _op_ListParts(self, request: Request, target: Target) -> Response:
         upload = self.storage.upload(request.args.get("uploadId", ""), self.config.bucket, target.key)
-        max_parts = _bounded_int(request.args.get("max-parts", "1000"), "max-parts", 1, 1000)
+        max_parts = _bounded_int(request.args.get("max-parts"), "max-parts", 1, 1000, 1000)
         marker = _bounded_int(
-            request.args.get("part-number-marker", "0"), "part-number-marker", 0, MAX_PART_NUMBER
+            request.args.get("part-number-marker"), "part-number-marker", 0, MAX_PART_NUMBER, 0
         )
         remaining = [part for part in self.storage.parts(upload) if part.number > marker]
         page, truncated = remaining[:max_parts], len(remaining) > max_parts
@@ -753,7 +753,10 @@ def _part_number(value: str) -> int:
     return int(value)
 
 
-def _bounded_int(value: str, name: str, low: int, high: int) -> int:
+def _bounded_int(value: str | None, name: str, low: int, high: int, default: int) -> int:
+    """An integer query parameter; empty means "not given" (oss2 sends ``part-number-marker=``)."""
+    if not value:
+        return default
     if not value.isdigit() or not low <= int(value) <= high:
         raise OssError("InvalidArgument", f"{name} must be an integer between {low} and {high}.")
     return int(value)
