@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.urls import api_urlpatterns as accounts_api
 from accounts.urls import page_urlpatterns as accounts_pages
+from config.health import healthz, readyz
 from uploads.urls import api_urlpatterns as uploads_api
 from uploads.views import HomeView
 
@@ -12,6 +13,8 @@ handler500 = "config.exceptions.server_error"
 
 urlpatterns = [
     path("", HomeView.as_view(), name="home"),
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("accounts/", include(accounts_pages)),
     path("api/", include(accounts_api + uploads_api)),
