@@ -167,7 +167,8 @@ REST_FRAMEWORK = {
         "sts_token": env.str("THROTTLE_STS_TOKEN", default="60/min"),
         "login": env.str("THROTTLE_LOGIN", default="20/min"),
     },
-    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Proxies in front of the app: 0 means REMOTE_ADDR is the client (never trust X-Forwarded-For).
+    "NUM_PROXIES": _int("DJANGO_NUM_PROXIES", 0),
 }
 
 SIMPLE_JWT = {
