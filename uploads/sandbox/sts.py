@@ -19,6 +19,7 @@ import re
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -64,19 +65,23 @@ class _NonceCache:
 
     def __init__(self) -> None:
         self._seen: dict[tuple[str, str], float] = {}
+        self._order: deque[tuple[float, tuple[str, str]]] = deque()
         self._lock = threading.Lock()
 
     def use(self, access_key_id: str, nonce: str) -> bool:
         """Record the nonce; False if it was already used within the window."""
         now = time.monotonic()
-        window = 2 * MAX_CLOCK_SKEW.total_seconds()
+        horizon = now - 2 * MAX_CLOCK_SKEW.total_seconds()
+        key = (access_key_id, nonce)
         with self._lock:
-            if len(self._seen) > 10_000:
-                self._seen = {k: t for k, t in self._seen.items() if now - t < window}
-            seen_at = self._seen.get((access_key_id, nonce))
-            if seen_at is not None and now - seen_at < window:
+            while self._order and self._order[0][0] < horizon:  # forget expired nonces, oldest first
+                _, old = self._order.popleft()
+                if self._seen.get(old, now) < horizon:
+                    del self._seen[old]
+            if key in self._seen:
                 return False
-            self._seen[(access_key_id, nonce)] = now
+            self._seen[key] = now
+            self._order.append((now, key))
             return True
 
 
