@@ -7,6 +7,9 @@ PY := $(VENV)/bin/python
 # A local .env (see .env.example) may override anything below.
 -include .env
 
+# `make serve` keeps the HTTPS redirect (secure cookies, HSTS) unless the environment or .env turns it off.
+SERVE_SSL_REDIRECT := $(if $(filter undefined,$(origin DJANGO_SECURE_SSL_REDIRECT)),1,$(DJANGO_SECURE_SSL_REDIRECT))
+
 # The embedded default: the local sandbox stands in for Alibaba Cloud STS and OSS.
 export DJANGO_DEBUG ?= 1
 export DJANGO_SECURE_SSL_REDIRECT ?= 0
@@ -20,7 +23,7 @@ export ALIYUN_OSS_ENDPOINT ?= http://127.0.0.1:8702
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test sandbox lint
+.PHONY: install run test sandbox lint serve bench loadcheck
 
 install: $(VENV)/.installed
 
@@ -49,3 +52,20 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+# Production serving: DEBUG off, static files collected for whitenoise, gunicorn (config/gunicorn.conf.py).
+# Needs DJANGO_SECRET_KEY, DJANGO_JWT_SIGNING_KEY and DJANGO_ALLOWED_HOSTS (.env or environment).
+serve: export DJANGO_DEBUG := 0
+serve: export DJANGO_SECURE_SSL_REDIRECT := $(SERVE_SSL_REDIRECT)
+serve: export GUNICORN_BIND ?= $(HOST):$(PORT)
+serve: install
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py migrate --noinput
+	exec $(VENV)/bin/gunicorn --config config/gunicorn.conf.py
+
+# Figures for the README: gunicorn + PostgreSQL + Redis + the sandbox STS, all on loopback (tests/perf/).
+bench: install
+	$(PY) tests/perf/bench.py $(BENCH_ARGS)
+
+loadcheck: install
+	$(PY) tests/perf/loadcheck.py $(LOADCHECK_ARGS)
