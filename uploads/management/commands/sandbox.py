@@ -29,6 +29,16 @@ def _address(endpoint: str, setting: str) -> tuple[str, int]:
         raise CommandError(f"{setting}: {exc}") from None
 
 
+def _all_local(*endpoints: str) -> bool:
+    for endpoint in endpoints:
+        host = urlsplit(endpoint if "//" in endpoint else f"//{endpoint}").hostname or ""
+        try:
+            check_loopback(host)
+        except ValueError:
+            return False
+    return True
+
+
 class Command(BaseCommand):
     help = (
         "Serve the Alibaba Cloud sandbox: STS on ALIYUN_STS_ENDPOINT and OSS on ALIYUN_OSS_ENDPOINT "
@@ -49,10 +59,20 @@ class Command(BaseCommand):
         parser.add_argument(
             "--data-dir", type=Path, default=None, help="where objects live (SANDBOX_DATA_DIR)"
         )
+        parser.add_argument(
+            "--only-if-local",
+            action="store_true",
+            help="do nothing (exit 0) when the ALIYUN_* endpoints point at Alibaba Cloud, as `make run` does",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from django.conf import settings
 
+        if options["only_if_local"] and not _all_local(
+            settings.ALIYUN_STS_ENDPOINT, settings.ALIYUN_OSS_ENDPOINT
+        ):
+            self.stdout.write("ALIYUN_* endpoints point at Alibaba Cloud: the local sandbox is not started.")
+            return
         sts_address = _address(settings.ALIYUN_STS_ENDPOINT, "ALIYUN_STS_ENDPOINT")
         oss_address = _address(settings.ALIYUN_OSS_ENDPOINT, "ALIYUN_OSS_ENDPOINT")
         overrides = {"data_dir": options["data_dir"]} if options["data_dir"] else {}
