@@ -134,13 +134,13 @@ def _fresh_or_cached(
     """Returns (credentials, reused). One request per user calls STS; concurrent ones wait for it."""
     lock_key = f"{key}:lock"
     deadline = time.monotonic() + _sts_deadline_seconds()
+    holds_lock = False
     while True:
         cached = _cache_get(key)
         if cached is not None:
             return cached, True
-        if cache.add(lock_key, "1", timeout=int(_sts_deadline_seconds()) + 1):
-            break
-        if time.monotonic() >= deadline:  # the holder died or hangs: do not wait for it any longer
+        holds_lock = cache.add(lock_key, "1", timeout=int(_sts_deadline_seconds()) + 1)
+        if holds_lock or time.monotonic() >= deadline:  # past the deadline the holder is presumed dead
             break
         time.sleep(_LOCK_POLL_SECONDS)
     try:
@@ -152,7 +152,8 @@ def _fresh_or_cached(
         _cache_set(key, credentials)
         return credentials, False
     finally:
-        cache.delete(lock_key)
+        if holds_lock:
+            cache.delete(lock_key)
 
 
 def sts_token_issue(*, user: User, context: RequestContext) -> UploadCredentials:
