@@ -1,0 +1,62 @@
+"""`manage.py prune_token_issuances --older-than-days N`: the audit log's retention policy.
+
+Deletes in batches of primary keys, each batch its own short transaction, so a large backlog
+never becomes one giant DELETE that holds locks and bloats the WAL while issuance goes on.
+"""
+
+from argparse import ArgumentTypeError
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
+from django.utils import timezone
+
+from uploads.models import TokenIssuance
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+class Command(BaseCommand):
+    help = "Delete token issuance audit rows older than N days, in batches (run it daily, e.g. from cron)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--older-than-days", type=_at_least_one, required=True, help="keep the last N days"
+        )
+        parser.add_argument(
+            "--batch-size", type=_at_least_one, default=5000, help="rows deleted per transaction (5000)"
+        )
+        parser.add_argument("--dry-run", action="store_true", help="count what would go; delete nothing")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        batch_size: int = options["batch_size"]
+        cutoff = timezone.now() - timedelta(days=options["older_than_days"])
+        expired = TokenIssuance.objects.filter(created_at__lt=cutoff)
+        when = f"created before {cutoff:%Y-%m-%d %H:%M:%S} UTC"
+
+        if options["dry_run"]:
+            self.stdout.write(f"Would delete {expired.count()} token issuance(s) {when}.")
+            return
+
+        deleted = batches = 0
+        while True:
+            with transaction.atomic():
+                ids = list(expired.order_by("pk").values_list("pk", flat=True)[:batch_size])
+                if not ids:
+                    break
+                # Nothing references an audit row and it has no signals: one DELETE ... WHERE id IN.
+                count, _ = TokenIssuance.objects.filter(pk__in=ids).delete()
+            deleted += count
+            batches += 1
+            if options["verbosity"] >= 2:
+                self.stdout.write(f"Batch {batches}: deleted {count} (total {deleted}).")
+        self.stdout.write(f"Deleted {deleted} token issuance(s) {when} in {batches} batch(es).")
