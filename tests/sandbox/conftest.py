@@ -100,15 +100,17 @@ def v2_client(
     *,
     signature_version: str = "v4",
     region: str = "cn-hangzhou",
+    use_cname: bool = False,
 ) -> oss_v2.Client:
-    """An alibabacloud-oss-v2 client: static STS credentials, path style for the IP endpoint."""
+    """An alibabacloud-oss-v2 client with static STS credentials; path style unless ``use_cname``."""
     config = oss_v2.config.load_default()
     config.credentials_provider = oss_v2.credentials.StaticCredentialsProvider(
         creds.access_key_id, creds.access_key_secret, creds.security_token
     )
     config.region = region
     config.endpoint = endpoint
-    config.use_path_style = True
+    config.use_path_style = not use_cname
+    config.use_cname = use_cname
     config.signature_version = signature_version
     config.retry_max_attempts = 1
     return oss_v2.Client(config)

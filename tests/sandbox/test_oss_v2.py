@@ -8,7 +8,7 @@ import alibabacloud_oss_v2 as oss
 import pytest
 import requests
 
-from tests.sandbox.conftest import oss_error_code
+from tests.sandbox.conftest import oss_error_code, stored_keys, v2_client
 from tests.sandbox.test_oss_oss2 import PART, crc64_xz
 
 VERSIONS = ["v4", "v1"]
@@ -157,3 +157,38 @@ def test_expired_token_with_v2(make_v2, issue, bucket_name) -> None:
         client.put_object(oss.PutObjectRequest(bucket=bucket_name, key="user/7/v2/late", body=b"x"))
 
     assert oss_error_code(refused.value) == (403, "SecurityTokenExpired")
+
+
+def test_cname_addressing_is_told_apart_by_the_signature(sandbox, bucket_name, user7, oss_config) -> None:
+    """``use_cname`` sends ``/<key>``; a key that starts with the bucket name must not be read as path style."""
+    endpoint = sandbox.oss_endpoint.replace("127.0.0.1", "localhost")
+    client = v2_client(endpoint, user7)
+    client_cname = v2_client(endpoint, user7, use_cname=True)
+    ram_cname = oss.Client(cname_config(endpoint, oss_config.access_key_id, oss_config.access_key_secret))
+
+    client_cname.put_object(oss.PutObjectRequest(bucket=bucket_name, key="user/7/cname.txt", body=b"cname"))
+    ram_cname.put_object(
+        oss.PutObjectRequest(bucket=bucket_name, key=f"{bucket_name}/user/7/odd", body=b"odd")
+    )
+    with pytest.raises(oss.exceptions.OperationError) as refused:
+        client_cname.put_object(
+            oss.PutObjectRequest(bucket=bucket_name, key=f"{bucket_name}/user/7/x", body=b"x")
+        )
+
+    assert oss_error_code(refused.value) == (403, "AccessDenied")
+    assert stored_keys(oss_config).count(f"{bucket_name}/user/7/odd") == 1
+    assert (
+        client.get_object(oss.GetObjectRequest(bucket=bucket_name, key="user/7/cname.txt")).body.read()
+        == b"cname"
+    )
+
+
+def cname_config(endpoint: str, access_key_id: str, secret: str) -> oss.config.Config:
+    """The RAM user's long-term key, no token, cname addressing."""
+    config = oss.config.load_default()
+    config.credentials_provider = oss.credentials.StaticCredentialsProvider(access_key_id, secret)
+    config.region = "cn-hangzhou"
+    config.endpoint = endpoint
+    config.use_cname = True
+    config.retry_max_attempts = 1
+    return config
