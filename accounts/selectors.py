@@ -1,6 +1,13 @@
+from uploads import oss
+
 from .models import User
+
+# Long enough to render the page and load the image, short enough that a leaked URL soon dies.
+AVATAR_URL_SECONDS = 600
 
 
 def user_avatar_url(user: User) -> str | None:
-    """A short-lived signed GET URL of the confirmed avatar (filled in by the avatar feature)."""
-    return None
+    """A short-lived signed GET URL of the confirmed avatar: the bucket stays private."""
+    if not user.avatar_key:
+        return None
+    return oss.signed_get_url(user.avatar_key, AVATAR_URL_SECONDS)

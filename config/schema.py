@@ -16,12 +16,12 @@ class ValidationErrorSerializer(ErrorSerializer):
 _DESCRIPTIONS = {
     400: "Malformed JSON (`parse_error`) or invalid input (`invalid`, with `errors`).",
     401: "No or bad credentials (`not_authenticated`, `authentication_failed`, `token_not_valid`, `no_active_account`).",
-    403: "Authenticated but not allowed (`permission_denied`, e.g. a missing CSRF token with session auth).",
+    403: "Authenticated but not allowed (`permission_denied`, e.g. a missing CSRF token with session auth; `outside_prefix`, a key outside user/<your id>/).",
     404: "Not found (`not_found`).",
     405: "Wrong HTTP method (`method_not_allowed`).",
     429: "Rate limited (`throttled`); see the Retry-After header.",
-    502: "Alibaba Cloud refused the server's own configuration (`sts_rejected`).",
-    503: "Alibaba Cloud STS throttled or unreachable (`sts_throttled`, `sts_unavailable`) or the audit log unavailable (`audit_unavailable`); see Retry-After.",
+    502: "Alibaba Cloud refused the server's own configuration (`sts_rejected`, `oss_rejected`).",
+    503: "Alibaba Cloud STS throttled or unreachable (`sts_throttled`, `sts_unavailable`), OSS unreachable (`oss_unavailable`) or the audit log unavailable (`audit_unavailable`); see Retry-After.",
 }
 
 

@@ -1,0 +1,23 @@
+"""Valid PNG files built by hand, so tests need no imaging library."""
+
+import os
+import struct
+import zlib
+
+
+def png_bytes(width: int = 2, height: int = 2, *, noise: bool = False) -> bytes:
+    """An RGB PNG. ``noise=True`` fills it with random pixels, which do not compress: a 1000x900
+    image is then about 2.7 MB, for exercising multipart uploads with a file browsers still render."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = (lambda: os.urandom(3 * width)) if noise else (lambda: b"\x10\x80\xf0" * width)
+    raw = b"".join(b"\x00" + row() for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 1))
+        + chunk(b"IEND", b"")
+    )

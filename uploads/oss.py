@@ -1,0 +1,127 @@
+"""The one seam around ``oss2``: nothing else in the project (outside the sandbox and tests) imports it.
+
+The server talks to OSS with its own long-term RAM key, never with a user's STS token: it looks
+objects up to confirm what a browser claims to have uploaded, and signs short-lived GET URLs.
+SDK failures come out as ``OssError`` with a stable code, so callers never see an oss2 exception.
+"""
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import oss2
+import requests
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from oss2.exceptions import NotFound, RequestError
+from oss2.exceptions import OssError as Oss2Error
+
+logger = logging.getLogger(__name__)
+
+# One lookup must not hold a web worker for oss2's default 60 s; oss2 retries connection errors itself.
+TIMEOUT_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    content_type: str
+    etag: str
+
+
+class OssError(Exception):
+    """OSS did not answer the question.
+
+    ``code`` is the project's stable code: ``object_not_found`` (no such object), ``oss_unavailable``
+    (network trouble or an OSS-side 5xx) or ``oss_rejected`` (OSS refused the server's own key or
+    configuration: a deployment problem, never the user's fault). ``upstream_code`` is Alibaba's.
+    """
+
+    def __init__(self, code: str, message: str, *, upstream_code: str = "", request_id: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.upstream_code = upstream_code
+        self.request_id = request_id
+
+
+@lru_cache(maxsize=1)
+def _bucket() -> oss2.Bucket:
+    """V4-signed, region-scoped. ``is_cname=False``: oss2 then uses path-style addressing for an IP or
+    ``localhost`` endpoint (the sandbox) and virtual-hosted ``<bucket>.oss-<region>.aliyuncs.com`` otherwise."""
+    auth = oss2.AuthV4(settings.ALIYUN_ACCESS_KEY_ID, settings.ALIYUN_ACCESS_KEY_SECRET)
+    return oss2.Bucket(
+        auth,
+        settings.ALIYUN_OSS_ENDPOINT,
+        settings.ALIYUN_OSS_BUCKET,
+        is_cname=False,
+        connect_timeout=TIMEOUT_SECONDS,
+        region=settings.ALIYUN_OSS_REGION,
+    )
+
+
+@receiver(setting_changed)
+def _reset_bucket(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith("ALIYUN_OSS") or setting.startswith("ALIYUN_ACCESS_KEY"):
+        _bucket.cache_clear()
+
+
+def _translate(exc: Oss2Error, operation: str) -> OssError:
+    """oss2's exception zoo, reduced to the three outcomes a caller can act on."""
+    if isinstance(exc, NotFound):
+        return OssError(
+            "object_not_found", "No such object.", upstream_code=exc.code, request_id=exc.request_id
+        )
+    if isinstance(exc, RequestError):  # connection refused, timeouts, DNS: oss2 has already retried
+        logger.warning("OSS unreachable during %s: %s", operation, type(exc.exception).__name__)
+        return OssError("oss_unavailable", "OSS could not be reached.")
+    if exc.status >= 500:
+        return OssError(
+            "oss_unavailable", "OSS is unavailable.", upstream_code=exc.code, request_id=exc.request_id
+        )
+    logger.error(
+        "OSS refused the server's %s: status=%s code=%s request_id=%s",
+        operation,
+        exc.status,
+        exc.code,
+        exc.request_id,
+    )
+    return OssError(
+        "oss_rejected",
+        "OSS refused the server's own credentials or configuration.",
+        upstream_code=exc.code,
+        request_id=exc.request_id,
+    )
+
+
+def head_object(key: str) -> ObjectInfo:
+    """Size and type of ``key`` as OSS stores them. Raises ``OssError``."""
+    try:
+        result = _bucket().head_object(key)
+    except Oss2Error as exc:
+        raise _translate(exc, "HeadObject") from None
+    return ObjectInfo(
+        key=key,
+        size=int(result.content_length or 0),
+        content_type=(result.content_type or "").split(";", 1)[0].strip().lower(),
+        etag=result.etag or "",
+    )
+
+
+def signed_get_url(key: str, expires_seconds: int) -> str:
+    """A URL anyone holding it may GET for ``expires_seconds``: signing is local, no request to OSS."""
+    return _bucket().sign_url("GET", key, expires_seconds, slash_safe=True)
+
+
+def read_prefix(key: str, length: int) -> bytes:
+    """The first ``length`` bytes of ``key`` (a ranged GET), to check what a file really is."""
+    try:
+        result = _bucket().get_object(key, byte_range=(0, length - 1))
+        return result.read(length)
+    except Oss2Error as exc:
+        raise _translate(exc, "GetObject") from None
+    except requests.RequestException as exc:  # the body broke off after the headers arrived
+        logger.warning("OSS read failed: %s", type(exc).__name__)
+        raise OssError("oss_unavailable", "OSS could not be reached.") from None
