@@ -25,12 +25,17 @@ PORT ?= 8000
 
 .PHONY: install run test sandbox lint serve bench loadcheck
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+# The browser SDK (ali-oss) comes from npm, pinned by the lock file and served as a static file.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
 	touch $@
 
 run: install
