@@ -175,7 +175,7 @@ class OssApp:
                 {},
             )
         if response.status_code >= 400:
-            _drain(request)
+            _drain(request, response)
         self._decorate(request, response, request_id)
         logger.debug("oss %s %s -> %s", request.method, request_id, response.status_code)
         return response(environ, start_response)
@@ -898,12 +898,21 @@ def _empty(status: int, headers: Mapping[str, str] | None = None) -> Response:
     return response
 
 
-def _drain(request: Request) -> None:
-    """Read what is left of a refused upload so the client sees our answer, not a reset."""
+def _drain(request: Request, response: Response) -> None:
+    """Consume what is left of a refused upload so the client reads our answer, not a reset.
+
+    The dev server keeps connections alive and does not skip unread bodies itself: a body too
+    large to drain closes the connection instead of being parsed as the next request.
+    """
+    declared = request.content_length
+    if declared is None and "chunked" not in request.headers.get("Transfer-Encoding", "").lower():
+        return
+    if declared is None or declared > DRAIN_LIMIT:
+        response.headers["Connection"] = "close"
+        return
     try:
         stream = request.stream
-        received = 0
-        while received < DRAIN_LIMIT and (chunk := stream.read(256 * 1024)):
-            received += len(chunk)
+        while stream.read(256 * 1024):
+            pass
     except (OSError, ValueError, HTTPException):
-        pass
+        response.headers["Connection"] = "close"
