@@ -203,7 +203,7 @@ class OssApp:
         target = self._verified_target(credential, principal, facts, path, request.host)
         _validate_key(target.key)
         operation = _classify(request, target)
-        self._authorize(request, principal, operation, now, target)
+        self._authorize(request, principal, operation, now)
         if target.bucket is None:
             raise _not_implemented(operation.name)
         if target.bucket != self.config.bucket:
@@ -239,9 +239,8 @@ class OssApp:
             403,
         )
 
-    def _authorize(
-        self, request: Request, principal: Principal, operation: Operation, now: datetime, target: Target
-    ) -> None:
+    def _authorize(self, request: Request, principal: Principal, operation: Operation, now: datetime) -> None:
+        """Every (action, resource) of the operation must pass the principal's policies (Deny first)."""
         context = {
             "acs:SourceIp": request.remote_addr or "",
             "acs:UserAgent": request.headers.get("User-Agent", ""),
@@ -494,14 +493,8 @@ class OssApp:
         if "callback" in fields:
             raise _not_implemented("Upload callback")
         _validate_key(key)
-        target = Target(bucket, key)
-        self._authorize(
-            request,
-            principal,
-            Operation("PostObject", ((("oss:PutObject"), object_resource(bucket, key)),)),
-            now,
-            target,
-        )
+        operation = Operation("PostObject", (("oss:PutObject", object_resource(bucket, key)),))
+        self._authorize(request, principal, operation, now)
         if bucket != self.config.bucket:
             raise OssError("NoSuchBucket", "The specified bucket does not exist.", 404, BucketName=bucket)
         limit = MAX_OBJECT_SIZE if limits.max_size is None else min(limits.max_size, MAX_OBJECT_SIZE)
