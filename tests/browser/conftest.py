@@ -1,0 +1,58 @@
+"""Playwright (sync API) driving Debian's Chromium against pytest-django's live server and the sandbox.
+
+No `playwright install`: the driver ships in the wheel and the browser is the system's /usr/bin/chromium.
+Without it the browser tests skip on a developer machine, and fail in CI (the CI variable is set).
+"""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+# Sync Playwright runs an event loop in the test thread, which trips Django's async-safety check on
+# every ORM call the test makes; the tests never share a connection across threads, so this is safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: apt-get install chromium"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message} (browser tests must run in CI)")
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh profile per test; console errors are kept for the assertion messages."""
+    context = browser.new_context(viewport={"width": 900, "height": 760})
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    page.console_messages_seen = []  # type: ignore[attr-defined]
+    page.on("console", lambda msg: page.console_messages_seen.append(f"{msg.type}: {msg.text}"))  # type: ignore[attr-defined]
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

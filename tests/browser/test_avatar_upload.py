@@ -1,0 +1,182 @@
+"""The demo page end to end: real Chromium, the real ali-oss bundle, our API, the sandbox STS and OSS."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import requests
+from playwright.sync_api import Page, expect
+
+from accounts.models import User
+from tests.pngs import png_bytes
+from uploads import oss
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SCREENSHOT_FOR_README = Path(__file__).resolve().parents[2] / "docs" / "screenshot.png"
+
+# Records every value the progress bar shows, so a test can see it move, not just end at 100.
+WATCH_PROGRESS = """() => {
+  const bar = document.querySelector('[data-testid="upload-progress"]');
+  window.progressSeen = [];
+  new MutationObserver(() => window.progressSeen.push(Number(bar.value)))
+    .observe(bar, {attributes: true, attributeFilter: ['value']});
+}"""
+
+
+def log_in(page: Page, live_server, user: User, password: str) -> None:
+    """Through the form, the way a person does: an anonymous visit to / lands on the login page."""
+    page.goto(live_server.url + "/")
+    expect(page).to_have_url(f"{live_server.url}/accounts/login/?next=/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", password)
+    page.click('[data-testid="login-button"]')
+    expect(page).to_have_url(live_server.url + "/")
+    expect(page.locator("#avatar-uploader")).to_have_attribute("data-ready", "true")
+
+
+def choose(page: Page, name: str, data: bytes, mime: str = "image/png") -> None:
+    page.set_input_files(
+        '[data-testid="file-input"]', files=[{"name": name, "mimeType": mime, "buffer": data}]
+    )
+
+
+def status(page: Page):
+    return page.locator('[data-testid="upload-status"]')
+
+
+def avatar_rendered(page: Page) -> dict:
+    return page.eval_on_selector(
+        '[data-testid="avatar-image"]',
+        "img => ({src: img.currentSrc, width: img.naturalWidth, hidden: img.hidden})",
+    )
+
+
+def test_upload_small_png_shows_progress_and_new_avatar(
+    page, live_server, user, password, sandbox, artifacts
+):
+    log_in(page, live_server, user, password)
+    expect(page.locator('[data-testid="avatar-placeholder"]')).to_be_visible()
+    page.evaluate(WATCH_PROGRESS)
+    data = png_bytes(64, 64)
+
+    choose(page, "me.png", data)
+    expect(page.locator('[data-testid="upload-button"]')).to_be_enabled()
+    page.click('[data-testid="upload-button"]')
+
+    expect(status(page)).to_have_text("Avatar updated.", timeout=30_000)
+    assert page.evaluate("window.progressSeen").count(100) >= 1
+    expect(page.locator('[data-testid="upload-progress"]')).to_have_js_property("value", 100)
+    image = avatar_rendered(page)
+    assert image["width"] == 64 and not image["hidden"], page.console_messages_seen
+    assert image["src"].startswith(f"{sandbox.oss_endpoint}/")
+
+    user.refresh_from_db()
+    assert user.avatar_key.startswith(f"user/{user.pk}/avatars/") and user.avatar_key.endswith(".png")
+    assert requests.get(image["src"], timeout=5).content == data
+
+    page.screenshot(path=str(artifacts / "avatar-uploaded.png"), full_page=True)
+    if os.environ.get("UPDATE_README_SCREENSHOT"):
+        shutil.copyfile(artifacts / "avatar-uploaded.png", SCREENSHOT_FOR_README)
+
+    page.reload()  # the avatar survives a reload: it comes from /api/me/, not from the page's memory
+    expect(page.locator('[data-testid="avatar-image"]')).to_be_visible()
+    assert avatar_rendered(page)["width"] == 64
+
+
+def test_large_png_goes_up_in_parts_with_progress(page, live_server, user, password, artifacts):
+    log_in(page, live_server, user, password)
+    page.evaluate(WATCH_PROGRESS)
+    data = png_bytes(1000, 900, noise=True)  # about 2.7 MB: six 512 KB parts
+    assert 2 * 1024 * 1024 < len(data) < 3 * 1024 * 1024
+
+    choose(page, "big.png", data)
+    page.click('[data-testid="upload-button"]')
+
+    expect(status(page)).to_have_text("Avatar updated.", timeout=60_000)
+    seen = page.evaluate("window.progressSeen")
+    assert any(0 < value < 100 for value in seen), seen  # it moved part by part
+    assert seen[-1] == 100
+    assert avatar_rendered(page)["width"] == 1000
+    user.refresh_from_db()
+    assert oss.head_object(user.avatar_key).size == len(data)
+    page.screenshot(path=str(artifacts / "avatar-multipart.png"), full_page=True)
+
+
+def test_cancel_stops_a_multipart_upload_and_changes_nothing(page, live_server, user, password, sandbox):
+    log_in(page, live_server, user, password)
+    sandbox.config.faults.configure(latency_ms=0)
+    # Slow every OSS request down in the browser so there is time to press Cancel mid-upload.
+    page.route(
+        f"{sandbox.oss_endpoint}/**",
+        lambda route: (page.wait_for_timeout(300), route.continue_()),
+    )
+    choose(page, "big.png", png_bytes(1000, 900, noise=True))
+    page.click('[data-testid="upload-button"]')
+    expect(page.locator('[data-testid="cancel-button"]')).to_be_enabled()
+    page.click('[data-testid="cancel-button"]')
+
+    expect(status(page)).to_have_text("Upload cancelled. Nothing was changed.", timeout=30_000)
+    user.refresh_from_db()
+    assert user.avatar_key == ""
+    expect(page.locator('[data-testid="upload-button"]')).to_be_enabled()
+
+
+def test_writing_another_users_key_is_denied_and_changes_nothing(
+    page, live_server, user, other_user, password, sandbox
+):
+    log_in(page, live_server, user, password)
+    theirs = f"user/{other_user.pk}/x.png"
+
+    uploaded = page.evaluate(
+        """async (key) => {
+            const file = new File([new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10])], 'x.png', {type: 'image/png'});
+            return await window.avatarUpload.upload(file, key);
+        }""",
+        theirs,
+    )
+
+    assert uploaded is False
+    expect(status(page)).to_contain_text("Access denied")
+    with pytest.raises(oss.OssError) as missing:
+        oss.head_object(theirs)
+    assert missing.value.code == "object_not_found"
+    for person in (user, other_user):
+        person.refresh_from_db()
+        assert person.avatar_key == ""
+    expect(page.locator('[data-testid="avatar-placeholder"]')).to_be_visible()
+
+
+def test_file_too_large_is_refused_before_any_upload(page, live_server, user, password, settings, sandbox):
+    settings.AVATAR_MAX_BYTES = 50 * 1024
+    log_in(page, live_server, user, password)
+    oss_requests: list[str] = []
+    page.on(
+        "request", lambda r: oss_requests.append(r.url) if r.url.startswith(sandbox.oss_endpoint) else None
+    )
+
+    choose(page, "big.png", png_bytes(200, 200, noise=True))
+
+    expect(status(page)).to_contain_text("That file is 117 KB; avatars may be at most 50 KB")
+    expect(page.locator('[data-testid="upload-button"]')).to_be_disabled()
+    assert oss_requests == []
+
+
+def test_not_an_image_is_refused(page, live_server, user, password):
+    log_in(page, live_server, user, password)
+    choose(page, "notes.txt", b"hello", mime="text/plain")
+    expect(status(page)).to_contain_text("not an image")
+    expect(page.locator('[data-testid="upload-button"]')).to_be_disabled()
+
+
+def test_oss_down_says_network_problem(page, live_server, user, password, sandbox):
+    log_in(page, live_server, user, password)
+    page.route(f"{sandbox.oss_endpoint}/**", lambda route: route.abort("connectionrefused"))
+
+    choose(page, "me.png", png_bytes())
+    page.click('[data-testid="upload-button"]')
+
+    expect(status(page)).to_contain_text("Network problem", timeout=30_000)
+    user.refresh_from_db()
+    assert user.avatar_key == ""
