@@ -194,8 +194,9 @@
         const fresh = await credentials();
         return { accessKeyId: fresh.accessKeyId, accessKeySecret: fresh.accessKeySecret, stsToken: fresh.stsToken };
       },
-      // Refresh well before expiry: at most every 5 minutes, sooner for short-lived tokens.
-      refreshSTSTokenInterval: Math.max(30 * 1000, Math.min(MAX_REFRESH_INTERVAL_MS, lifetimeMs / 3)),
+      // Refresh well before expiry: every third of the token's life, at most every 5 minutes (the cap also
+      // protects against a browser clock far behind the server's).
+      refreshSTSTokenInterval: Math.max(1000, Math.min(MAX_REFRESH_INTERVAL_MS, lifetimeMs / 3)),
       timeout: 120 * 1000,
       retryMax: 2,
     });

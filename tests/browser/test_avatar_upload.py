@@ -2,15 +2,21 @@
 
 import os
 import shutil
+import time
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
+import oss2
 import pytest
 import requests
+from django.conf import settings
 from playwright.sync_api import Page, expect
 
 from accounts.models import User
 from tests.pngs import png_bytes
 from uploads import oss
+from uploads.policy import upload_policy
+from uploads.sandbox.tokens import CredentialError, issue_credentials, resolve_principal
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -40,6 +46,23 @@ def choose(page: Page, name: str, data: bytes, mime: str = "image/png") -> None:
     page.set_input_files(
         '[data-testid="file-input"]', files=[{"name": name, "mimeType": mime, "buffer": data}]
     )
+
+
+def throttle_uploads(page: Page, bytes_per_second: int) -> None:
+    """A slow uplink, emulated by Chromium itself: requests leave at once (signed, with their token)
+    and their bodies trickle out, the way a big upload on a poor connection behaves."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": bytes_per_second},
+    )
+
+
+def server_bucket(sandbox) -> oss2.Bucket:
+    """The sandbox bucket seen with the server's own RAM key (oss2 directly: the seam has no ListParts)."""
+    auth = oss2.Auth(settings.ALIYUN_ACCESS_KEY_ID, settings.ALIYUN_ACCESS_KEY_SECRET)
+    return oss2.Bucket(auth, sandbox.oss_endpoint, sandbox.config.bucket)
 
 
 def status(page: Page):
@@ -106,21 +129,78 @@ def test_large_png_goes_up_in_parts_with_progress(page, live_server, user, passw
 
 def test_cancel_stops_a_multipart_upload_and_changes_nothing(page, live_server, user, password, sandbox):
     log_in(page, live_server, user, password)
-    sandbox.config.faults.configure(latency_ms=0)
-    # Slow every OSS request down in the browser so there is time to press Cancel mid-upload.
-    page.route(
-        f"{sandbox.oss_endpoint}/**",
-        lambda route: (page.wait_for_timeout(300), route.continue_()),
-    )
+    uploads: dict[str, str] = {}  # uploadId -> key, from the multipart requests the page sends
+
+    def remember(request) -> None:
+        url = urlsplit(request.url)
+        for upload_id in parse_qs(url.query).get("uploadId", []):
+            uploads[upload_id] = unquote(url.path).removeprefix(f"/{sandbox.config.bucket}/")
+
+    page.on("request", remember)
+    throttle_uploads(page, 500_000)  # about 5 s for the whole file: time to press Cancel mid-upload
     choose(page, "big.png", png_bytes(1000, 900, noise=True))
     page.click('[data-testid="upload-button"]')
     expect(page.locator('[data-testid="cancel-button"]')).to_be_enabled()
     page.click('[data-testid="cancel-button"]')
 
     expect(status(page)).to_have_text("Upload cancelled. Nothing was changed.", timeout=30_000)
+    expect(page.locator('[data-testid="upload-button"]')).to_be_enabled()
     user.refresh_from_db()
     assert user.avatar_key == ""
-    expect(page.locator('[data-testid="upload-button"]')).to_be_enabled()
+    # The page also aborted the multipart upload, so no orphaned parts stay behind in the bucket.
+    assert len(uploads) == 1, uploads
+    upload_id, key = uploads.popitem()
+    assert key.startswith(f"user/{user.pk}/avatars/")
+    with pytest.raises(oss2.exceptions.NoSuchUpload):
+        server_bucket(sandbox).list_parts(key, upload_id)
+
+
+def test_a_long_upload_outlives_its_first_token(page, live_server, user, password, sandbox):
+    """The first credentials live 2 s, the upload takes about 4: refreshSTSToken keeps it going."""
+    log_in(page, live_server, user, password)
+    token_calls: list[str] = []
+    first: list = []
+
+    def sts_token(route):
+        """The page's first credentials come straight from the sandbox STS with a 2-second life."""
+        token_calls.append(route.request.method)
+        if len(token_calls) > 1:
+            return route.continue_()
+        short = issue_credentials(
+            sandbox.config,
+            role_session_name=f"user-{user.pk}",
+            session_policy=upload_policy(bucket=sandbox.config.bucket, user_id=user.pk),
+            duration_seconds=2,
+        )
+        first.append(short)
+        return route.fulfill(
+            json={
+                "accessKeyId": short.access_key_id,
+                "accessKeySecret": short.access_key_secret,
+                "securityToken": short.security_token,
+                "expiration": short.expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "bucket": sandbox.config.bucket,
+                "region": sandbox.config.region,
+                "endpoint": sandbox.oss_endpoint,
+                "prefix": f"user/{user.pk}/",
+            }
+        )
+
+    page.route("**/api/uploads/sts-token/", sts_token)
+    throttle_uploads(page, 700_000)  # about 4 s for 2.7 MB
+    started = time.monotonic()
+    choose(page, "big.png", png_bytes(1000, 900, noise=True))
+    page.click('[data-testid="upload-button"]')
+
+    expect(status(page)).to_have_text("Avatar updated.", timeout=30_000)
+    assert time.monotonic() - started > 3  # the first token expired while the upload ran
+    with pytest.raises(CredentialError):
+        resolve_principal(
+            sandbox.config, access_key_id=first[0].access_key_id, security_token=first[0].security_token
+        )
+    assert len(token_calls) >= 2  # ali-oss asked the API for fresh credentials mid-upload
+    user.refresh_from_db()
+    assert user.avatar_key
 
 
 def test_writing_another_users_key_is_denied_and_changes_nothing(
