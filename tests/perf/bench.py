@@ -1,0 +1,363 @@
+#!/usr/bin/env python
+"""`make bench`: how fast the API is on a production-like stack, as a table (not a pass/fail test).
+
+gunicorn (2 sync workers, DEBUG off) on PostgreSQL + Redis, the sandbox STS with a fixed added
+latency, all on loopback (see harness.py for the prerequisites). Measures:
+
+  (a) GET /api/me/                      the floor: JWT auth + one query
+  (b) POST /api/uploads/sts-token/      credentials reused from the shared cache (audited)
+  (c) the same with reuse disabled      a fresh AssumeRole call every time
+
+each with 10 concurrent clients (throughput; requests queue behind the 2 workers) and with 2 (one
+per worker, so latency without queueing); STS calls per 1,000 requests from 10 users starting from
+an empty cache; the workers' peak RSS; and the audit log at scale: the admin list with 1M rows
+and a streamed CSV export of 100k of them. About two minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import harness
+from harness import Result, Stack, bearer, peak_rss_kib, request, run_clients, table, worker_pids
+
+STS_LATENCY_MS = 20.0
+TOKEN_DURATION = 3600  # ALIYUN_STS_DURATION_SECONDS; a reuse margin this large disables reuse
+TARGET_RATIO, TARGET_ADDED_MS, TARGET_CALLS = 0.8, 5.0, 10
+
+
+def _sts_token(url: str, token: str):
+    headers = bearer(token)
+    return lambda: request("POST", f"{url}/api/uploads/sts-token/", headers=headers, body=b"{}")
+
+
+def _me(url: str, token: str):
+    headers = bearer(token)
+    return lambda: request("GET", f"{url}/api/me/", headers=headers)
+
+
+def _check(result: Result) -> Result:
+    bad = {status: n for status, n in result.statuses().items() if status != 200}
+    if bad:
+        sample = next(s for s in result.samples if s.status != 200)
+        raise SystemExit(
+            f"{result.name}: unexpected answers {bad}, e.g. {sample.status} {sample.body[:300]!r}"
+        )
+    return result
+
+
+def _row(result: Result) -> list[object]:
+    return [
+        result.name,
+        result.clients,
+        result.count,
+        f"{result.rate:.0f}",
+        f"{result.percentile(50):.1f}",
+        f"{result.percentile(99):.1f}",
+    ]
+
+
+def _peak_rss_mib(stack: Stack, name: str) -> float:
+    _, process = stack.servers[name]
+    return max((peak_rss_kib(pid) for pid in worker_pids(process.pid)), default=0) / 1024
+
+
+def api_figures(stack: Stack, users: list[tuple[int, str, str]], duration: float) -> dict[str, object]:
+    reuse_url = stack.start_gunicorn("reuse")
+    tokens = [token for _, _, token in users]
+
+    status, _ = request(
+        "POST",
+        f"{reuse_url}/api/auth/token/",
+        headers={"Content-Type": "application/json"},
+        body=f'{{"username": "{users[0][1]}", "password": "perf-password"}}'.encode(),
+    )
+    assert status == 200, f"login through the API answered {status}"
+    run_clients("warm-up", [_me(reuse_url, t) for t in tokens], per_client=5)
+
+    # STS calls for 1,000 requests from 10 users, from an empty cache (one token lifetime).
+    harness.flush_redis(stack.redis_db)
+    before = stack.sts_stats()["received"]
+    cold = _check(
+        run_clients("cold", [_sts_token(reuse_url, t) for t in tokens], per_client=1000 // len(tokens))
+    )
+    sts_calls = stack.sts_stats()["received"] - before
+
+    results = [
+        _check(run_clients("(a) GET /api/me/", [_me(reuse_url, t) for t in tokens], duration=duration)),
+        _check(
+            run_clients(
+                "(b) sts-token, reused", [_sts_token(reuse_url, t) for t in tokens], duration=duration
+            )
+        ),
+    ]
+    pair = tokens[:2]
+    results += [
+        _check(run_clients("(a) GET /api/me/", [_me(reuse_url, t) for t in pair], duration=duration)),
+        _check(
+            run_clients("(b) sts-token, reused", [_sts_token(reuse_url, t) for t in pair], duration=duration)
+        ),
+    ]
+    rss_reuse = _peak_rss_mib(stack, "reuse")
+    stack.stop_gunicorn("reuse")
+
+    fresh_url = stack.start_gunicorn("fresh", ALIYUN_STS_REUSE_MARGIN_SECONDS=str(TOKEN_DURATION))
+    run_clients("warm-up", [_sts_token(fresh_url, t) for t in pair], per_client=5)
+    before = stack.sts_stats()["received"]
+    fresh10 = _check(
+        run_clients("(c) sts-token, fresh STS", [_sts_token(fresh_url, t) for t in tokens], duration=duration)
+    )
+    fresh2 = _check(
+        run_clients("(c) sts-token, fresh STS", [_sts_token(fresh_url, t) for t in pair], duration=duration)
+    )
+    fresh_calls = stack.sts_stats()["received"] - before
+    rss_fresh = _peak_rss_mib(stack, "fresh")
+    stack.stop_gunicorn("fresh")
+
+    results = [results[0], results[1], fresh10, results[2], results[3], fresh2]
+    return {
+        "results": results,
+        "cold": cold,
+        "sts_calls": sts_calls,
+        "fresh_calls_per_request": fresh_calls / (fresh10.count + fresh2.count),
+        "rss": (rss_reuse, rss_fresh),
+    }
+
+
+# --- the audit log at scale ---------------------------------------------------------------------
+
+FILL_SQL = """
+INSERT INTO uploads_tokenissuance (created_at, user_id, username, outcome, auth_method, prefix,
+    role_session_name, access_key_id, expiration, policy, sts_request_id, error_code, client_ip,
+    user_agent, request_id)
+SELECT %(start)s + g * %(step)s * interval '1 millisecond',
+       u.id, u.username,
+       (ARRAY['reused','reused','reused','issued','issued','refused','failed'])[1 + g %% 7],
+       CASE WHEN g %% 5 = 0 THEN 'session' ELSE 'jwt' END,
+       'user/' || u.id || '/', 'user-' || u.id,
+       'STS.NU' || lpad(to_hex(g), 18, '0'),
+       %(start)s + (g * %(step)s + 3600000) * interval '1 millisecond',
+       NULL, upper(md5(g::text)), '',
+       ('10.' || (g %% 256) || '.' || (g / 256 %% 256) || '.7')::inet,
+       'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile',
+       md5('r' || g::text)
+FROM generate_series(0, %(rows)s - 1) AS g
+JOIN accounts_user u ON u.id = %(first_user)s + g %% %(users)s
+"""
+
+
+def _fill(rows: int, users: list[tuple[int, str, str]], days: int) -> datetime:
+    """``rows`` audit rows spread evenly over the last ``days`` days, straight in SQL."""
+    from django.db import connection
+
+    start = (datetime.now(UTC) - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
+    ids = sorted(user_id for user_id, _, _ in users)
+    assert ids == list(range(ids[0], ids[0] + len(ids))), "bulk-created users have consecutive ids"
+    step_ms = days * 86_400_000 // rows
+    with connection.cursor() as cursor:
+        cursor.execute(
+            FILL_SQL, {"start": start, "step": step_ms, "rows": rows, "first_user": ids[0], "users": len(ids)}
+        )
+        cursor.execute("ANALYZE uploads_tokenissuance")
+    return start
+
+
+def _timed_get(session, url: str, repeat: int) -> tuple[float, int]:
+    """Median milliseconds of ``repeat`` GETs, and the last status."""
+    times, status = [], 0
+    for _ in range(repeat):
+        began = time.perf_counter()
+        response = session.get(url, timeout=60)
+        times.append(time.perf_counter() - began)
+        status = response.status_code
+    return statistics.median(times) * 1000, status
+
+
+def admin_figures(
+    stack: Stack, users: list[tuple[int, str, str]], rows: int, repeat: int
+) -> dict[str, object]:
+    import requests
+    from django.contrib.auth import get_user_model
+
+    days = 10
+    began = time.perf_counter()
+    start = _fill(rows, users, days)
+    fill_seconds = time.perf_counter() - began
+    get_user_model().objects.create_superuser("perf-admin", password="perf-admin-password")
+
+    url = stack.start_gunicorn("admin")
+    session = requests.Session()
+    login = session.get(f"{url}/admin/login/", timeout=10)
+    csrf = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', login.content).group(1).decode()
+    response = session.post(
+        f"{url}/admin/login/?next=/admin/",
+        data={"username": "perf-admin", "password": "perf-admin-password", "csrfmiddlewaretoken": csrf},
+        timeout=10,
+    )
+    assert response.status_code == 200 and "sessionid" in session.cookies, "admin login failed"
+
+    changelist = f"{url}/admin/uploads/tokenissuance/"
+    day = start + timedelta(days=days // 2)
+    day_filter = f"created_at__day={day.day}&created_at__month={day.month}&created_at__year={day.year}"
+    pages = [
+        ("first page, no filter", ""),
+        ("page 50, no filter", "?p=50"),
+        ("outcome = failed", "?outcome__exact=failed"),
+        ("one day (date hierarchy)", f"?{day_filter}"),
+        ("search: exact request id", "?q=" + "0" * 32),
+    ]
+    timings = []
+    session.get(changelist, timeout=60)  # warm-up: imports, templates
+    for label, query in pages:
+        ms, status = _timed_get(session, changelist + query, repeat)
+        assert status == 200, f"{label}: {status}"
+        timings.append([label, f"{ms:.0f}"])
+
+    # The CSV export of one day (about rows/days rows) through gunicorn: bytes, time, worker memory.
+    page = session.get(changelist + f"?{day_filter}", timeout=60)
+    csrf = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page.content).group(1).decode()
+    any_id = re.search(rb'name="_selected_action" value="(\d+)"', page.content).group(1).decode()
+    _, process = stack.servers["admin"]
+    rss_before = max(peak_rss_kib(pid) for pid in worker_pids(process.pid)) / 1024
+    began = time.perf_counter()
+    exported = session.post(
+        changelist + f"?{day_filter}",
+        data={
+            "action": "export_csv",
+            "select_across": "1",
+            "index": "0",
+            "_selected_action": any_id,
+            "csrfmiddlewaretoken": csrf,
+        },
+        stream=True,
+        timeout=120,
+    )
+    size = lines = 0
+    for chunk in exported.iter_content(chunk_size=65536):
+        size += len(chunk)
+        lines += chunk.count(b"\n")
+    export_seconds = time.perf_counter() - began
+    rss_after = max(peak_rss_kib(pid) for pid in worker_pids(process.pid)) / 1024
+    assert exported.status_code == 200 and exported.headers["Content-Type"].startswith("text/csv")
+    stack.stop_gunicorn("admin")
+    return {
+        "rows": rows,
+        "fill_seconds": fill_seconds,
+        "timings": timings,
+        "export": (lines - 1, size, export_seconds, rss_before, rss_after),
+    }
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def report(api: dict[str, object], admin: dict[str, object] | None) -> bool:
+    results: list[Result] = api["results"]  # type: ignore[assignment]
+    a10, b10, _, _, b2, c2 = results
+    print()
+    print(
+        f"API on gunicorn (2 sync workers) + PostgreSQL + Redis; sandbox STS latency {STS_LATENCY_MS:.0f} ms"
+    )
+    print(table(["scenario", "clients", "requests", "req/s", "p50 ms", "p99 ms"], [_row(r) for r in results]))
+    ratio = b10.rate / a10.rate
+    added = c2.percentile(50) - STS_LATENCY_MS
+    cold: Result = api["cold"]  # type: ignore[assignment]
+    sts_calls = int(api["sts_calls"])  # type: ignore[arg-type]
+    rss_reuse, rss_fresh = api["rss"]  # type: ignore[misc]
+    checks = [
+        ("b/a requests/s (10 clients)", f"{ratio:.2f}", f">= {TARGET_RATIO}", ratio >= TARGET_RATIO),
+        (
+            "c p50 - STS latency (2 clients)",
+            f"{added:.1f} ms",
+            f"<= {TARGET_ADDED_MS:.0f} ms",
+            added <= TARGET_ADDED_MS,
+        ),
+        (
+            f"STS calls for {cold.count} requests, 10 users, empty cache",
+            str(sts_calls),
+            f"<= {TARGET_CALLS}",
+            sts_calls * 1000 / cold.count <= TARGET_CALLS,
+        ),
+        (
+            "c p50 - b p50 (2 clients): what a fresh STS call adds",
+            f"{c2.percentile(50) - b2.percentile(50):.1f} ms",
+            "",
+            None,
+        ),
+        (
+            "STS calls per request in (c)",
+            f"{api['fresh_calls_per_request']:.2f}",
+            "1.00 (nothing reused)",
+            None,
+        ),
+        ("peak RSS of a worker (reuse / fresh)", f"{rss_reuse:.0f} / {rss_fresh:.0f} MiB", "", None),
+    ]
+    print()
+    print(
+        table(
+            ["figure", "measured", "target", "verdict"],
+            [
+                [name, value, target, "" if ok is None else ("met" if ok else "MISSED")]
+                for name, value, target, ok in checks
+            ],
+        )
+    )
+    if admin is not None:
+        lines, size, seconds, rss_before, rss_after = admin["export"]  # type: ignore[misc]
+        print()
+        print(
+            f"Audit log at scale: {admin['rows']:,} rows (inserted in {admin['fill_seconds']:.0f} s), "
+            "admin change list through gunicorn, median of repeated requests"
+        )
+        print(table(["admin page", "ms"], admin["timings"]))  # type: ignore[arg-type]
+        print(
+            f"CSV export of one day: {lines:,} rows, {size / 2**20:.1f} MiB in {seconds:.1f} s; "
+            f"worker peak RSS {rss_before:.0f} MiB before, {rss_after:.0f} MiB after"
+        )
+    return all(ok is not False for *_, ok in checks)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=6.0, help="seconds per measured scenario (6)")
+    parser.add_argument(
+        "--admin-rows", type=int, default=1_000_000, help="audit rows for the admin figures (1M)"
+    )
+    parser.add_argument("--admin-repeat", type=int, default=5, help="requests per admin page (5)")
+    parser.add_argument("--skip-admin", action="store_true", help="only the API figures")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--keep-database", action="store_true", help="keep the ossup_bench database")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    with harness.stack(
+        database="ossup_bench",
+        redis_db=13,
+        sandbox_args=("--latency-ms", str(STS_LATENCY_MS)),
+        keep_database=args.keep_database,
+    ) as stack:
+        harness.setup_django(stack.env)
+        try:
+            users = harness.create_users("bench-", 10)
+            api = api_figures(stack, users, args.duration)
+            admin = (
+                None if args.skip_admin else admin_figures(stack, users, args.admin_rows, args.admin_repeat)
+            )
+        except BaseException:
+            for name in list(stack.servers):
+                print(f"--- gunicorn {name} log ---\n{stack.log_tail(name)}", file=sys.stderr)
+            raise
+        finally:
+            harness.close_django_connections()
+    met = report(api, admin)
+    print(f"\nbench finished in {time.perf_counter() - started:.0f} s (logs removed; stack stopped)")
+    return 0 if met or not args.strict else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
