@@ -49,6 +49,8 @@ class TokenIssuance(models.Model):
         indexes = [
             models.Index(fields=["outcome", "-created_at"], name="issuance_outcome_created"),
             models.Index(fields=["auth_method", "-created_at"], name="issuance_auth_created"),
+            # The admin searches by exact request id; without it that search scans the table.
+            models.Index(fields=["request_id"], name="issuance_request_id"),
         ]
 
     def __str__(self) -> str:
