@@ -7,6 +7,7 @@ DRF's own exceptions (authentication, parsing, throttling, validation) and the p
 import logging
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -53,6 +54,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
         return Response({"detail": exc.detail, "code": exc.code}, status=exc.status_code, headers=headers)
 
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"detail": "The request body is too large.", "code": "request_too_large"}, status=413)
+    if isinstance(exc, SuspiciousOperation):
+        return Response({"detail": "Bad request.", "code": "bad_request"}, status=400)
+
     response = exception_handler(exc, context)
     if response is None:
         logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
@@ -78,6 +84,22 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
 def _json_error(status_code: int, detail: str, code: str) -> JsonResponse:
     return JsonResponse({"detail": detail, "code": code}, status=status_code)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None):
+    if request.path.startswith("/api/"):
+        return _json_error(400, "Bad request.", "bad_request")
+    from django.views.defaults import bad_request as default_bad_request
+
+    return default_bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None):
+    if request.path.startswith("/api/"):
+        return _json_error(403, "You do not have permission to perform this action.", "permission_denied")
+    from django.views.defaults import permission_denied as default_permission_denied
+
+    return default_permission_denied(request, exception)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None):

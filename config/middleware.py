@@ -6,10 +6,15 @@ import re
 import uuid
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def _behind_proxy() -> bool:
+    return bool(settings.REST_FRAMEWORK.get("NUM_PROXIES"))
 
 
 def current_request_id() -> str:
@@ -17,13 +22,14 @@ def current_request_id() -> str:
 
 
 class RequestIdMiddleware:
-    """Takes a well-formed ``X-Request-ID`` from the load balancer, or makes one."""
+    """Takes a well-formed ``X-Request-ID`` from the load balancer (DJANGO_NUM_PROXIES > 0), or makes one."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.headers.get("X-Request-ID", "")
+        # Only a proxy we are told about may name the request; a client could collide with other ids.
+        incoming = request.headers.get("X-Request-ID", "") if _behind_proxy() else ""
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id
         token = _request_id.set(request_id)

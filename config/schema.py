@@ -19,6 +19,8 @@ _DESCRIPTIONS = {
     403: "Authenticated but not allowed (`permission_denied`, e.g. a missing CSRF token with session auth; `outside_prefix`, a key outside user/<your id>/).",
     404: "Not found (`not_found`).",
     405: "Wrong HTTP method (`method_not_allowed`).",
+    413: "The request body is too large (`request_too_large`).",
+    415: "The body is not JSON (`unsupported_media_type`).",
     429: "Rate limited (`throttled`); see the Retry-After header.",
     502: "Alibaba Cloud refused the server's own configuration (`sts_rejected`, `oss_rejected`).",
     503: "Alibaba Cloud STS throttled or unreachable (`sts_throttled`, `sts_unavailable`), OSS unreachable (`oss_unavailable`) or the audit log unavailable (`audit_unavailable`); see Retry-After.",

@@ -1,5 +1,5 @@
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -16,7 +16,7 @@ def request_context(request: Request) -> RequestContext:
         auth_method=auth_method(request),
         client_ip=client_ip(request),
         user_agent=request.headers.get("User-Agent", ""),
-        request_id=getattr(request._request, "request_id", ""),
+        request_id=getattr(request, "request_id", ""),
     )
 
 
@@ -42,10 +42,14 @@ class StsTokenApi(APIView):
     @extend_schema(
         operation_id="uploads_sts_token_create",
         request=InputSerializer,
-        responses={200: OutputSerializer, **error_responses(400, 401, 405, 429, 502, 503)},
+        responses={200: OutputSerializer, **error_responses(400, 401, 403, 405, 415, 429, 502, 503)},
     )
     def post(self, request: Request) -> Response:
-        self.InputSerializer(data=request.data).is_valid(raise_exception=True)
+        try:
+            self.InputSerializer(data=request.data).is_valid(raise_exception=True)
+        except (exceptions.ParseError, exceptions.UnsupportedMediaType, exceptions.ValidationError) as exc:
+            sts_token_refuse(user=request.user, context=request_context(request), reason=exc.default_code)
+            raise
         credentials = sts_token_issue(user=request.user, context=request_context(request))
         response = Response(self.OutputSerializer(credentials).data)
         response["Cache-Control"] = "no-store"

@@ -5,6 +5,7 @@ import hashlib
 import json
 import logging
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -132,15 +133,18 @@ def _fresh_or_cached(
     key: str, *, session_name: str, policy: dict[str, Any]
 ) -> tuple[sts.StsCredentials, bool]:
     """Returns (credentials, reused). One request per user calls STS; concurrent ones wait for it."""
-    lock_key = f"{key}:lock"
+    lock_key, lock_owner = f"{key}:lock", uuid.uuid4().hex
     deadline = time.monotonic() + _sts_deadline_seconds()
     holds_lock = False
     while True:
         cached = _cache_get(key)
         if cached is not None:
             return cached, True
-        holds_lock = cache.add(lock_key, "1", timeout=int(_sts_deadline_seconds()) + 1)
-        if holds_lock or time.monotonic() >= deadline:  # past the deadline the holder is presumed dead
+        added = cache.add(lock_key, lock_owner, timeout=int(_sts_deadline_seconds()) + 1)
+        holds_lock = added is True
+        # None: the cache is down (django-redis ignores its errors), so nobody can hold the lock.
+        # Past the deadline the holder is presumed dead.
+        if holds_lock or added is None or time.monotonic() >= deadline:
             break
         time.sleep(_LOCK_POLL_SECONDS)
     try:
@@ -152,7 +156,7 @@ def _fresh_or_cached(
         _cache_set(key, credentials)
         return credentials, False
     finally:
-        if holds_lock:
+        if holds_lock and cache.get(lock_key) == lock_owner:  # never release a lock that expired and moved on
             cache.delete(lock_key)
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from ipaddress import ip_address
 from typing import Any
+from urllib.parse import urlsplit
 
 from alibabacloud_sts20150401.client import Client
 from alibabacloud_sts20150401.models import AssumeRoleRequest
@@ -61,8 +62,7 @@ class StsError(Exception):
 
 def _protocol_for(endpoint: str) -> str:
     """Plain http only for loopback endpoints (the local sandbox); https everywhere else."""
-    host = endpoint.rsplit(":", 1)[0] if endpoint.count(":") == 1 else endpoint
-    host = host.strip("[]")
+    host = urlsplit(f"//{endpoint}").hostname or ""
     if host == "localhost":
         return "http"
     try:
@@ -111,7 +111,11 @@ def _reset_client(*, setting: str, **kwargs: Any) -> None:
 
 
 def _parse_expiration(value: str) -> datetime:
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    """STS answers ``2026-11-28T14:00:00Z``; tolerate fractional seconds and offsets too."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError("expiration without a time zone")
+    return parsed.astimezone(UTC)
 
 
 def assume_role(*, role_session_name: str, policy: dict[str, Any], duration_seconds: int) -> StsCredentials:
@@ -166,12 +170,23 @@ def assume_role(*, role_session_name: str, policy: dict[str, Any], duration_seco
             retry_after=5,
         ) from None
 
-    body = response.body
-    credentials = body.credentials
-    return StsCredentials(
-        access_key_id=credentials.access_key_id,
-        access_key_secret=credentials.access_key_secret,
-        security_token=credentials.security_token,
-        expiration=_parse_expiration(credentials.expiration),
-        request_id=body.request_id or "",
-    )
+    try:
+        body = response.body
+        credentials = body.credentials
+        if not (credentials.access_key_id and credentials.access_key_secret and credentials.security_token):
+            raise ValueError("credentials missing from the answer")
+        return StsCredentials(
+            access_key_id=credentials.access_key_id,
+            access_key_secret=credentials.access_key_secret,
+            security_token=credentials.security_token,
+            expiration=_parse_expiration(credentials.expiration),
+            request_id=body.request_id or "",
+        )
+    except (AttributeError, TypeError, ValueError):
+        logger.error(
+            "STS answered AssumeRole with an unexpected body (request_id=%s)",
+            getattr(response.body, "request_id", ""),
+        )
+        raise StsError(
+            "sts_unavailable", "Alibaba Cloud STS gave an unexpected answer.", retry_after=5
+        ) from None

@@ -121,3 +121,27 @@ def test_logout_page_ends_the_session(client, user):
     client.force_login(user)
     assert client.post("/accounts/logout/").status_code == 302
     assert client.get("/").status_code == 302
+
+
+def test_session_login_form_shares_the_login_rate_limit(client, user, password, monkeypatch):
+    from accounts.throttling import LoginRateThrottle
+
+    monkeypatch.setattr(LoginRateThrottle, "THROTTLE_RATES", {"login": "3/min"})
+    statuses = [
+        client.post("/accounts/login/", {"username": "alice", "password": "wrong"}).status_code
+        for _ in range(3)
+    ]
+    assert statuses == [200, 200, 200]  # the form again, with an error
+    refused = client.post("/accounts/login/", {"username": "alice", "password": password})
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) > 0
+    assert b"Too many login attempts" in refused.content
+
+
+def test_admin_login_form_is_rate_limited_too(client, user, monkeypatch):
+    from accounts.throttling import LoginRateThrottle
+
+    monkeypatch.setattr(LoginRateThrottle, "THROTTLE_RATES", {"login": "2/min"})
+    for _ in range(2):
+        client.post("/admin/login/", {"username": "alice", "password": "wrong"})
+    assert client.post("/admin/login/", {"username": "alice", "password": "wrong"}).status_code == 429

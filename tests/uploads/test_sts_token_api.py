@@ -113,13 +113,35 @@ def test_malformed_json_is_400(jwt_client, payload):
     response = jwt_client.post(URL, data=payload, content_type="application/json")
     assert response.status_code == 400
     assert response.json()["code"] == "parse_error"
-    assert not TokenIssuance.objects.exists()
+    row = TokenIssuance.objects.get()  # an authenticated attempt, refused: still one audit row
+    assert (row.outcome, row.error_code, row.access_key_id) == ("refused", "parse_error", "")
 
 
 def test_non_object_json_is_400(jwt_client):
     response = jwt_client.post(URL, data="[1, 2]", content_type="application/json")
     assert response.status_code == 400
     assert response.json()["code"] == "invalid"
+    assert TokenIssuance.objects.get().error_code == "invalid"
+
+
+def test_non_json_body_is_415(jwt_client):
+    response = jwt_client.post(URL, data="a=1", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
+    assert TokenIssuance.objects.get().outcome == "refused"
+
+
+def test_oversized_body_is_413_not_500(jwt_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    response = jwt_client.post(URL, data='{"a": "' + "x" * 4096 + '"}', content_type="application/json")
+    assert response.status_code == 413
+    assert response.json()["code"] == "request_too_large"
+
+
+def test_bad_host_header_on_the_api_is_json(api_client):
+    response = api_client.post(URL, HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    assert response.json()["code"] == "bad_request"
 
 
 def test_client_cannot_choose_the_prefix(jwt_client, user):
