@@ -125,3 +125,18 @@ def test_date_hierarchy_drills_down_without_scanning_the_table(reviewer_client, 
     for link in expected_links:
         assert link in html
     assert not [q["sql"] for q in queries if "DISTINCT" in q["sql"].upper()]
+
+
+def test_search_is_an_exact_match_on_indexed_columns(reviewer_client):
+    row = _row_at(datetime(2026, 3, 3, 8, 0, tzinfo=UTC))
+    TokenIssuance.objects.filter(pk=row.pk).update(request_id="a1b2c3d4e5f6", client_ip="198.51.100.4")
+
+    with CaptureQueriesContext(connection) as queries:
+        by_request_id = reviewer_client.get(CHANGELIST, {"q": "a1b2c3d4e5f6"})
+    assert by_request_id.context["cl"].result_count == 1
+    sql = " ".join(q["sql"].upper() for q in queries if "UPLOADS_TOKENISSUANCE" in q["sql"].upper())
+    assert "UPPER(" not in sql and " LIKE " not in sql and "::VARCHAR" not in sql
+
+    assert reviewer_client.get(CHANGELIST, {"q": "198.51.100.4"}).context["cl"].result_count == 1
+    assert reviewer_client.get(CHANGELIST, {"q": "ALICE"}).context["cl"].result_count == 0
+    assert reviewer_client.get(CHANGELIST, {"q": "a1b2c3"}).context["cl"].result_count == 0
