@@ -10,9 +10,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
-ROLE_ARN = re.compile(r"^acs:ram::\d+:role/[A-Za-z0-9.@_-]{1,64}$")
-# OSS bucket names: 3-63 of lower-case letters, digits and hyphens, not starting/ending with '-'.
-BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+from .names import BUCKET_NAME, ROLE_ARN
+
 REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+$")
 STS_ENDPOINT = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$")
 DURATION_MIN, DURATION_MAX = 900, 43200
@@ -31,7 +30,7 @@ def check_aliyun_settings(app_configs: Any = None, **kwargs: Any) -> list:
             )
         )
     bucket = settings.ALIYUN_OSS_BUCKET
-    if bucket and not BUCKET.match(bucket):
+    if bucket and not BUCKET_NAME.match(bucket):
         errors.append(
             Error(
                 f"ALIYUN_OSS_BUCKET {bucket!r} is not a valid OSS bucket name.",

@@ -9,7 +9,6 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +20,8 @@ from darabonba.policy.retry import RetryOptions
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+
+from .names import is_loopback_host
 
 logger = logging.getLogger(__name__)
 
@@ -62,13 +63,7 @@ class StsError(Exception):
 
 def _protocol_for(endpoint: str) -> str:
     """Plain http only for loopback endpoints (the local sandbox); https everywhere else."""
-    host = urlsplit(f"//{endpoint}").hostname or ""
-    if host == "localhost":
-        return "http"
-    try:
-        return "http" if ip_address(host).is_loopback else "https"
-    except ValueError:
-        return "https"
+    return "http" if is_loopback_host(urlsplit(f"//{endpoint}").hostname or "") else "https"
 
 
 def _retry_options(max_attempts: int) -> RetryOptions:

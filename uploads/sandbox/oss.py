@@ -21,7 +21,6 @@ import base64
 import hashlib
 import ipaddress
 import logging
-import re
 import secrets
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -35,9 +34,10 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import http_date
 from werkzeug.wrappers import Request, Response
 
+from uploads.names import BUCKET_NAME
 from uploads.sandbox import oss_auth
 from uploads.sandbox.config import SandboxConfig
-from uploads.sandbox.oss_auth import AuthError, RequestFacts
+from uploads.sandbox.oss_auth import AuthError, RequestFacts, is_decimal
 from uploads.sandbox.policy import bucket_resource, is_allowed, object_resource
 from uploads.sandbox.storage import (
     MAX_OBJECT_SIZE,
@@ -54,7 +54,6 @@ logger = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 MAX_KEY_BYTES = 1023
 MAX_XML_BODY = 2 * 1024 * 1024
 DRAIN_LIMIT = 64 * 1024 * 1024
@@ -528,7 +527,7 @@ class OssApp:
         segments = [segment for segment in path.split("/") if segment]
         if not segments:
             return self.config.bucket
-        if len(segments) == 1 and _BUCKET_NAME.match(segments[0]):
+        if len(segments) == 1 and BUCKET_NAME.match(segments[0]):
             return segments[0]
         raise OssError("InvalidArgument", "PostObject must be sent to the bucket, not to an object.")
 
@@ -620,12 +619,12 @@ def _candidate_targets(path: str, bucket: str, host: str) -> list[Target]:
     rest = path[1:] if path.startswith("/") else path
     candidates: list[Target] = []
     first, _, remainder = rest.partition("/")
-    if first and _BUCKET_NAME.match(first):
+    if first and BUCKET_NAME.match(first):
         candidates.append(Target(first, remainder))
     candidates.append(Target(bucket, rest))
     hostname = host.rsplit(":", 1)[0] if not host.startswith("[") else host
     label = hostname.split(".", 1)[0]
-    if "." in hostname and not _is_ip(hostname) and _BUCKET_NAME.match(label):
+    if "." in hostname and not _is_ip(hostname) and BUCKET_NAME.match(label):
         candidates.append(Target(label, rest))
     if not rest:
         candidates.append(Target(None, ""))
@@ -729,7 +728,7 @@ def _copy_source(request: Request) -> tuple[str, str]:
     """``x-oss-copy-source: /bucket/url-encoded-key`` → (bucket, key)."""
     source = unquote(request.headers.get("x-oss-copy-source", ""))
     bucket, sep, key = source.lstrip("/").partition("/")
-    if not sep or not key or not _BUCKET_NAME.match(bucket):
+    if not sep or not key or not BUCKET_NAME.match(bucket):
         raise OssError("InvalidArgument", "x-oss-copy-source must be /<bucket>/<key>.")
     _validate_key(key)
     return bucket, key
@@ -741,7 +740,7 @@ def _refuse_callback(request: Request) -> None:
 
 
 def _part_number(value: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) <= MAX_PART_NUMBER:
+    if not is_decimal(value) or not 1 <= int(value) <= MAX_PART_NUMBER:
         raise OssError("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive.")
     return int(value)
 
@@ -750,7 +749,7 @@ def _bounded_int(value: str | None, name: str, low: int, high: int, default: int
     """An integer query parameter; empty means "not given" (oss2 sends ``part-number-marker=``)."""
     if not value:
         return default
-    if not value.isdigit() or not low <= int(value) <= high:
+    if not is_decimal(value) or not low <= int(value) <= high:
         raise OssError("InvalidArgument", f"{name} must be an integer between {low} and {high}.")
     return int(value)
 
@@ -781,7 +780,7 @@ def _requested_parts(body: bytes, stored: Mapping[int, Any]) -> list[int]:
     chosen: list[int] = []
     for part in root.findall("Part"):
         number_text, etag = part.findtext("PartNumber"), part.findtext("ETag")
-        if number_text is None or etag is None or not number_text.strip().isdigit():
+        if number_text is None or etag is None or not is_decimal(number_text.strip()):
             raise malformed
         number = int(number_text.strip())
         if chosen and number <= chosen[-1]:

@@ -84,6 +84,11 @@ class Credential:
 # --------------------------------------------------------------------------- primitives
 
 
+def is_decimal(text: str) -> bool:
+    """ASCII digits only: ``"²".isdigit()`` is True but ``int("²")`` raises."""
+    return text.isascii() and text.isdigit()
+
+
 def _raw(value: str) -> bytes:
     """Header values arrive latin-1 decoded (WSGI); sign the bytes the client sent."""
     try:
@@ -200,7 +205,7 @@ def _parse_v4_credential(value: str) -> tuple[str, str, str]:
     parts = value.split("/")
     if len(parts) != 5 or parts[3] != V4_PRODUCT or parts[4] != V4_TERMINATOR or not parts[0]:
         raise AuthError("InvalidArgument", "Invalid credential in Authorization header.", 400)
-    if len(parts[1]) != 8 or not parts[1].isdigit():
+    if len(parts[1]) != 8 or not is_decimal(parts[1]):
         raise AuthError("InvalidArgument", "Invalid signing date in Authorization header.", 400)
     return parts[0], parts[1], parts[2]
 
@@ -303,7 +308,7 @@ def _parse_authorization(facts: RequestFacts, value: str, token: str | None, now
 
 def _parse_presigned_v1(query: Mapping[str, str], token: str | None, now: datetime) -> Credential:
     access_key_id, expires, signature = (query.get(k, "") for k in ("OSSAccessKeyId", "Expires", "Signature"))
-    if not access_key_id or not signature or not expires.isdigit():
+    if not access_key_id or not signature or not is_decimal(expires):
         raise AuthError("AccessDenied", "Presigned URL needs OSSAccessKeyId, Expires and Signature.")
     if int(expires) < now.timestamp():
         raise AuthError("AccessDenied", "Request has expired.", 403, Expires=expires)
@@ -317,7 +322,7 @@ def _parse_presigned_v4(query: Mapping[str, str], token: str | None, now: dateti
     if signed_datetime[:8] != date:
         raise AuthError("SignatureDoesNotMatch", "The credential date does not match x-oss-date.")
     expires = query.get("x-oss-expires", "")
-    if not expires.isdigit() or not 0 < int(expires) <= MAX_PRESIGN_V4_SECONDS:
+    if not is_decimal(expires) or not 0 < int(expires) <= MAX_PRESIGN_V4_SECONDS:
         raise AuthError(
             "InvalidArgument",
             "x-oss-expires must be between 1 and 604800 seconds.",

@@ -330,7 +330,7 @@ def _lookup(context: Mapping[str, str], key: str) -> str | None:
 
 
 def _parse_date(value: str) -> datetime:
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # "²".isdigit() is True
         return datetime.fromtimestamp(int(value), tz=UTC)
     parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

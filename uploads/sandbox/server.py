@@ -7,7 +7,6 @@ demo key and must never be reachable from the network.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 import threading
@@ -16,6 +15,7 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from uploads.names import is_loopback_host
 from uploads.sandbox.config import SandboxConfig
 from uploads.sandbox.sts import make_sts_app
 
@@ -30,20 +30,12 @@ _QUERY_RE = re.compile(r"\?[^\s\"']*")
 
 def check_loopback(host: str) -> str:
     """Return `host` if it is a loopback address, else raise ValueError."""
-    if host == "localhost":
-        return host
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
+    if not is_loopback_host(host):
         raise ValueError(
-            f"sandbox address {host!r} is not a loopback IP address; use 127.0.0.1, ::1 or localhost"
-        ) from None
-    if not address.is_loopback:
-        raise ValueError(
-            f"refusing to serve the sandbox on {host}: it accepts demo credentials and must "
-            "only listen on a loopback address (127.0.0.1, ::1)"
+            f"refusing to serve the sandbox on {host!r}: it accepts demo credentials and must "
+            "only listen on a loopback address (127.0.0.1, ::1 or localhost)"
         )
-    return str(address)
+    return host if host == "localhost" else host.strip("[]")
 
 
 class _QuietRequestHandler(WSGIRequestHandler):

@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 import threading
 import time
 import uuid
@@ -28,6 +27,7 @@ from urllib.parse import quote
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
+from uploads.names import ROLE_ARN, ROLE_SESSION_NAME
 from uploads.sandbox.config import SandboxConfig
 from uploads.sandbox.policy import PolicyGrammarError, parse_policy
 from uploads.sandbox.tokens import issue_credentials
@@ -45,8 +45,6 @@ MAX_BODY_BYTES = 64 * 1024
 STATS_PATH = "/__sandbox__/stats"
 
 _ACS3 = "ACS3-HMAC-SHA256"
-_ROLE_ARN_RE = re.compile(r"^acs:ram::(\d+):role/([A-Za-z0-9._-]{1,64})$")
-_SESSION_NAME_RE = re.compile(r"^[A-Za-z0-9.@_-]{2,64}$")
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -232,7 +230,7 @@ def _authenticate_acs3(
     )
     string_to_sign = f"{_ACS3}\n{hashlib.sha256(canonical_request.encode()).hexdigest()}"
     expected = hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, signature.lower()):
+    if not hmac.compare_digest(expected.encode(), signature.lower().encode()):
         raise StsError(
             400,
             "SignatureDoesNotMatch",
@@ -265,7 +263,7 @@ def _authenticate_rpc_v2(
     string_to_sign = f"{request.method}&%2F&{quote(canonical, safe='~')}"
     digest = hmac.new(f"{secret}&".encode(), string_to_sign.encode(), hashlib.sha1).digest()
     expected = base64.b64encode(digest).decode()
-    if not hmac.compare_digest(expected, params["Signature"]):
+    if not hmac.compare_digest(expected.encode(), params["Signature"].encode()):
         raise StsError(
             400,
             "SignatureDoesNotMatch",
@@ -301,7 +299,10 @@ def _check_timestamp(value: str | None) -> None:
 
 
 def _check_nonce(nonces: _NonceCache, access_key_id: str, nonce: str | None) -> None:
-    if nonce and not nonces.use(access_key_id, nonce):
+    """A signed request without a nonce could be replayed for the whole skew window: refuse it."""
+    if not nonce:
+        raise StsError(400, "MissingSignatureNonce", "SignatureNonce is mandatory for this action.")
+    if not nonces.use(access_key_id, nonce):
         raise StsError(400, "SignatureNonceUsed", "Specified signature nonce was used already.")
 
 
@@ -309,12 +310,12 @@ def _assume_role(config: SandboxConfig, params: Mapping[str, str], request_id: s
     role_arn = params.get("RoleArn", "")
     if not role_arn:
         raise StsError(400, "MissingRoleArn", "RoleArn is mandatory for this action.")
-    if not _ROLE_ARN_RE.match(role_arn):
+    if not ROLE_ARN.match(role_arn):
         raise StsError(400, "InvalidParameter.RoleArn", "The parameter RoleArn is wrongly formed.")
     session_name = params.get("RoleSessionName", "")
     if not session_name:
         raise StsError(400, "MissingRoleSessionName", "RoleSessionName is mandatory for this action.")
-    if not _SESSION_NAME_RE.match(session_name):
+    if not ROLE_SESSION_NAME.match(session_name):
         raise StsError(
             400,
             "InvalidParameter.RoleSessionName",

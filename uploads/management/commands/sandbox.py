@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from uploads.names import is_loopback_host
 from uploads.sandbox.config import SandboxConfig
 from uploads.sandbox.server import Sandbox, check_loopback
 
@@ -31,10 +32,7 @@ def _address(endpoint: str, setting: str) -> tuple[str, int]:
 
 def _all_local(*endpoints: str) -> bool:
     for endpoint in endpoints:
-        host = urlsplit(endpoint if "//" in endpoint else f"//{endpoint}").hostname or ""
-        try:
-            check_loopback(host)
-        except ValueError:
+        if not is_loopback_host(urlsplit(endpoint if "//" in endpoint else f"//{endpoint}").hostname or ""):
             return False
     return True
 
