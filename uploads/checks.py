@@ -108,3 +108,18 @@ def check_aliyun_settings(app_configs: Any = None, **kwargs: Any) -> list:
             )
         )
     return errors
+
+
+@register(Tags.caches, deploy=True)
+def check_shared_cache(app_configs: Any = None, **kwargs: Any) -> list:
+    """Reuse, the per-user lock and the throttles only hold across workers on a shared cache."""
+    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    if not settings.DEBUG and backend.endswith("LocMemCache"):
+        return [
+            Warning(
+                "The default cache is per process: token reuse, the STS lock and rate limits are not shared between workers.",
+                hint="Set REDIS_URL (e.g. redis://cache.internal:6379/0) in production.",
+                id="uploads.W002",
+            )
+        ]
+    return []

@@ -63,3 +63,13 @@ def test_checks_make_no_network_calls(settings, monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", refuse)
     settings.ALIYUN_STS_ENDPOINT = "sts.aliyuncs.com"
     assert check_ids() == set()
+
+
+def test_deploy_check_warns_about_a_per_process_cache(settings):
+    settings.DEBUG = False
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert "uploads.W002" in {m.id for m in run_checks(include_deployment_checks=True)}
+    settings.CACHES = {
+        "default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:6379/15"}
+    }
+    assert "uploads.W002" not in {m.id for m in run_checks(include_deployment_checks=True)}
