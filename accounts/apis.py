@@ -133,7 +133,7 @@ class AvatarApi(_AvatarThrottled, APIView):
         request=InputSerializer,
         responses={
             200: MeApi.OutputSerializer,
-            **error_responses(400, 401, 403, 405, 429, 502, 503),
+            **error_responses(400, 401, 403, 405, 409, 429, 502, 503),
         },
         description=(
             "Errors: `outside_prefix` (403, not under user/<your id>/), `invalid` (malformed key), "

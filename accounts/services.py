@@ -5,6 +5,7 @@ file is trusted. Completion looks the object up with the server's own key and ch
 stored there (size, declared type and the first bytes) before the avatar changes.
 """
 
+import logging
 import posixpath
 import uuid
 
@@ -26,7 +27,16 @@ AVATAR_CONTENT_TYPES = {
 # OSS caps object names at 1023 bytes; the model column is 1024 characters.
 MAX_KEY_BYTES = 1023
 _SNIFF_BYTES = 16
-_OSS_ERROR_STATUS = {"object_not_found": 400, "oss_unavailable": 503, "oss_rejected": 502}
+_OSS_ERROR_STATUS = {
+    "object_not_found": 400,
+    "object_changed": 409,
+    "oss_unavailable": 503,
+    "oss_rejected": 502,
+}
+# Confirmed avatars live outside every user's writable prefix, so nobody can swap one after the checks.
+CONFIRMED_AVATAR_PREFIX = "avatars/"
+
+logger = logging.getLogger(__name__)
 
 
 def _is_image(head: bytes) -> bool:
@@ -86,6 +96,7 @@ def user_avatar_upload_key(*, user: User, content_type: str, size: int) -> str:
 def _oss_failure(exc: oss.OssError) -> ApplicationError:
     messages = {
         "object_not_found": "Nothing has been uploaded under that key.",
+        "object_changed": "The file changed while it was being checked; upload it again.",
         "oss_unavailable": "The storage service is unavailable; try again shortly.",
         "oss_rejected": "The storage service refused the server's configuration.",
     }
@@ -108,8 +119,26 @@ def user_avatar_set(*, user: User, key: str) -> User:
             raise ApplicationError(
                 "The uploaded file is not a PNG, JPEG, GIF or WebP image.", code="not_an_image"
             )
+        # The upload key stays writable by the user's token: serve a copy the token cannot touch,
+        # made only if the object is still exactly the one just checked.
+        confirmed_key = (
+            f"{CONFIRMED_AVATAR_PREFIX}{user.pk}/{uuid.uuid4().hex}{AVATAR_CONTENT_TYPES[info.content_type]}"
+        )
+        oss.copy_object(key, confirmed_key, if_match=info.etag)
     except oss.OssError as exc:
         raise _oss_failure(exc) from None
-    user.avatar_key = key
+    previous_key = user.avatar_key
+    user.avatar_key = confirmed_key
     user.save(update_fields=["avatar_key"])
+    _delete_quietly(key)
+    if previous_key.startswith(f"{CONFIRMED_AVATAR_PREFIX}{user.pk}/"):
+        _delete_quietly(previous_key)
     return user
+
+
+def _delete_quietly(key: str) -> None:
+    """Housekeeping after the avatar changed: a failure leaves an orphan object, not a broken avatar."""
+    try:
+        oss.delete_object(key)
+    except oss.OssError as exc:
+        logger.warning("Could not delete %s after an avatar change: %s", key, exc.code)

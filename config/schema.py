@@ -19,6 +19,7 @@ _DESCRIPTIONS = {
     403: "Authenticated but not allowed (`permission_denied`, e.g. a missing CSRF token with session auth; `outside_prefix`, a key outside user/<your id>/).",
     404: "Not found (`not_found`).",
     405: "Wrong HTTP method (`method_not_allowed`).",
+    409: "The uploaded object changed while the server checked it (`object_changed`); upload again.",
     413: "The request body is too large (`request_too_large`).",
     415: "The body is not JSON (`unsupported_media_type`).",
     429: "Rate limited (`throttled`); see the Retry-After header.",

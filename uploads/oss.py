@@ -74,6 +74,13 @@ def _translate(exc: Oss2Error, operation: str) -> OssError:
         return OssError(
             "object_not_found", "No such object.", upstream_code=exc.code, request_id=exc.request_id
         )
+    if exc.status == 412:
+        return OssError(
+            "object_changed",
+            "The object changed while it was checked.",
+            upstream_code=exc.code,
+            request_id=exc.request_id,
+        )
     if isinstance(exc, RequestError):  # connection refused, timeouts, DNS: oss2 has already retried
         logger.warning("OSS unreachable during %s: %s", operation, type(exc.exception).__name__)
         return OssError("oss_unavailable", "OSS could not be reached.")
@@ -108,6 +115,27 @@ def head_object(key: str) -> ObjectInfo:
         content_type=(result.content_type or "").split(";", 1)[0].strip().lower(),
         etag=result.etag or "",
     )
+
+
+def copy_object(source_key: str, target_key: str, *, if_match: str) -> None:
+    """Server-side copy inside the bucket, only if the source still has the ETag that was checked."""
+    try:
+        _bucket().copy_object(
+            settings.ALIYUN_OSS_BUCKET,
+            source_key,
+            target_key,
+            headers={"x-oss-copy-source-if-match": if_match},
+        )
+    except Oss2Error as exc:
+        raise _translate(exc, "CopyObject") from None
+
+
+def delete_object(key: str) -> None:
+    """Remove ``key``; OSS answers success for a missing key too. Raises ``OssError``."""
+    try:
+        _bucket().delete_object(key)
+    except Oss2Error as exc:
+        raise _translate(exc, "DeleteObject") from None
 
 
 def signed_get_url(key: str, expires_seconds: int) -> str:

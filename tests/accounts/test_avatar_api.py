@@ -223,7 +223,7 @@ def test_confirmed_upload_becomes_the_avatar(jwt_client, user, sandbox):
     assert response.status_code == 200, response.content
     assert response["Cache-Control"] == "no-store"
     user.refresh_from_db()
-    assert user.avatar_key == key
+    assert user.avatar_key.startswith(f"avatars/{user.pk}/") and user.avatar_key.endswith(".png")
     me = jwt_client.get("/api/me/")
     assert me["Cache-Control"] == "no-store"
     avatar_url = me.json()["avatarUrl"]
@@ -254,3 +254,70 @@ def test_openapi_documents_both_endpoints_and_their_errors(api_client):
     for code in ("outside_prefix", "object_not_found", "object_too_large", "not_an_image", "oss_unavailable"):
         assert code in confirm["description"]
     assert "200" in schema["paths"]["/api/me/avatar/upload-key/"]["post"]["responses"]
+
+
+# --- a confirmed avatar cannot be swapped afterwards -------------------------------------------------
+
+
+def test_overwriting_the_upload_after_confirmation_does_not_change_the_avatar(jwt_client, user):
+    data = png_bytes(8, 8)
+    key = upload_key(jwt_client, "image/png", len(data))
+    put(jwt_client, key, data, "image/png")
+    assert jwt_client.post(URL, {"key": key}, format="json").status_code == 200
+
+    put(jwt_client, key, b"<script>alert(1)</script>", "text/html")  # the token can still write its prefix
+
+    fetched = requests.get(jwt_client.get("/api/me/").json()["avatarUrl"], timeout=5)
+    assert fetched.content == data
+    assert fetched.headers["Content-Type"] == "image/png"
+
+
+def test_the_token_cannot_write_the_confirmed_avatar(jwt_client, user):
+    data = png_bytes(8, 8)
+    key = upload_key(jwt_client, "image/png", len(data))
+    put(jwt_client, key, data, "image/png")
+    jwt_client.post(URL, {"key": key}, format="json")
+    user.refresh_from_db()
+
+    with pytest.raises(oss2.exceptions.AccessDenied):
+        put(jwt_client, user.avatar_key, b"swapped", "image/png")
+
+
+def test_changing_the_avatar_removes_the_previous_copy_and_the_upload(jwt_client, user, sandbox):
+    from uploads import oss
+
+    keys = []
+    for size in (8, 9):
+        data = png_bytes(size, size)
+        key = upload_key(jwt_client, "image/png", len(data))
+        put(jwt_client, key, data, "image/png")
+        assert jwt_client.post(URL, {"key": key}, format="json").status_code == 200
+        user.refresh_from_db()
+        keys.append((key, user.avatar_key))
+
+    (first_upload, first_avatar), (second_upload, second_avatar) = keys
+    for gone in (first_upload, first_avatar, second_upload):
+        with pytest.raises(oss.OssError) as excinfo:
+            oss.head_object(gone)
+        assert excinfo.value.code == "object_not_found"
+    assert oss.head_object(second_avatar).size > 0
+
+
+def test_object_changed_between_check_and_copy_is_409(jwt_client, user, monkeypatch):
+    from uploads import oss
+
+    data = png_bytes(8, 8)
+    key = upload_key(jwt_client, "image/png", len(data))
+    put(jwt_client, key, data, "image/png")
+    real_head = oss.head_object
+
+    def head_then_swap(k):  # the browser overwrites the object right after the server looked at it
+        info = real_head(k)
+        put(jwt_client, key, png_bytes(9, 9), "image/png")
+        return info
+
+    monkeypatch.setattr(oss, "head_object", head_then_swap)
+    response = jwt_client.post(URL, {"key": key}, format="json")
+    assert_error(response, 409, "object_changed")
+    user.refresh_from_db()
+    assert user.avatar_key == ""

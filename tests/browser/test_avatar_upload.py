@@ -96,7 +96,7 @@ def test_upload_small_png_shows_progress_and_new_avatar(
     assert image["src"].startswith(f"{sandbox.oss_endpoint}/")
 
     user.refresh_from_db()
-    assert user.avatar_key.startswith(f"user/{user.pk}/avatars/") and user.avatar_key.endswith(".png")
+    assert user.avatar_key.startswith(f"avatars/{user.pk}/") and user.avatar_key.endswith(".png")
     assert requests.get(image["src"], timeout=5).content == data
 
     page.screenshot(path=str(artifacts / "avatar-uploaded.png"), full_page=True)

@@ -290,6 +290,13 @@ class OssApp:
             raise OssError("NoSuchKey", "The specified key does not exist.", 404, Key=source_key)
         source, handle = opened
         with handle:
+            expected = request.headers.get("x-oss-copy-source-if-match")
+            if expected is not None and _etag_value(expected) != _etag_value(source.etag):
+                raise OssError(
+                    "PreconditionFailed",
+                    "At least one of the pre-conditions you specified did not hold.",
+                    412,
+                )
             staged = self.storage.stage(handle)
         replace = request.headers.get("x-oss-metadata-directive", "COPY").upper() == "REPLACE"
         meta = self.storage.commit(
