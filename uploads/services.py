@@ -129,10 +129,19 @@ def _sts_deadline_seconds() -> float:
     return settings.ALIYUN_STS_MAX_ATTEMPTS * (per_attempt + 1.0)
 
 
+def _assume_role(*, session_name: str, policy: dict[str, Any]) -> sts.StsCredentials:
+    return sts.assume_role(
+        role_session_name=session_name, policy=policy, duration_seconds=settings.ALIYUN_STS_DURATION_SECONDS
+    )
+
+
 def _fresh_or_cached(
     key: str, *, session_name: str, policy: dict[str, Any]
 ) -> tuple[sts.StsCredentials, bool]:
     """Returns (credentials, reused). One request per user calls STS; concurrent ones wait for it."""
+    if settings.ALIYUN_STS_REUSE_MARGIN_SECONDS >= settings.ALIYUN_STS_DURATION_SECONDS:
+        # Reuse is switched off: nothing will be cached, so there is nothing to wait for.
+        return _assume_role(session_name=session_name, policy=policy), False
     lock_key, lock_owner = f"{key}:lock", uuid.uuid4().hex
     deadline = time.monotonic() + _sts_deadline_seconds()
     holds_lock = False
@@ -148,11 +157,7 @@ def _fresh_or_cached(
             break
         time.sleep(_LOCK_POLL_SECONDS)
     try:
-        credentials = sts.assume_role(
-            role_session_name=session_name,
-            policy=policy,
-            duration_seconds=settings.ALIYUN_STS_DURATION_SECONDS,
-        )
+        credentials = _assume_role(session_name=session_name, policy=policy)
         _cache_set(key, credentials)
         return credentials, False
     finally:
