@@ -1,8 +1,10 @@
 """gunicorn settings for production: `gunicorn -c config/gunicorn.conf.py config.wsgi`.
 
-Read from the environment (documented in README.md): GUNICORN_BIND, GUNICORN_WORKERS,
-GUNICORN_TIMEOUT, GUNICORN_ACCESS_LOG. Sync workers: a request is one database transaction and
-at most one STS call, and the STS client is blocking.
+Values come from config/settings.py (GUNICORN_BIND, GUNICORN_WORKERS, GUNICORN_TIMEOUT,
+GUNICORN_ACCESS_LOG, …; documented in README.md), so the environment and .env are read in one place
+and a bad production environment stops gunicorn's master with Django's message. Threaded workers
+(gthread): an STS call, its backoff or a wait for another request's STS call blocks one thread, not
+a whole worker, so a throttling STS does not stall every other request.
 """
 
 import json
@@ -10,19 +12,12 @@ import os
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from gunicorn.glogging import Logger
 
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-def _int(name: str, default: int) -> int:
-    return int(os.environ.get(name) or default)
-
-
-def _sts_deadline_seconds() -> int:
-    """Mirrors uploads.services._sts_deadline_seconds: all attempts of one AssumeRole call."""
-    per_attempt = (
-        _int("ALIYUN_STS_CONNECT_TIMEOUT_MS", 2000) + _int("ALIYUN_STS_READ_TIMEOUT_MS", 5000)
-    ) / 1000
-    return int(_int("ALIYUN_STS_MAX_ATTEMPTS", 3) * (per_attempt + 1.0))
+from uploads.sts import call_deadline_seconds
 
 
 class JsonAccessLogger(Logger):
@@ -49,21 +44,22 @@ class JsonAccessLogger(Logger):
 
 
 wsgi_app = "config.wsgi:application"
-bind = [address for address in os.environ.get("GUNICORN_BIND", "127.0.0.1:8000").split(",") if address]
-workers = _int("GUNICORN_WORKERS", 2)
-worker_class = "sync"
+bind = settings.GUNICORN_BIND
+workers = settings.GUNICORN_WORKERS
+worker_class = "gthread"
+threads = settings.GUNICORN_THREADS
 # Above the worst case of one request: waiting for another request's STS call to the lock's
 # deadline, then making its own (services._fresh_or_cached), plus the database.
-timeout = _int("GUNICORN_TIMEOUT", 2 * _sts_deadline_seconds() + 5)
+timeout = settings.GUNICORN_TIMEOUT or int(2 * call_deadline_seconds() + 5)
 graceful_timeout = 30
 keepalive = 5
 worker_tmp_dir = "/dev/shm"  # noqa: S108 -- heartbeat files off the disk (slow or read-only in containers)
-max_requests = _int("GUNICORN_MAX_REQUESTS", 0)
+max_requests = settings.GUNICORN_MAX_REQUESTS
 max_requests_jitter = max_requests // 10
 # Empty disables the access log (e.g. behind a load balancer that logs already).
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+accesslog = settings.GUNICORN_ACCESS_LOG or None
 logger_class = JsonAccessLogger
 errorlog = "-"
-loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+loglevel = settings.GUNICORN_LOG_LEVEL
 # No runtime control socket: unused here, and two instances on one host would share its path.
 control_socket_disable = True

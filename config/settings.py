@@ -221,6 +221,17 @@ SANDBOX_DATA_DIR = Path(env.str("SANDBOX_DATA_DIR", default=str(BASE_DIR / "var"
 SANDBOX_ROLE_POLICY = env.json("SANDBOX_ROLE_POLICY", default=None)
 SANDBOX_ROLE_MAX_SESSION_DURATION = _int("SANDBOX_ROLE_MAX_SESSION_DURATION", 43200)
 
+# --- Serving (config/gunicorn.conf.py reads these, so .env applies to gunicorn too) -----------
+GUNICORN_BIND = env.list("GUNICORN_BIND", default=["127.0.0.1:8000"])
+GUNICORN_WORKERS = _int("GUNICORN_WORKERS", 2)
+GUNICORN_THREADS = _int(
+    "GUNICORN_THREADS", 4
+)  # per worker: an STS call or backoff blocks one thread, not the worker
+GUNICORN_TIMEOUT = _int("GUNICORN_TIMEOUT", 0)  # 0: derived from the STS deadline
+GUNICORN_MAX_REQUESTS = _int("GUNICORN_MAX_REQUESTS", 0)
+GUNICORN_ACCESS_LOG = env.str("GUNICORN_ACCESS_LOG", default="-")
+GUNICORN_LOG_LEVEL = env.str("GUNICORN_LOG_LEVEL", default="info")
+
 # --- Logging ------------------------------------------------------------------------------
 LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", default="text" if DEBUG else "json")

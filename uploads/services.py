@@ -123,12 +123,6 @@ def _cache_set(key: str, credentials: sts.StsCredentials) -> None:
     cache.set(key, _fernet().encrypt(json.dumps(data).encode()), timeout=timeout)
 
 
-def _sts_deadline_seconds() -> float:
-    """The longest one AssumeRole call (with its retries) may take; also the lock's lifetime."""
-    per_attempt = (settings.ALIYUN_STS_CONNECT_TIMEOUT_MS + settings.ALIYUN_STS_READ_TIMEOUT_MS) / 1000
-    return settings.ALIYUN_STS_MAX_ATTEMPTS * (per_attempt + 1.0)
-
-
 def _assume_role(*, session_name: str, policy: dict[str, Any]) -> sts.StsCredentials:
     return sts.assume_role(
         role_session_name=session_name, policy=policy, duration_seconds=settings.ALIYUN_STS_DURATION_SECONDS
@@ -143,13 +137,13 @@ def _fresh_or_cached(
         # Reuse is switched off: nothing will be cached, so there is nothing to wait for.
         return _assume_role(session_name=session_name, policy=policy), False
     lock_key, lock_owner = f"{key}:lock", uuid.uuid4().hex
-    deadline = time.monotonic() + _sts_deadline_seconds()
+    deadline = time.monotonic() + sts.call_deadline_seconds()
     holds_lock = False
     while True:
         cached = _cache_get(key)
         if cached is not None:
             return cached, True
-        added = cache.add(lock_key, lock_owner, timeout=int(_sts_deadline_seconds()) + 1)
+        added = cache.add(lock_key, lock_owner, timeout=int(sts.call_deadline_seconds()) + 1)
         holds_lock = added is True
         # None: the cache is down (django-redis ignores its errors), so nobody can hold the lock.
         # Past the deadline the holder is presumed dead.

@@ -105,6 +105,12 @@ def _reset_client(*, setting: str, **kwargs: Any) -> None:
         _client.cache_clear()
 
 
+def call_deadline_seconds() -> float:
+    """The longest one ``assume_role`` may take: every attempt's connect and read timeouts plus backoff."""
+    per_attempt = (settings.ALIYUN_STS_CONNECT_TIMEOUT_MS + settings.ALIYUN_STS_READ_TIMEOUT_MS) / 1000
+    return settings.ALIYUN_STS_MAX_ATTEMPTS * (per_attempt + 1.0)
+
+
 def _parse_expiration(value: str) -> datetime:
     """STS answers ``2026-11-28T14:00:00Z``; tolerate fractional seconds and offsets too."""
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))

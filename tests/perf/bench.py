@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """`make bench`: how fast the API is on a production-like stack, as a table (not a pass/fail test).
 
-gunicorn (2 sync workers, DEBUG off) on PostgreSQL + Redis, the sandbox STS with a fixed added
+gunicorn (2 threaded workers, DEBUG off) on PostgreSQL + Redis, the sandbox STS with a fixed added
 latency, all on loopback (see harness.py for the prerequisites). Measures:
 
   (a) GET /api/me/                      the floor: JWT auth + one query
@@ -273,7 +273,7 @@ def report(api: dict[str, object], admin: dict[str, object] | None) -> bool:
     a10, b10, _, _, b2, c2 = results
     print()
     print(
-        f"API on gunicorn (2 sync workers) + PostgreSQL + Redis; sandbox STS latency {STS_LATENCY_MS:.0f} ms"
+        f"API on gunicorn (2 workers x 4 threads) + PostgreSQL + Redis; sandbox STS latency {STS_LATENCY_MS:.0f} ms"
     )
     print(table(["scenario", "clients", "requests", "req/s", "p50 ms", "p99 ms"], [_row(r) for r in results]))
     ratio = b10.rate / a10.rate

@@ -2,7 +2,7 @@
 """`make loadcheck`: many clients against gunicorn while the STS misbehaves; exit 1 on a defect.
 
 50 concurrent clients (two per user, so requests of one user race for the same credentials) for
-30 s against gunicorn (2 sync workers) on PostgreSQL + Redis, with the sandbox STS throttling
+30 s against gunicorn (2 workers x 4 threads) on PostgreSQL + Redis, with the sandbox STS throttling
 every 7th and failing every 11th AssumeRole call, token reuse disabled so every issuance really
 calls STS, and a per-user issuance throttle low enough to be hit. Passes when:
 
