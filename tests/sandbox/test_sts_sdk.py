@@ -27,7 +27,7 @@ from uploads.sandbox.policy import is_allowed, object_resource
 from uploads.sandbox.server import Sandbox
 from uploads.sandbox.tokens import CredentialError, resolve_principal
 
-AK_ID = "LTAI5tSandboxRamUser01"
+AK_ID = "sandbox-ram-user-01"
 AK_SECRET = "sandbox-ram-user-secret-for-tests"
 ROLE_ARN = "acs:ram::1234567890123456:role/oss-uploader"
 BUCKET = "sts-test-bucket"
@@ -179,7 +179,7 @@ def test_wrong_secret_is_signature_does_not_match(sts_sandbox, sandbox_config, v
 @pytest.mark.parametrize("v2", [False, True], ids=["acs3", "v2-hmac-sha1"])
 def test_unknown_access_key_is_not_found(sts_sandbox, sandbox_config, v2):
     with pytest.raises(ClientException) as excinfo:
-        assume(make_client(sts_sandbox, key="LTAI5tSomeoneElse", v2=v2))
+        assume(make_client(sts_sandbox, key="someone-elses-ram-key", v2=v2))
     assert_client_error(excinfo, "InvalidAccessKeyId.NotFound", 404)
 
 
