@@ -137,7 +137,8 @@ class AvatarApi(_AvatarThrottled, APIView):
         },
         description=(
             "Errors: `outside_prefix` (403, not under user/<your id>/), `invalid` (malformed key), "
-            "`object_not_found`, `object_too_large`, `not_an_image` (400), `oss_rejected` (502), "
+            "`object_not_found`, `object_too_large`, `not_an_image` (400), `object_changed` (409, the "
+            "object changed while it was checked), `oss_rejected` (502), "
             "`oss_unavailable` (503, with Retry-After)."
         ),
     )
