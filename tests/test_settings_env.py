@@ -66,3 +66,42 @@ def test_non_integer_setting_names_the_variable():
 def test_development_needs_no_secrets():
     result = run_check(DJANGO_DEBUG="1")
     assert result.returncode == 0, result.stderr
+
+
+def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "ALIYUN_", "DATABASE_", "REDIS_"))
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = run_manage(
+        "check", "--deploy", "--fail-level", "WARNING", **PRODUCTION, REDIS_URL="redis://127.0.0.1:6379/15"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_production_logs_are_json_lines_with_a_request_id():
+    import json
+
+    result = run_manage(
+        "shell",
+        "-c",
+        "import logging; logging.getLogger('uploads').warning('hello %s', 'world')",
+        **PRODUCTION,
+    )
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stderr.splitlines() if "hello world" in line)
+    record = json.loads(line)
+    assert record["message"] == "hello world"
+    assert record["level"] == "WARNING" and record["logger"] == "uploads"
+    assert record["request_id"] == "-"  # outside a request; inside one it is the X-Request-ID
