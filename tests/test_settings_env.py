@@ -83,9 +83,14 @@ def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
 
 
 def test_check_deploy_is_clean_with_production_settings():
-    result = run_manage(
-        "check", "--deploy", "--fail-level", "WARNING", **PRODUCTION, REDIS_URL="redis://127.0.0.1:6379/15"
-    )
+    import secrets
+
+    env = {
+        **PRODUCTION,
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "REDIS_URL": "redis://127.0.0.1:6379/15",
+    }
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", **env)
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
 
