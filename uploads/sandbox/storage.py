@@ -147,19 +147,24 @@ class Storage:
 
     def stage(self, stream: BinaryIO, *, limit: int = MAX_OBJECT_SIZE) -> Staged:
         """Copy ``stream`` into a temporary file, hashing as it goes; EntityTooLarge past ``limit``."""
-        fd, name = tempfile.mkstemp(dir=self.tmp, prefix="stage-")
+        return self._write_hashed([stream], prefix="stage-", limit=limit)
+
+    def _write_hashed(self, streams: list[BinaryIO], *, prefix: str, limit: int | None) -> Staged:
+        """Concatenate ``streams`` into a temporary file with its MD5 and CRC-64 (the caller closes them)."""
+        fd, name = tempfile.mkstemp(dir=self.tmp, prefix=prefix)
         md5, crc, size = hashlib.md5(usedforsecurity=False), new_crc64(), 0
         try:
             with os.fdopen(fd, "wb") as out:
-                while chunk := stream.read(CHUNK):
-                    size += len(chunk)
-                    if size > limit:
-                        raise StorageError(
-                            "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size."
-                        )
-                    md5.update(chunk)
-                    crc.update(chunk)
-                    out.write(chunk)
+                for stream in streams:
+                    while chunk := stream.read(CHUNK):
+                        size += len(chunk)
+                        if limit is not None and size > limit:
+                            raise StorageError(
+                                "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size."
+                            )
+                        md5.update(chunk)
+                        crc.update(chunk)
+                        out.write(chunk)
         except BaseException:
             Path(name).unlink(missing_ok=True)
             raise
@@ -320,21 +325,11 @@ class Storage:
             raise StorageError(
                 "InvalidPart", "One or more of the specified parts could not be found."
             ) from None
-        fd, name = tempfile.mkstemp(dir=self.tmp, prefix="assemble-")
-        md5, crc, size = hashlib.md5(usedforsecurity=False), new_crc64(), 0
         try:
-            with os.fdopen(fd, "wb") as out:
-                for handle in handles:
-                    with handle:
-                        while chunk := handle.read(CHUNK):
-                            size += len(chunk)
-                            md5.update(chunk)
-                            crc.update(chunk)
-                            out.write(chunk)
-        except BaseException:
-            Path(name).unlink(missing_ok=True)
-            raise
-        return Staged(Path(name), size, md5.digest(), crc.crcValue)
+            return self._write_hashed(handles, prefix="assemble-", limit=None)
+        finally:
+            for handle in handles:
+                handle.close()
 
     def drop_upload(self, upload: UploadMeta) -> None:
         with self._lock:
