@@ -99,6 +99,14 @@ def check_aliyun_settings(app_configs: Any = None, **kwargs: Any) -> list:
                 id="uploads.E008",
             )
         )
+    if settings.ALIYUN_STS_STALE_IF_ERROR_SECONDS < 0:
+        errors.append(
+            Error(
+                "ALIYUN_STS_STALE_IF_ERROR_SECONDS must not be negative.",
+                hint="0 turns the fallback off; 300 hands out a user's credentials during an STS outage while 5 minutes are left.",
+                id="uploads.E009",
+            )
+        )
     if settings.ALIYUN_STS_REUSE_MARGIN_SECONDS >= duration and DURATION_MIN <= duration:
         errors.append(
             Warning(

@@ -98,7 +98,12 @@ def _cache_key(user_id: int, policy: dict[str, Any]) -> str:
     return f"uploads:sts:{user_id}:{fingerprint}"
 
 
+def _remaining_seconds(credentials: sts.StsCredentials) -> float:
+    return (credentials.expiration - datetime.now(UTC)).total_seconds()
+
+
 def _cache_get(key: str) -> sts.StsCredentials | None:
+    """The user's cached credentials while they still have the fallback floor left (see below)."""
     blob = cache.get(key)
     if blob is None:
         return None
@@ -108,15 +113,23 @@ def _cache_get(key: str) -> sts.StsCredentials | None:
         return None
     data["expiration"] = datetime.fromisoformat(data["expiration"])
     credentials = sts.StsCredentials(**data)
+    return credentials if _remaining_seconds(credentials) > _keep_seconds() else None
+
+
+def _keep_seconds() -> int:
+    """How much lifetime cached credentials must have left to be kept at all.
+
+    Reuse hands them out while more than the reuse margin is left; below that a fresh AssumeRole
+    call is made, and if it fails they are still handed out while more than the stale-if-error
+    floor is left (0 turns that fallback off).
+    """
     margin = settings.ALIYUN_STS_REUSE_MARGIN_SECONDS
-    if (credentials.expiration - datetime.now(UTC)).total_seconds() <= margin:
-        return None
-    return credentials
+    floor = settings.ALIYUN_STS_STALE_IF_ERROR_SECONDS
+    return min(margin, floor) if floor > 0 else margin
 
 
 def _cache_set(key: str, credentials: sts.StsCredentials) -> None:
-    lifetime = (credentials.expiration - datetime.now(UTC)).total_seconds()
-    timeout = int(lifetime - settings.ALIYUN_STS_REUSE_MARGIN_SECONDS)
+    timeout = int(_remaining_seconds(credentials) - _keep_seconds())
     if timeout <= 0:
         return
     data = asdict(credentials) | {"expiration": credentials.expiration.isoformat()}
@@ -129,20 +142,30 @@ def _assume_role(*, session_name: str, policy: dict[str, Any]) -> sts.StsCredent
     )
 
 
-def _fresh_or_cached(
-    key: str, *, session_name: str, policy: dict[str, Any]
-) -> tuple[sts.StsCredentials, bool]:
-    """Returns (credentials, reused). One request per user calls STS; concurrent ones wait for it."""
+@dataclass(frozen=True)
+class _Obtained:
+    credentials: sts.StsCredentials
+    reused: bool
+    sts_error: sts.StsError | None = None  # set when STS failed and still-valid credentials stood in
+
+
+def _fresh_or_cached(key: str, *, session_name: str, policy: dict[str, Any]) -> _Obtained:
+    """One request per user calls STS; concurrent ones wait for it and then reuse its answer.
+
+    If that call fails (after the SDK's retries), the user's previous credentials are handed out
+    instead while they are still valid for the stale-if-error floor, so an STS blip does not stop
+    uploads; only a user with no usable credentials gets the error.
+    """
     if settings.ALIYUN_STS_REUSE_MARGIN_SECONDS >= settings.ALIYUN_STS_DURATION_SECONDS:
         # Reuse is switched off: nothing will be cached, so there is nothing to wait for.
-        return _assume_role(session_name=session_name, policy=policy), False
+        return _Obtained(_assume_role(session_name=session_name, policy=policy), reused=False)
     lock_key, lock_owner = f"{key}:lock", uuid.uuid4().hex
     deadline = time.monotonic() + sts.call_deadline_seconds()
     holds_lock = False
     while True:
         cached = _cache_get(key)
-        if cached is not None:
-            return cached, True
+        if cached is not None and _remaining_seconds(cached) > settings.ALIYUN_STS_REUSE_MARGIN_SECONDS:
+            return _Obtained(cached, reused=True)
         added = cache.add(lock_key, lock_owner, timeout=int(sts.call_deadline_seconds()) + 1)
         holds_lock = added is True
         # None: the cache is down (django-redis ignores its errors), so nobody can hold the lock.
@@ -152,8 +175,17 @@ def _fresh_or_cached(
         time.sleep(_LOCK_POLL_SECONDS)
     try:
         credentials = _assume_role(session_name=session_name, policy=policy)
+    except sts.StsError as exc:
+        if cached is None or settings.ALIYUN_STS_STALE_IF_ERROR_SECONDS <= 0:
+            raise
+        logger.warning(
+            "STS failed (%s); handing out the user's still-valid credentials instead",
+            exc.upstream_code or exc.code,
+        )
+        return _Obtained(cached, reused=True, sts_error=exc)
+    else:
         _cache_set(key, credentials)
-        return credentials, False
+        return _Obtained(credentials, reused=False)
     finally:
         if holds_lock and cache.get(lock_key) == lock_owner:  # never release a lock that expired and moved on
             cache.delete(lock_key)
@@ -167,9 +199,7 @@ def sts_token_issue(*, user: User, context: RequestContext) -> UploadCredentials
     audit_fields: dict[str, Any] = {"role_session_name": session_name, "policy": policy}
 
     try:
-        credentials, reused = _fresh_or_cached(
-            _cache_key(user.pk, policy), session_name=session_name, policy=policy
-        )
+        obtained = _fresh_or_cached(_cache_key(user.pk, policy), session_name=session_name, policy=policy)
     except sts.StsError as exc:
         _audit(
             user=user,
@@ -187,14 +217,17 @@ def sts_token_issue(*, user: User, context: RequestContext) -> UploadCredentials
             retry_after=exc.retry_after,
         ) from None
 
+    credentials, sts_error = obtained.credentials, obtained.sts_error
     _audit(
         user=user,
         context=context,
-        outcome=TokenIssuance.Outcome.REUSED if reused else TokenIssuance.Outcome.ISSUED,
+        outcome=TokenIssuance.Outcome.REUSED if obtained.reused else TokenIssuance.Outcome.ISSUED,
         prefix=prefix,
         access_key_id=credentials.access_key_id,
         expiration=credentials.expiration,
-        sts_request_id=credentials.request_id,
+        # A stale-if-error hand-out names the failed STS call; a plain reuse the one that issued.
+        sts_request_id=sts_error.request_id if sts_error else credentials.request_id,
+        error_code=(sts_error.upstream_code or sts_error.code) if sts_error else "",
         **audit_fields,
     )
     return UploadCredentials(

@@ -73,7 +73,7 @@ def base_environment(
             "ALIYUN_OSS_REGION": "cn-hangzhou",
             "ALIYUN_OSS_ENDPOINT": f"http://127.0.0.1:{oss_port}",
             "SANDBOX_DATA_DIR": str(data_dir),
-            "THROTTLE_STS_TOKEN": "1000000/min",
+            "THROTTLE_STS_TOKEN": "1000000/s",
             "THROTTLE_LOGIN": "1000000/min",
             "GUNICORN_ACCESS_LOG": "",
             "GUNICORN_LOG_LEVEL": "warning",

@@ -20,19 +20,19 @@ def test_concurrent_requests_of_one_user_share_one_sts_call(sandbox, settings):
         )
 
     assert sandbox.config.faults.snapshot()["issued"] - before == 1
-    assert len({credentials.access_key_id for credentials, _ in results}) == 1
-    assert sorted(reused for _, reused in results) == [False] + [True] * 7
+    assert len({result.credentials.access_key_id for result in results}) == 1
+    assert sorted(result.reused for result in results) == [False] + [True] * 7
 
 
 def test_different_users_do_not_share_credentials(sandbox, settings):
     keys = {}
     for user_id in (1, 2):
         policy = upload_policy(bucket=settings.ALIYUN_OSS_BUCKET, user_id=user_id)
-        credentials, reused = services._fresh_or_cached(
+        result = services._fresh_or_cached(
             services._cache_key(user_id, policy), session_name=f"user-{user_id}", policy=policy
         )
-        keys[user_id] = credentials.access_key_id
-        assert not reused
+        keys[user_id] = result.credentials.access_key_id
+        assert not result.reused
     assert keys[1] != keys[2]
 
 
@@ -41,7 +41,7 @@ def test_cached_credentials_are_encrypted_at_rest(sandbox, settings):
 
     policy = upload_policy(bucket=settings.ALIYUN_OSS_BUCKET, user_id=5)
     key = services._cache_key(5, policy)
-    credentials, _ = services._fresh_or_cached(key, session_name="user-5", policy=policy)
+    credentials = services._fresh_or_cached(key, session_name="user-5", policy=policy).credentials
     blob = cache.get(key)
     assert credentials.access_key_secret.encode() not in blob
     assert credentials.security_token.encode() not in blob

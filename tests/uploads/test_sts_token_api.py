@@ -223,6 +223,62 @@ def test_sts_unreachable_is_503(jwt_client, settings):
     assert response["Retry-After"]
 
 
+def _issue_credentials_due_for_refresh(jwt_client, settings) -> dict:
+    """Credentials with 900 s left, then a reuse margin of 1000 s: they are due for a refresh."""
+    settings.ALIYUN_STS_DURATION_SECONDS, settings.ALIYUN_STS_REUSE_MARGIN_SECONDS = 900, 600
+    first = jwt_client.post(URL)
+    assert first.status_code == 200, first.content
+    settings.ALIYUN_STS_DURATION_SECONDS = 3600
+    settings.ALIYUN_STS_REUSE_MARGIN_SECONDS = 1000
+    return first.json()
+
+
+def test_sts_failing_hands_out_still_valid_credentials(jwt_client, sandbox, settings):
+    first = _issue_credentials_due_for_refresh(jwt_client, settings)
+    settings.ALIYUN_STS_MAX_ATTEMPTS = 1
+    sandbox.config.faults.configure(fail_every=1)
+
+    response = jwt_client.post(URL)
+
+    assert response.status_code == 200, response.content
+    assert response.json()["accessKeyId"] == first["accessKeyId"]
+    assert response.json()["securityToken"] == first["securityToken"]
+    rows = list(TokenIssuance.objects.order_by("id").values_list("outcome", "error_code", "access_key_id"))
+    assert rows == [("issued", "", first["accessKeyId"]), ("reused", "InternalError", first["accessKeyId"])]
+
+
+def test_sts_recovering_replaces_the_credentials_due_for_refresh(jwt_client, settings):
+    first = _issue_credentials_due_for_refresh(jwt_client, settings)
+
+    second = jwt_client.post(URL).json()
+
+    assert second["accessKeyId"] != first["accessKeyId"]
+    assert list(TokenIssuance.objects.order_by("id").values_list("outcome", flat=True)) == [
+        "issued",
+        "issued",
+    ]
+
+
+@pytest.mark.parametrize(
+    "stale_if_error_seconds",
+    [0, 901],  # the fallback switched off; credentials with less left than the floor
+)
+def test_sts_failing_without_usable_credentials_is_503(jwt_client, sandbox, settings, stale_if_error_seconds):
+    settings.ALIYUN_STS_STALE_IF_ERROR_SECONDS = stale_if_error_seconds
+    _issue_credentials_due_for_refresh(jwt_client, settings)
+    settings.ALIYUN_STS_MAX_ATTEMPTS = 1
+    sandbox.config.faults.configure(fail_every=1)
+
+    response = jwt_client.post(URL)
+
+    assert response.status_code == 503, response.content
+    assert response.json()["code"] == "sts_unavailable"
+    assert list(TokenIssuance.objects.order_by("id").values_list("outcome", flat=True)) == [
+        "issued",
+        "failed",
+    ]
+
+
 def test_sts_timeout_is_503_within_the_configured_time(jwt_client, sandbox, settings):
     import time
 
