@@ -5,6 +5,10 @@ worker restarted. ``/readyz`` (readiness) takes the instance out of rotation whe
 serve an issuance: the database, the shared cache or the Alibaba Cloud settings are broken.
 Neither calls Alibaba Cloud, and neither reports exception messages or setting values: only
 check names, exception classes and system-check ids.
+
+Probes come from the orchestrator over plain http with the pod's address as Host, so
+``ProbeMiddleware`` answers them ahead of the host check and the HTTPS redirect: otherwise a probe
+would get 400, or a 301 that counts as success without checking anything.
 """
 
 import logging
@@ -14,7 +18,7 @@ from collections.abc import Callable
 from django.core.cache import cache
 from django.core.checks import ERROR
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
@@ -86,3 +90,20 @@ def readyz(request: HttpRequest) -> JsonResponse:
         {"status": "ok" if ready else "unavailable", "checks": results},
         status=200 if ready else 503,
     )
+
+
+PROBES: dict[str, Callable[[HttpRequest], HttpResponse]] = {"/healthz": healthz, "/readyz": readyz}
+
+
+class ProbeMiddleware:
+    """Serves ``/healthz`` and ``/readyz`` before SecurityMiddleware and the ALLOWED_HOSTS check.
+
+    Their answers hold no URL or host-dependent content, so a foreign Host header is harmless here.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        probe = PROBES.get(request.path_info)
+        return probe(request) if probe is not None else self.get_response(request)

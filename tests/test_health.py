@@ -71,3 +71,22 @@ def test_probes_are_exempt_from_the_https_redirect(client, settings):
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").status_code == 200
     assert client.get("/api/me/").status_code == 301
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_probes_answer_an_orchestrator_whatever_the_host_and_scheme(client, settings, path):
+    """kubelet probes over plain http with the pod address as Host: no 400, no 301 that checks nothing."""
+    settings.ALLOWED_HOSTS = ["uploads.example.com"]
+    settings.SECURE_SSL_REDIRECT = True
+    response = client.get(path, HTTP_HOST="10.42.0.7:8000")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    assert response["X-Request-ID"]
+
+
+def test_other_paths_still_check_the_host_and_redirect(client, settings):
+    settings.ALLOWED_HOSTS = ["uploads.example.com"]
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/api/me/", HTTP_HOST="10.42.0.7:8000").status_code == 400
+    assert client.get("/api/me/", HTTP_HOST="uploads.example.com").status_code == 301
+    assert client.get("/healthz/", HTTP_HOST="10.42.0.7:8000").status_code == 400
