@@ -26,7 +26,17 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import harness
-from harness import Result, Stack, bearer, peak_rss_kib, request, run_clients, table, worker_pids
+from harness import (
+    Result,
+    Stack,
+    bearer,
+    cpu_seconds,
+    peak_rss_kib,
+    request,
+    run_clients,
+    table,
+    worker_pids,
+)
 
 STS_LATENCY_MS = 20.0
 TOKEN_DURATION = 3600  # ALIYUN_STS_DURATION_SECONDS; a reuse margin this large disables reuse
@@ -61,12 +71,22 @@ def _row(result: Result) -> list[object]:
         f"{result.rate:.0f}",
         f"{result.percentile(50):.1f}",
         f"{result.percentile(99):.1f}",
+        f"{result.server_cpu_ms:.2f}" if result.server_cpu_ms is not None else "",
     ]
 
 
 def _peak_rss_mib(stack: Stack, name: str) -> float:
     _, process = stack.servers[name]
     return max((peak_rss_kib(pid) for pid in worker_pids(process.pid)), default=0) / 1024
+
+
+def _measure(stack: Stack, server: str, name: str, calls: list, duration: float) -> Result:
+    """``run_clients`` plus the CPU the server's workers spent per request (all their threads)."""
+    workers = worker_pids(stack.servers[server][1].pid)
+    before = sum(cpu_seconds(pid) for pid in workers)
+    result = _check(run_clients(name, calls, duration=duration))
+    result.server_cpu_ms = (sum(cpu_seconds(pid) for pid in workers) - before) / result.count * 1000
+    return result
 
 
 def api_figures(stack: Stack, users: list[tuple[int, str, str]], duration: float) -> dict[str, object]:
@@ -90,47 +110,39 @@ def api_figures(stack: Stack, users: list[tuple[int, str, str]], duration: float
     )
     sts_calls = stack.sts_stats()["received"] - before
 
-    results = [
-        _check(run_clients("(a) GET /api/me/", [_me(reuse_url, t) for t in tokens], duration=duration)),
-        _check(
-            run_clients(
-                "(b) sts-token, reused", [_sts_token(reuse_url, t) for t in tokens], duration=duration
-            )
-        ),
-    ]
-    for group in (tokens[:2], tokens[:1]):
-        results += [
-            _check(run_clients("(a) GET /api/me/", [_me(reuse_url, t) for t in group], duration=duration)),
-            _check(
-                run_clients(
-                    "(b) sts-token, reused", [_sts_token(reuse_url, t) for t in group], duration=duration
-                )
-            ),
-        ]
+    groups = (tokens, tokens[:2], tokens[:1])  # 10, 2 and 1 concurrent clients
+    reused = {}
+    for group in groups:
+        for label, call in (("(a) GET /api/me/", _me), ("(b) sts-token, reused", _sts_token)):
+            calls = [call(reuse_url, token) for token in group]
+            reused[label, len(group)] = _measure(stack, "reuse", label, calls, duration)
     rss_reuse = _peak_rss_mib(stack, "reuse")
     stack.stop_gunicorn("reuse")
 
     fresh_url = stack.start_gunicorn("fresh", ALIYUN_STS_REUSE_MARGIN_SECONDS=str(TOKEN_DURATION))
     run_clients("warm-up", [_sts_token(fresh_url, t) for t in tokens[:2]], per_client=5)
     before = stack.sts_stats()["received"]
-    fresh = [
-        _check(
-            run_clients(
-                "(c) sts-token, fresh STS", [_sts_token(fresh_url, t) for t in group], duration=duration
-            )
-        )
-        for group in (tokens, tokens[:2], tokens[:1])
-    ]
+    label = "(c) sts-token, fresh STS"
+    fresh = {
+        len(group): _measure(stack, "fresh", label, [_sts_token(fresh_url, t) for t in group], duration)
+        for group in groups
+    }
     fresh_calls = stack.sts_stats()["received"] - before
     rss_fresh = _peak_rss_mib(stack, "fresh")
     stack.stop_gunicorn("fresh")
 
-    a10, b10, a2, b2, a1, b1 = results
+    results = []
+    for clients in (len(group) for group in groups):
+        results += [
+            reused["(a) GET /api/me/", clients],
+            reused["(b) sts-token, reused", clients],
+            fresh[clients],
+        ]
     return {
-        "results": [a10, b10, fresh[0], a2, b2, fresh[1], a1, b1, fresh[2]],
+        "results": results,
         "cold": cold,
         "sts_calls": sts_calls,
-        "fresh_calls_per_request": fresh_calls / sum(result.count for result in fresh),
+        "fresh_calls_per_request": fresh_calls / sum(result.count for result in fresh.values()),
         "bare_sts_ms": _bare_assume_role_ms(),
         "rss": (rss_reuse, rss_fresh),
     }
@@ -296,7 +308,12 @@ def report(api: dict[str, object], admin: dict[str, object] | None) -> bool:
     print(
         f"API on gunicorn (2 workers x 4 threads) + PostgreSQL + Redis; sandbox STS latency {STS_LATENCY_MS:.0f} ms"
     )
-    print(table(["scenario", "clients", "requests", "req/s", "p50 ms", "p99 ms"], [_row(r) for r in results]))
+    print(
+        table(
+            ["scenario", "clients", "requests", "req/s", "p50 ms", "p99 ms", "worker CPU ms/req"],
+            [_row(r) for r in results],
+        )
+    )
     ratio = b10.rate / a10.rate
     added = c1.percentile(50) - STS_LATENCY_MS
     bare = float(api["bare_sts_ms"])  # type: ignore[arg-type]
@@ -316,6 +333,12 @@ def report(api: dict[str, object], admin: dict[str, object] | None) -> bool:
             str(sts_calls),
             f"<= {TARGET_CALLS}",
             sts_calls * 1000 / cold.count <= TARGET_CALLS,
+        ),
+        (
+            "worker CPU per request, a / b: the b/a ceiling when workers are the bottleneck",
+            f"{a10.server_cpu_ms:.2f} / {b10.server_cpu_ms:.2f} ms = {a10.server_cpu_ms / b10.server_cpu_ms:.2f}",
+            "",
+            None,
         ),
         ("bare AssumeRole through the SDK seam, p50", f"{bare:.1f} ms", "", None),
         (

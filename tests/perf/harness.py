@@ -285,6 +285,7 @@ class Result:
     clients: int
     elapsed: float
     samples: list[Sample]
+    server_cpu_ms: float | None = None  # the server's CPU per request, when the caller measured it
 
     @property
     def count(self) -> int:
@@ -369,6 +370,15 @@ def worker_pids(master: int) -> list[int]:
     except OSError:
         return []
     return [int(pid) for pid in children]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, all its threads, so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_kib(pid: int) -> int:
