@@ -207,6 +207,9 @@ def stack(
         flush_redis(redis_db)
         exits.callback(flush_redis, redis_db)
         manage(env, "migrate", "--noinput")
+        manage(
+            env, "collectstatic", "--noinput", "--verbosity", "0"
+        )  # DEBUG off: whitenoise's manifest, as `make serve`
         sandbox = exits.enter_context(
             background([PYTHON, "manage.py", "sandbox", *sandbox_args], env, workdir / "sandbox.log")
         )
