@@ -144,8 +144,76 @@ def api_figures(stack: Stack, users: list[tuple[int, str, str]], duration: float
         "sts_calls": sts_calls,
         "fresh_calls_per_request": fresh_calls / sum(result.count for result in fresh.values()),
         "bare_sts_ms": _bare_assume_role_ms(),
+        "breakdown": _reused_breakdown(users[0][0]),
         "rss": (rss_reuse, rss_fresh),
     }
+
+
+def _reused_breakdown(user_id: int, repeat: int = 1000) -> list[list[str]]:
+    """CPU and wall ms of each step (b) adds to (a), one at a time in this process, same stack."""
+    from django.test import RequestFactory
+    from rest_framework.request import Request
+    from rest_framework.throttling import ScopedRateThrottle
+
+    from accounts.models import User
+    from uploads import services
+    from uploads.apis import StsTokenApi
+    from uploads.policy import upload_policy, user_prefix
+
+    user = User.objects.get(pk=user_id)
+    policy = upload_policy(bucket="perf-bucket", user_id=user.pk)
+    key = services._cache_key(user.pk, policy)
+    credentials = services._fresh_or_cached(key, session_name=f"user-{user.pk}", policy=policy).credentials
+    context = services.RequestContext("jwt", "127.0.0.1", "bench", "bench-breakdown")  # not the searched id
+    handed_out = services.UploadCredentials(
+        credentials.access_key_id,
+        credentials.access_key_secret,
+        credentials.security_token,
+        credentials.expiration,
+        "perf-bucket",
+        "cn-hangzhou",
+        "http://127.0.0.1",
+        user_prefix(user.pk),
+    )
+    factory = RequestFactory()
+
+    def throttle() -> None:
+        request = Request(factory.post("/api/uploads/sts-token/"))
+        request.user = user
+        ScopedRateThrottle().allow_request(request, StsTokenApi())
+
+    def audit() -> None:
+        services._audit(
+            user=user,
+            context=context,
+            outcome="reused",
+            prefix=user_prefix(user.pk),
+            policy=policy,
+            access_key_id=credentials.access_key_id,
+            expiration=credentials.expiration,
+        )
+
+    steps = [
+        ("rate limit (DRF throttle, 2 Redis round trips)", throttle),
+        ("audit row (INSERT + commit)", audit),
+        ("cached credentials (Redis GET + decrypt)", lambda: services._cache_get(key)),
+        ("response serializer", lambda: StsTokenApi.OutputSerializer(handed_out).data),
+    ]
+    rows = []
+    for label, step in steps:
+        for _ in range(50):
+            step()
+        cpu, wall = time.process_time(), time.perf_counter()
+        for _ in range(repeat):
+            step()
+        rows.append(
+            [
+                label,
+                f"{(time.process_time() - cpu) / repeat * 1000:.2f}",
+                f"{(time.perf_counter() - wall) / repeat * 1000:.2f}",
+            ]
+        )
+    return rows
 
 
 def _bare_assume_role_ms(calls: int = 200) -> float:
@@ -366,6 +434,9 @@ def report(api: dict[str, object], admin: dict[str, object] | None) -> bool:
             ],
         )
     )
+    print()
+    print("What (b) adds to (a), step by step in the bench process (ms per call)")
+    print(table(["step", "CPU", "wall"], api["breakdown"]))  # type: ignore[arg-type]
     if admin is not None:
         lines, size, seconds, rss_before, rss_after = admin["export"]  # type: ignore[misc]
         print()
