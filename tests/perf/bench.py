@@ -252,6 +252,16 @@ JOIN accounts_user u ON u.id = %(first_user)s + g %% %(users)s
 """
 
 
+DORMANT_USER, DORMANT_ROWS = "bench-dormant", 5000
+DORMANT_SQL = f"""
+INSERT INTO uploads_tokenissuance (created_at, username, outcome, auth_method, prefix, role_session_name,
+    access_key_id, sts_request_id, error_code, user_agent, request_id)
+SELECT %(start)s + g * interval '500 milliseconds', '{DORMANT_USER}', 'reused', 'jwt', 'user/0/', 'user-0',
+       'STS.DORMANT' || g, '', '', 'okhttp/4.12.0', md5('dormant' || g::text)
+FROM generate_series(1, %(rows)s) AS g
+"""
+
+
 def _fill(rows: int, users: list[tuple[int, str, str]], days: int) -> datetime:
     """``rows`` audit rows spread evenly over the last ``days`` days, straight in SQL."""
     from django.db import connection
@@ -274,6 +284,9 @@ def _fill(rows: int, users: list[tuple[int, str, str]], days: int) -> datetime:
             FILL_SQL,
             {"start": start, "step": step_ms, "rows": rows, "first_user": ids[0], "users": len(ids)},
         )
+        # A user who was busy for an hour on the first day and never since: the search that an
+        # OR over the searched columns turned into a walk through the whole table.
+        cursor.execute(DORMANT_SQL, {"start": start + timedelta(days=1), "rows": DORMANT_ROWS})
         for _, definition in indexes:
             cursor.execute(definition)
         cursor.execute("VACUUM ANALYZE uploads_tokenissuance")
@@ -323,6 +336,8 @@ def admin_figures(
         ("outcome = failed", "?outcome__exact=failed"),
         ("one day (date hierarchy)", f"?{day_filter}"),
         ("search: exact request id", "?q=" + "0" * 32),
+        (f"search: a user with {rows // len(users):,} rows over {days} days", f"?q={users[0][1]}"),
+        (f"search: a user with {DORMANT_ROWS:,} rows, all 9 days old", f"?q={DORMANT_USER}"),
     ]
     timings = []
     session.get(changelist, timeout=60)  # warm-up: imports, templates

@@ -5,6 +5,8 @@ import io
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from uploads.models import TokenIssuance
 
@@ -78,6 +80,31 @@ def test_search_by_access_key_id_and_ip(client, reviewer, issued):
     assert client.get(CHANGELIST, {"q": issued["accessKeyId"]}).context["cl"].result_count == 2
     assert client.get(CHANGELIST, {"q": "127.0.0.1"}).context["cl"].result_count == 2
     assert client.get(CHANGELIST, {"q": "10.9.9.9"}).context["cl"].result_count == 0
+
+
+def test_search_lists_the_rows_of_every_column_holding_the_term(client, reviewer, issued, user):
+    client.force_login(reviewer)
+    assert client.get(CHANGELIST, {"q": user.username}).context["cl"].result_count == 2
+    # A request id that happens to equal a username: both columns match, both rows are listed.
+    TokenIssuance.objects.filter(pk=TokenIssuance.objects.first().pk).update(request_id="bob")
+    TokenIssuance.objects.create(username="bob", outcome="refused", auth_method="jwt", prefix="user/9/")
+    assert client.get(CHANGELIST, {"q": "bob"}).context["cl"].result_count == 2
+    assert client.get(CHANGELIST, {"q": "nobody"}).context["cl"].result_count == 0
+
+
+def test_search_filters_the_page_on_the_column_holding_the_term_only(client, reviewer, issued, user):
+    """One (column, created_at) index range, not an OR that PostgreSQL may walk the table for."""
+    client.force_login(reviewer)
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(CHANGELIST, {"q": user.username})
+    assert page.context["cl"].result_count == 2
+    listed = [
+        query["sql"] for query in queries if "ORDER BY" in query["sql"] and "tokenissuance" in query["sql"]
+    ]
+    assert listed
+    for sql in listed:
+        assert '"username" =' in sql
+        assert '"request_id" =' not in sql and '"access_key_id" =' not in sql
 
 
 def test_csv_export_streams_selected_rows(client, reviewer, issued):
