@@ -1,10 +1,14 @@
 """Garbage aimed at the sandbox gets Alibaba-shaped 4xx answers, never a 500."""
 
+import io
+import os
 import time
 import uuid
 
 import pytest
 import requests
+
+from uploads.sandbox.storage import ABANDONED_WRITE_SECONDS, Storage
 
 
 def test_presigned_url_with_non_ascii_expiry_is_403_not_500(sandbox, bucket_name):
@@ -97,3 +101,24 @@ def test_sts_same_nonce_twice_is_refused(sandbox):
     replay = requests.post(f"http://{sandbox.sts_endpoint}/", params=params, timeout=5)
     assert first.status_code == 200, first.text
     assert replay.json()["Code"] == "SignatureNonceUsed"
+
+
+def test_restart_sweeps_temporary_files_of_a_write_that_died(tmp_path):
+    """A sandbox killed mid-upload leaves temporary files; the next start removes the old ones only."""
+    storage = Storage(tmp_path)
+    staged = storage.stage(io.BytesIO(b"half an upload"))  # never committed
+    meta_dir = storage.objects / "ab"
+    meta_dir.mkdir()
+    dead_meta = meta_dir / ".tmp-1234.json"
+    dead_meta.write_text("{")
+    in_flight = storage.tmp / "stage-in-flight"
+    in_flight.write_bytes(b"another process, still writing")
+    long_ago = time.time() - ABANDONED_WRITE_SECONDS - 60
+    for path in (staged.path, dead_meta):
+        os.utime(path, (long_ago, long_ago))
+
+    Storage(tmp_path)
+
+    assert not staged.path.exists()
+    assert not dead_meta.exists()
+    assert in_flight.exists()

@@ -21,6 +21,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -60,6 +61,9 @@ class StorageError(Exception):
         self.code = code
         self.message = message
         self.status = status
+
+
+ABANDONED_WRITE_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,20 @@ class Storage:
         for directory in (self.objects, self.uploads, self.tmp):
             directory.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()  # serialises publish/delete of one process' writers
+        self._sweep_abandoned_writes()
+
+    def _sweep_abandoned_writes(self, older_than: float = ABANDONED_WRITE_SECONDS) -> None:
+        """Temporary files left by a sandbox that died mid-write; never published, so nobody reads them.
+
+        Only old ones: a younger file may be a write in flight in another process on the same directory.
+        """
+        cutoff = time.time() - older_than
+        for path in [*self.tmp.iterdir(), *self.root.rglob(".tmp-*")]:
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+            except OSError:
+                pass  # gone already, or not ours to remove
 
     # ------------------------------------------------------------------ receiving bytes
 
