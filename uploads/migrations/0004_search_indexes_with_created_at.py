@@ -3,8 +3,12 @@
 from django.conf import settings
 from django.db import migrations, models
 
+from uploads.migration_operations import AddIndexOnline, DropFieldIndexOnline, RemoveIndexOnline
+
 
 class Migration(migrations.Migration):
+    atomic = False  # CREATE/DROP INDEX CONCURRENTLY on PostgreSQL: issuance keeps writing meanwhile
+
     dependencies = [
         ("uploads", "0003_plain_search_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
@@ -12,35 +16,35 @@ class Migration(migrations.Migration):
 
     operations = [
         # The new indexes first, so the audit log is never without one while this runs.
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name="tokenissuance",
             index=models.Index(fields=["request_id", "-created_at"], name="issuance_request_created"),
         ),
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name="tokenissuance",
             index=models.Index(fields=["username", "-created_at"], name="issuance_username_created"),
         ),
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name="tokenissuance",
             index=models.Index(fields=["access_key_id", "-created_at"], name="issuance_key_created"),
         ),
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name="tokenissuance",
             index=models.Index(fields=["client_ip", "-created_at"], name="issuance_ip_created"),
         ),
-        migrations.RemoveIndex(
+        RemoveIndexOnline(
             model_name="tokenissuance",
             name="issuance_request_id",
         ),
-        migrations.RemoveIndex(
+        RemoveIndexOnline(
             model_name="tokenissuance",
             name="issuance_username",
         ),
-        migrations.RemoveIndex(
+        RemoveIndexOnline(
             model_name="tokenissuance",
             name="issuance_access_key_id",
         ),
-        migrations.AlterField(
+        DropFieldIndexOnline(
             model_name="tokenissuance",
             name="client_ip",
             field=models.GenericIPAddressField(blank=True, null=True),
