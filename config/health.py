@@ -6,9 +6,9 @@ serve an issuance: the database, the shared cache or the Alibaba Cloud settings 
 Neither calls Alibaba Cloud, and neither reports exception messages or setting values: only
 check names, exception classes and system-check ids.
 
-Probes come from the orchestrator over plain http with the pod's address as Host, so
-``ProbeMiddleware`` answers them ahead of the host check and the HTTPS redirect: otherwise a probe
-would get 400, or a 301 that counts as success without checking anything.
+Probes come from the orchestrator with the pod's address as Host, so ``ProbeMiddleware`` answers
+them ahead of the ALLOWED_HOSTS check (a probe would get 400 otherwise) and of SecurityMiddleware
+(so they are also never redirected to https, which a 301 would count as success without any check).
 """
 
 import logging

@@ -61,7 +61,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.middleware.RequestIdMiddleware",
-    "config.health.ProbeMiddleware",  # before the HTTPS redirect and the host check (see health.py)
+    "config.health.ProbeMiddleware",  # probes answer any Host, over http (see health.py)
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -125,7 +125,6 @@ CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT
 SECURE_HSTS_SECONDS = 31_536_000 if SECURE_SSL_REDIRECT else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_SSL_REDIRECT
 SECURE_HSTS_PRELOAD = SECURE_SSL_REDIRECT
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
@@ -211,7 +210,7 @@ ALIYUN_STS_CONNECT_TIMEOUT_MS = _int("ALIYUN_STS_CONNECT_TIMEOUT_MS", 2000)
 ALIYUN_STS_READ_TIMEOUT_MS = _int("ALIYUN_STS_READ_TIMEOUT_MS", 5000)
 ALIYUN_STS_MAX_ATTEMPTS = _int("ALIYUN_STS_MAX_ATTEMPTS", 3)
 ALIYUN_STS_REUSE_MARGIN_SECONDS = _int("ALIYUN_STS_REUSE_MARGIN_SECONDS", 900)
-ALIYUN_STS_STALE_IF_ERROR_SECONDS = _int("ALIYUN_STS_STALE_IF_ERROR_SECONDS", 300)
+ALIYUN_STS_STALE_IF_ERROR_SECONDS = _int("ALIYUN_STS_STALE_IF_ERROR_SECONDS", 600)
 ALIYUN_OSS_BUCKET = env.str("ALIYUN_OSS_BUCKET", default="")
 ALIYUN_OSS_REGION = env.str("ALIYUN_OSS_REGION", default="cn-hangzhou")
 ALIYUN_OSS_ENDPOINT = env.str("ALIYUN_OSS_ENDPOINT", default=f"https://oss-{ALIYUN_OSS_REGION}.aliyuncs.com")

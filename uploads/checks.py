@@ -103,8 +103,20 @@ def check_aliyun_settings(app_configs: Any = None, **kwargs: Any) -> list:
         errors.append(
             Error(
                 "ALIYUN_STS_STALE_IF_ERROR_SECONDS must not be negative.",
-                hint="0 turns the fallback off; 300 hands out a user's credentials during an STS outage while 5 minutes are left.",
+                hint="0 turns the fallback off; 600 hands out a user's credentials during an STS outage while 10 minutes are left.",
                 id="uploads.E009",
+            )
+        )
+    stale_floor = settings.ALIYUN_STS_STALE_IF_ERROR_SECONDS
+    if (
+        0 < settings.ALIYUN_STS_REUSE_MARGIN_SECONDS <= stale_floor
+        and settings.ALIYUN_STS_REUSE_MARGIN_SECONDS < duration
+    ):
+        errors.append(
+            Warning(
+                "ALIYUN_STS_STALE_IF_ERROR_SECONDS is not below ALIYUN_STS_REUSE_MARGIN_SECONDS, so a failing STS is never bridged with a user's previous credentials.",
+                hint="Credentials are refreshed once less than the margin is left and may stand in while more than the floor is left: keep the floor below the margin (0 turns the fallback off on purpose).",
+                id="uploads.W003",
             )
         )
     if settings.ALIYUN_STS_REUSE_MARGIN_SECONDS >= duration and DURATION_MIN <= duration:

@@ -1,9 +1,10 @@
 """Index changes that do not stop the audit log taking writes while they run.
 
-On PostgreSQL a plain CREATE INDEX blocks every INSERT into the table until it is built, and on
-a big audit log that means issuance waits (or times out) for the whole build; CONCURRENTLY
-builds it beside the live table. SQLite (the demo) has no such thing and gets the plain form.
-Migrations using these need ``atomic = False``.
+On PostgreSQL a plain CREATE INDEX blocks every INSERT into the table until it is built, and a
+plain DROP INDEX queues for an exclusive lock behind every running statement, blocking every
+INSERT behind it; on a big audit log either stops issuance. These run CONCURRENTLY there, and
+plainly elsewhere (SQLite, the demo). Migrations using them need ``atomic = False``, so each one
+can be run again after a migration stopped half-way.
 """
 
 from django.contrib.postgres.operations import (
@@ -15,18 +16,22 @@ from django.db.migrations.operations import AddIndex, AlterField, RemoveIndex
 from django.db.migrations.operations.base import Operation
 
 
+def _postgresql(schema_editor) -> bool:
+    return schema_editor.connection.vendor == "postgresql"
+
+
 class _PlainOutsidePostgres:
     """CONCURRENTLY (the next class in the MRO) on PostgreSQL, ``plain`` on anything else."""
 
     plain: type[Operation]
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor != "postgresql":
+        if not _postgresql(schema_editor):
             return self.plain.database_forwards(self, app_label, schema_editor, from_state, to_state)
         return super().database_forwards(app_label, schema_editor, from_state, to_state)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor != "postgresql":
+        if not _postgresql(schema_editor):
             return self.plain.database_backwards(self, app_label, schema_editor, from_state, to_state)
         return super().database_backwards(app_label, schema_editor, from_state, to_state)
 
@@ -34,34 +39,76 @@ class _PlainOutsidePostgres:
 class AddIndexOnline(_PlainOutsidePostgres, AddIndexConcurrently):
     plain = AddIndex
 
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        # Run again after a migration stopped half-way: a finished index stays; an interrupted
+        # CONCURRENTLY build leaves an INVALID one behind, which is dropped and built again.
+        model = to_state.apps.get_model(app_label, self.model_name)
+        valid = _index_validity(schema_editor, model._meta.db_table, self.index.name)
+        if valid:
+            return None
+        if valid is False:
+            schema_editor.execute(
+                f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(self.index.name)}"
+            )
+        return super().database_forwards(app_label, schema_editor, from_state, to_state)
+
 
 class RemoveIndexOnline(_PlainOutsidePostgres, RemoveIndexConcurrently):
     plain = RemoveIndex
 
 
+def _index_validity(schema_editor, table: str, name: str) -> bool | None:
+    """Whether the index ``name`` on ``table`` is usable (False: an interrupted build), None if absent."""
+    connection = schema_editor.connection
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            return True if name in connection.introspection.get_constraints(cursor, table) else None
+        cursor.execute(
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " WHERE c.relname = %s AND pg_catalog.pg_table_is_visible(c.oid)",
+            [name],
+        )
+        row = cursor.fetchone()
+    return None if row is None else bool(row[0])
+
+
 class DropFieldIndexOnline(NotInTransactionMixin, AlterField):
     """An AlterField whose only database change is dropping the field's ``db_index``.
 
-    Django drops that index with a plain DROP INDEX, which queues for an exclusive lock on the
-    table behind every running statement and blocks every INSERT behind it; on PostgreSQL this
-    drops it CONCURRENTLY instead. Going backwards, and on other databases, it is Django's own.
+    Django would drop that index with a plain DROP INDEX on PostgreSQL and rebuild the whole table
+    on SQLite; this drops just the index, by the name Django gave it, CONCURRENTLY on PostgreSQL.
+    Backwards it builds it again the same way.
     """
 
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        connection = schema_editor.connection
-        if connection.vendor != "postgresql":
-            return super().database_forwards(app_label, schema_editor, from_state, to_state)
-        self._ensure_not_in_transaction(schema_editor)
-        model = from_state.apps.get_model(app_label, self.model_name)
+    def _index(self, app_label, schema_editor, state) -> tuple[str, str, str] | None:
+        model = state.apps.get_model(app_label, self.model_name)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return None
         column = model._meta.get_field(self.name).column
-        with connection.cursor() as cursor:
-            constraints = connection.introspection.get_constraints(cursor, model._meta.db_table)
-        for name, info in constraints.items():
-            if info["index"] and info["columns"] == [column] and not (info["primary_key"] or info["unique"]):
-                schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(name)}")
-        return None
+        table = model._meta.db_table
+        name = schema_editor._create_index_name(table, [column])  # what db_index=True named it
+        return (
+            schema_editor.quote_name(name),
+            schema_editor.quote_name(table),
+            schema_editor.quote_name(column),
+        )
+
+    def _concurrently(self, schema_editor) -> str:
+        if not _postgresql(schema_editor):
+            return ""
+        self._ensure_not_in_transaction(schema_editor)
+        return "CONCURRENTLY "
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        index = self._index(app_label, schema_editor, from_state)
+        if index is not None:
+            name, _, _ = index
+            schema_editor.execute(f"DROP INDEX {self._concurrently(schema_editor)}IF EXISTS {name}")
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        # AlterField's own backwards is its forwards (from the later state to the earlier one), which
-        # here would be the concurrent drop; the way back is the plain one, adding the index again.
-        AlterField.database_forwards(self, app_label, schema_editor, from_state, to_state)
+        index = self._index(app_label, schema_editor, to_state)
+        if index is not None:
+            name, table, column = index
+            schema_editor.execute(
+                f"CREATE INDEX {self._concurrently(schema_editor)}IF NOT EXISTS {name} ON {table} ({column})"
+            )

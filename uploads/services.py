@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 _STS_ERROR_STATUS = {"sts_throttled": 503, "sts_unavailable": 503, "sts_rejected": 502}
 _LOCK_POLL_SECONDS = 0.05
+_STS_FAILING_SECONDS = 5  # how long a transient STS failure sends a user's requests to the fallback
 
 
 @dataclass(frozen=True)
@@ -149,23 +150,43 @@ class _Obtained:
     sts_error: sts.StsError | None = None  # set when STS failed and still-valid credentials stood in
 
 
+# STS faults that a user's still-valid credentials may stand in for. Not ``sts_rejected``: that is
+# our configuration (or a revoked AssumeRole right), and it must stop hand-outs and show as failed.
+_TRANSIENT_STS_ERRORS = {"sts_throttled", "sts_unavailable"}
+
+
+def _stale_if_error(cached: sts.StsCredentials | None) -> sts.StsCredentials | None:
+    """``cached`` if it may stand in for a failed STS call now: enough lifetime left, fallback on."""
+    floor = settings.ALIYUN_STS_STALE_IF_ERROR_SECONDS
+    if cached is None or floor <= 0 or _remaining_seconds(cached) <= floor:
+        return None
+    return cached
+
+
 def _fresh_or_cached(key: str, *, session_name: str, policy: dict[str, Any]) -> _Obtained:
     """One request per user calls STS; concurrent ones wait for it and then reuse its answer.
 
-    If that call fails (after the SDK's retries), the user's previous credentials are handed out
-    instead while they are still valid for the stale-if-error floor, so an STS blip does not stop
-    uploads; only a user with no usable credentials gets the error.
+    If that call fails transiently (after the SDK's retries), the user's previous credentials are
+    handed out instead while more than the stale-if-error floor is left, so an STS blip does not
+    stop uploads; only a user with no usable credentials gets the error. The failure is remembered
+    for a few seconds, so the user's other requests go straight to those credentials instead of
+    each calling a failing STS in turn.
     """
     if settings.ALIYUN_STS_REUSE_MARGIN_SECONDS >= settings.ALIYUN_STS_DURATION_SECONDS:
         # Reuse is switched off: nothing will be cached, so there is nothing to wait for.
         return _Obtained(_assume_role(session_name=session_name, policy=policy), reused=False)
-    lock_key, lock_owner = f"{key}:lock", uuid.uuid4().hex
+    lock_key, lock_owner, failing_key = f"{key}:lock", uuid.uuid4().hex, f"{key}:sts-failing"
     deadline = time.monotonic() + sts.call_deadline_seconds()
     holds_lock = False
     while True:
         cached = _cache_get(key)
         if cached is not None and _remaining_seconds(cached) > settings.ALIYUN_STS_REUSE_MARGIN_SECONDS:
             return _Obtained(cached, reused=True)
+        failing = cache.get(failing_key) if _stale_if_error(cached) else None
+        if failing:
+            code, upstream_code = failing
+            error = sts.StsError(code, "STS failed moments ago.", upstream_code=upstream_code)
+            return _Obtained(cached, reused=True, sts_error=error)
         added = cache.add(lock_key, lock_owner, timeout=int(sts.call_deadline_seconds()) + 1)
         holds_lock = added is True
         # None: the cache is down (django-redis ignores its errors), so nobody can hold the lock.
@@ -176,14 +197,19 @@ def _fresh_or_cached(key: str, *, session_name: str, policy: dict[str, Any]) -> 
     try:
         credentials = _assume_role(session_name=session_name, policy=policy)
     except sts.StsError as exc:
-        if cached is None or settings.ALIYUN_STS_STALE_IF_ERROR_SECONDS <= 0:
+        if exc.code not in _TRANSIENT_STS_ERRORS:
+            raise
+        cache.set(failing_key, (exc.code, exc.upstream_code), timeout=exc.retry_after or _STS_FAILING_SECONDS)
+        stale = _stale_if_error(_cache_get(key))  # checked again: the failed call took time
+        if stale is None:
             raise
         logger.warning(
             "STS failed (%s); handing out the user's still-valid credentials instead",
             exc.upstream_code or exc.code,
         )
-        return _Obtained(cached, reused=True, sts_error=exc)
+        return _Obtained(stale, reused=True, sts_error=exc)
     else:
+        cache.delete(failing_key)
         _cache_set(key, credentials)
         return _Obtained(credentials, reused=False)
     finally:

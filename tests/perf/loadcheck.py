@@ -217,7 +217,7 @@ def report(
         f"STS calls: {sts['received']} received, {sts['issued']} issued, {sts['throttled']} throttled, "
         f"{sts['failed']} failed (injected); the SDK retried them, and "
         f"{stale} request(s) got the user's still-valid credentials "
-        "after every retry failed"
+        "while STS was failing (stale-if-error)"
     )
     print(f"audit rows: {audit_rows} ({audit}); issuance requests answered: {expected_rows}")
     if failures:

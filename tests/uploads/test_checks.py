@@ -27,6 +27,7 @@ def test_test_settings_pass():
         ("ALIYUN_OSS_REGION", "oss-cn-hangzhou", "uploads.E007"),
         ("ALIYUN_STS_MAX_ATTEMPTS", 0, "uploads.E008"),
         ("ALIYUN_STS_STALE_IF_ERROR_SECONDS", -1, "uploads.E009"),
+        ("ALIYUN_STS_STALE_IF_ERROR_SECONDS", 900, "uploads.W003"),
         ("ALIYUN_STS_REUSE_MARGIN_SECONDS", 3600, "uploads.W001"),
     ],
 )

@@ -12,6 +12,12 @@ from uploads.sandbox.policy import is_allowed, object_resource
 from uploads.sandbox.tokens import resolve_principal
 
 URL = "/api/uploads/sts-token/"
+
+
+def _outcomes() -> list[str]:
+    return list(TokenIssuance.objects.order_by("id").values_list("outcome", flat=True))
+
+
 FIELDS = {
     "accessKeyId",
     "accessKeySecret",
@@ -158,10 +164,7 @@ def test_still_valid_credentials_are_reused_and_audited(jwt_client, sandbox):
     assert second["accessKeyId"] == first["accessKeyId"]
     assert second["expiration"] == first["expiration"]
     assert sandbox.config.faults.snapshot()["issued"] == before + 1
-    assert list(TokenIssuance.objects.order_by("id").values_list("outcome", flat=True)) == [
-        "issued",
-        "reused",
-    ]
+    assert _outcomes() == ["issued", "reused"]
 
 
 def test_no_reuse_when_margin_covers_lifetime(jwt_client, settings):
@@ -206,7 +209,7 @@ def test_sts_throttling_once_is_retried_transparently(jwt_client, sandbox):
     assert response.status_code == 200, response.content
     after = faults.snapshot()
     assert (after["received"] - before["received"], after["throttled"] - before["throttled"]) == (2, 1)
-    outcomes = list(TokenIssuance.objects.order_by("id").values_list("outcome", flat=True))
+    outcomes = _outcomes()
     assert outcomes[rows_before:] == ["issued"]  # one attempt, one row, however many STS calls
 
 
@@ -253,10 +256,48 @@ def test_sts_recovering_replaces_the_credentials_due_for_refresh(jwt_client, set
     second = jwt_client.post(URL).json()
 
     assert second["accessKeyId"] != first["accessKeyId"]
-    assert list(TokenIssuance.objects.order_by("id").values_list("outcome", flat=True)) == [
-        "issued",
-        "issued",
-    ]
+    assert _outcomes() == ["issued", "issued"]
+
+
+def test_sts_failing_again_moments_later_is_not_called_again(jwt_client, sandbox, settings):
+    """One failed refresh sends the user's next requests to the fallback, not to a failing STS."""
+    first = _issue_credentials_due_for_refresh(jwt_client, settings)
+    settings.ALIYUN_STS_MAX_ATTEMPTS = 1
+    sandbox.config.faults.configure(fail_every=1)
+    assert jwt_client.post(URL).status_code == 200
+    received = sandbox.config.faults.snapshot()["received"]
+
+    again = [jwt_client.post(URL) for _ in range(3)]
+
+    assert sandbox.config.faults.snapshot()["received"] == received
+    assert {response.json()["accessKeyId"] for response in again} == {first["accessKeyId"]}
+    rows = list(TokenIssuance.objects.order_by("id").values_list("outcome", "error_code"))
+    assert rows[1:] == [("reused", "InternalError")] * 4
+
+
+def test_sts_refusing_the_configuration_is_never_bridged(jwt_client, sandbox, settings):
+    """A revoked AssumeRole right (or a wrong role) must stop hand-outs at once, and show as failed."""
+    _issue_credentials_due_for_refresh(jwt_client, settings)
+    settings.ALIYUN_STS_ROLE_ARN = "acs:ram::1000000000000000:role/no-such-role"
+
+    response = jwt_client.post(URL)
+
+    assert response.status_code == 502, response.content
+    assert response.json()["code"] == "sts_rejected"
+    assert _outcomes() == ["issued", "failed"]
+
+
+def test_credentials_that_ran_down_while_sts_failed_are_not_handed_out(jwt_client, sandbox, settings):
+    """The floor is checked after the failed call too: that call itself takes time."""
+    _issue_credentials_due_for_refresh(jwt_client, settings)
+    settings.ALIYUN_STS_STALE_IF_ERROR_SECONDS = 899  # the credentials have just under 900 s left
+    settings.ALIYUN_STS_MAX_ATTEMPTS = 1
+    sandbox.config.faults.configure(fail_every=1, latency_ms=1500)  # fails after 1.5 s
+
+    response = jwt_client.post(URL)
+
+    assert response.status_code == 503, response.content
+    assert _outcomes() == ["issued", "failed"]
 
 
 @pytest.mark.parametrize(
@@ -273,10 +314,7 @@ def test_sts_failing_without_usable_credentials_is_503(jwt_client, sandbox, sett
 
     assert response.status_code == 503, response.content
     assert response.json()["code"] == "sts_unavailable"
-    assert list(TokenIssuance.objects.order_by("id").values_list("outcome", flat=True)) == [
-        "issued",
-        "failed",
-    ]
+    assert _outcomes() == ["issued", "failed"]
 
 
 def test_sts_timeout_is_503_within_the_configured_time(jwt_client, sandbox, settings):
