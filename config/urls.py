@@ -5,7 +5,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from accounts.throttling import throttle_login_posts
 from accounts.urls import api_urlpatterns as accounts_api
 from accounts.urls import page_urlpatterns as accounts_pages
-from config.health import healthz, readyz
 from uploads.urls import api_urlpatterns as uploads_api
 from uploads.views import HomeView
 
@@ -14,10 +13,9 @@ handler403 = "config.exceptions.permission_denied"
 handler404 = "config.exceptions.not_found"
 handler500 = "config.exceptions.server_error"
 
+# /healthz and /readyz are answered by config.health.ProbeMiddleware, ahead of the host check.
 urlpatterns = [
     path("", HomeView.as_view(), name="home"),
-    path("healthz", healthz, name="healthz"),
-    path("readyz", readyz, name="readyz"),
     path("admin/login/", throttle_login_posts(admin.site.login)),
     path("admin/", admin.site.urls),
     path("accounts/", include(accounts_pages)),

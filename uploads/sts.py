@@ -14,7 +14,12 @@ from urllib.parse import urlsplit
 
 from alibabacloud_sts20150401.client import Client
 from alibabacloud_sts20150401.models import AssumeRoleRequest
-from alibabacloud_tea_openapi.exceptions import ClientException, ServerException, ThrottlingException
+from alibabacloud_tea_openapi.exceptions import (
+    AlibabaCloudException,
+    ClientException,
+    ServerException,
+    ThrottlingException,
+)
 from alibabacloud_tea_openapi.models import Config
 from darabonba.policy.retry import RetryOptions
 from django.conf import settings
@@ -119,6 +124,17 @@ def _parse_expiration(value: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def _throttled(exc: AlibabaCloudException, *, retry_after_ms: int | None) -> StsError:
+    """STS said slow down: Retry-After from its x-acs-retry-after (milliseconds), at least 1 s."""
+    return StsError(
+        "sts_throttled",
+        "Alibaba Cloud STS is throttling requests.",
+        upstream_code=exc.code or "Throttling",
+        request_id=exc.request_id or "",
+        retry_after=max(1, -(-int(retry_after_ms or 1000) // 1000)),
+    )
+
+
 def assume_role(*, role_session_name: str, policy: dict[str, Any], duration_seconds: int) -> StsCredentials:
     """Call AssumeRole with an inline session policy. Raises ``StsError`` on any failure."""
     request = AssumeRoleRequest(
@@ -131,22 +147,10 @@ def assume_role(*, role_session_name: str, policy: dict[str, Any], duration_seco
     try:
         response = client.assume_role(request)
     except ThrottlingException as exc:
-        raise StsError(
-            "sts_throttled",
-            "Alibaba Cloud STS is throttling requests.",
-            upstream_code=exc.code or "Throttling",
-            request_id=exc.request_id or "",
-            retry_after=max(1, -(-int(exc.retry_after or 1000) // 1000)),
-        ) from None
+        raise _throttled(exc, retry_after_ms=exc.retry_after) from None
     except ClientException as exc:
         if exc.code in _THROTTLING_CODES:
-            raise StsError(
-                "sts_throttled",
-                "Alibaba Cloud STS is throttling requests.",
-                upstream_code=exc.code,
-                request_id=exc.request_id or "",
-                retry_after=1,
-            ) from None
+            raise _throttled(exc, retry_after_ms=None) from None
         logger.error("STS refused AssumeRole: code=%s request_id=%s", exc.code, exc.request_id)
         raise StsError(
             "sts_rejected",
