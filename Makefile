@@ -55,8 +55,11 @@ test: install
 	  -u ALIYUN_STS_ROLE_ARN -u ALIYUN_STS_ENDPOINT -u ALIYUN_OSS_BUCKET -u ALIYUN_OSS_REGION -u ALIYUN_OSS_ENDPOINT \
 	  $(PY) -m pytest $(PYTEST_ARGS)
 
+# ruff, and the dependency contracts of pyproject.toml ([tool.importlinter]): layers, and a product that
+# never imports the sandbox.
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 # Production serving: DEBUG off, static files collected for whitenoise, gunicorn (config/gunicorn.conf.py).
 # Needs DJANGO_SECRET_KEY, DJANGO_JWT_SIGNING_KEY and DJANGO_ALLOWED_HOSTS (.env or environment).

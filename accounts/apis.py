@@ -1,17 +1,12 @@
-from django.conf import settings
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
-from rest_framework import serializers
+"""Sign-in for API clients: JWT login, refresh and logout, rate limited per client address."""
+
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
-from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
 
-from config.schema import error_responses
-
-from .models import User
-from .selectors import user_avatar_url
-from .services import AVATAR_CONTENT_TYPES, MAX_KEY_BYTES, user_avatar_set, user_avatar_upload_key
+from core.schema import error_responses
 
 
 class _LoginThrottled:
@@ -47,105 +42,3 @@ class LogoutApi(_LoginThrottled, jwt_views.TokenBlacklistView):
     @extend_schema(responses={200: None, **error_responses(400, 401, 405, 429)})
     def post(self, request: Request, *args, **kwargs) -> Response:
         return super().post(request, *args, **kwargs)
-
-
-class _StrictCharField(serializers.CharField):
-    """A JSON string and nothing else: DRF would turn ``7`` into ``"7"``."""
-
-    def to_internal_value(self, data: object) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-def _me(user: User) -> dict:
-    return {"id": user.pk, "username": user.get_username(), "avatarUrl": user_avatar_url(user)}
-
-
-class _AvatarThrottled:
-    """Each call makes the server talk to OSS (or hands out a key): rate limited per user."""
-
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "avatar"
-
-
-class MeApi(APIView):
-    """The signed-in user, with a short-lived URL of their avatar."""
-
-    @extend_schema_serializer(component_name="Me")
-    class OutputSerializer(serializers.Serializer):
-        id = serializers.IntegerField()
-        username = serializers.CharField()
-        avatarUrl = serializers.CharField(
-            allow_null=True, help_text="A short-lived signed GET URL of the avatar, or null."
-        )
-
-    @extend_schema(responses={200: OutputSerializer, **error_responses(401, 405)})
-    def get(self, request: Request) -> Response:
-        response = Response(self.OutputSerializer(_me(request.user)).data)
-        response["Cache-Control"] = "no-store"  # the avatar URL carries a signature
-        return response
-
-
-class AvatarUploadKeyApi(_AvatarThrottled, APIView):
-    """Where to upload a new avatar: a fresh random key under ``user/<your id>/avatars/``."""
-
-    @extend_schema_serializer(component_name="AvatarUploadKey")
-    class InputSerializer(serializers.Serializer):
-        contentType = _StrictCharField(
-            max_length=100, help_text=f"The file's type: one of {', '.join(AVATAR_CONTENT_TYPES)}."
-        )
-        size = serializers.IntegerField(min_value=1, help_text="The file's size in bytes.")
-
-    @extend_schema_serializer(component_name="AvatarUploadTarget")
-    class OutputSerializer(serializers.Serializer):
-        key = serializers.CharField(help_text="Upload here with the STS credentials, then confirm it.")
-        maxBytes = serializers.IntegerField(help_text="The largest avatar the server accepts.")
-
-    @extend_schema(
-        operation_id="me_avatar_upload_key_create",
-        request=InputSerializer,
-        responses={200: OutputSerializer, **error_responses(400, 401, 403, 405, 429)},
-        description="Errors: `not_an_image` (type not accepted), `object_too_large`, `invalid`.",
-    )
-    def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        key = user_avatar_upload_key(
-            user=request.user,
-            content_type=serializer.validated_data["contentType"].strip().lower(),
-            size=serializer.validated_data["size"],
-        )
-        return Response(self.OutputSerializer({"key": key, "maxBytes": settings.AVATAR_MAX_BYTES}).data)
-
-
-class AvatarApi(_AvatarThrottled, APIView):
-    """Confirm an upload: the object becomes the avatar once OSS shows it is a small image of yours."""
-
-    @extend_schema_serializer(component_name="AvatarConfirm")
-    class InputSerializer(serializers.Serializer):
-        key = _StrictCharField(
-            max_length=MAX_KEY_BYTES, trim_whitespace=False, help_text="The key the upload went to."
-        )
-
-    @extend_schema(
-        operation_id="me_avatar_set",
-        request=InputSerializer,
-        responses={
-            200: MeApi.OutputSerializer,
-            **error_responses(400, 401, 403, 405, 409, 429, 502, 503),
-        },
-        description=(
-            "Errors: `outside_prefix` (403, not under user/<your id>/), `invalid` (malformed key), "
-            "`object_not_found`, `object_too_large`, `not_an_image` (400), `object_changed` (409, the "
-            "object changed while it was checked), `oss_rejected` (502), "
-            "`oss_unavailable` (503, with Retry-After)."
-        ),
-    )
-    def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        user = user_avatar_set(user=request.user, key=serializer.validated_data["key"])
-        response = Response(MeApi.OutputSerializer(_me(user)).data)
-        response["Cache-Control"] = "no-store"
-        return response

@@ -8,9 +8,6 @@ api_urlpatterns = [
     path("auth/token/", apis.TokenObtainApi.as_view(), name="token_obtain"),
     path("auth/token/refresh/", apis.TokenRefreshApi.as_view(), name="token_refresh"),
     path("auth/logout/", apis.LogoutApi.as_view(), name="logout_api"),
-    path("me/", apis.MeApi.as_view(), name="me"),
-    path("me/avatar/", apis.AvatarApi.as_view(), name="me_avatar"),
-    path("me/avatar/upload-key/", apis.AvatarUploadKeyApi.as_view(), name="me_avatar_upload_key"),
 ]
 
 page_urlpatterns = [

@@ -6,8 +6,8 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from uploads.sandbox.config import SandboxConfig
-from uploads.sandbox.server import Sandbox
+from sandbox.config import SandboxConfig
+from sandbox.server import Sandbox
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,8 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from config.requests import auth_method, client_ip
-from config.schema import error_responses
+from core.requests import auth_method, client_ip
+from core.schema import error_responses
 
 from .services import RequestContext, sts_token_issue, sts_token_refuse
 

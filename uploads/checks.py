@@ -10,14 +10,15 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
-from .names import BUCKET_NAME, ROLE_ARN
+from core.aliyun_names import BUCKET_NAME, ROLE_ARN
+from core.health import READINESS_TAG
 
 REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+$")
 STS_ENDPOINT = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$")
 DURATION_MIN, DURATION_MAX = 900, 43200
 
 
-@register(Tags.security, deploy=False)
+@register(Tags.security, READINESS_TAG, deploy=False)
 def check_aliyun_settings(app_configs: Any = None, **kwargs: Any) -> list:
     errors: list = []
     role_arn = settings.ALIYUN_STS_ROLE_ARN

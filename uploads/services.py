@@ -16,7 +16,7 @@ from django.core.cache import cache
 from django.db import DatabaseError
 
 from accounts.models import User
-from config.exceptions import ApplicationError
+from core.exceptions import ApplicationError
 
 from . import sts
 from .models import TokenIssuance

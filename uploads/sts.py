@@ -26,7 +26,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from .names import is_loopback_host
+from core.aliyun_names import is_loopback_host
 
 logger = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from django.conf import settings
 from playwright.sync_api import Page, expect
 
 from accounts.models import User
+from sandbox.tokens import CredentialError, issue_credentials, resolve_principal
 from tests.pngs import png_bytes
 from uploads import oss
 from uploads.policy import upload_policy
-from uploads.sandbox.tokens import CredentialError, issue_credentials, resolve_principal
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -15,10 +15,10 @@ import alibabacloud_oss_v2 as oss_v2
 import oss2
 import pytest
 
-from uploads.sandbox.config import SandboxConfig
-from uploads.sandbox.server import Sandbox
-from uploads.sandbox.storage import Storage
-from uploads.sandbox.tokens import IssuedCredentials, issue_credentials
+from sandbox.config import SandboxConfig
+from sandbox.server import Sandbox
+from sandbox.storage import Storage
+from sandbox.tokens import IssuedCredentials, issue_credentials
 
 USER_ACTIONS = ["oss:PutObject", "oss:AbortMultipartUpload", "oss:ListParts", "oss:GetObject"]
 

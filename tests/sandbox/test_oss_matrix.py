@@ -18,11 +18,11 @@ import oss2
 import pytest
 import requests
 
+from sandbox.config import SandboxConfig
+from sandbox.server import Sandbox
+from sandbox.tokens import IssuedCredentials
 from tests.sandbox.conftest import _issuer, oss2_bucket, oss_error_code, stored_keys, v2_client
 from tests.sandbox.test_oss_post_object import signed_form
-from uploads.sandbox.config import SandboxConfig
-from uploads.sandbox.server import Sandbox
-from uploads.sandbox.tokens import IssuedCredentials
 
 OTHER_BUCKET = "someone-elses-bucket"
 FAKE_UPLOAD = "0" * 32

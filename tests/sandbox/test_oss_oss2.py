@@ -12,8 +12,8 @@ import oss2
 import pytest
 import requests
 
+from sandbox.server import Sandbox
 from tests.sandbox.conftest import oss2_bucket, stored_keys
-from uploads.sandbox.server import Sandbox
 
 VERSIONS = ["v1", "v4"]
 PART = 100 * 1024  # OSS's minimum size for every part but the last
@@ -269,7 +269,7 @@ def test_content_md5_is_checked(make_oss2, user7) -> None:
 
 
 def test_objects_survive_a_restart(tmp_path, issue) -> None:
-    from uploads.sandbox.config import SandboxConfig
+    from sandbox.config import SandboxConfig
 
     config = SandboxConfig.from_settings(data_dir=tmp_path / "restart")
     creds = issue(7)

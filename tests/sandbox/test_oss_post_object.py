@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import requests
 
+from sandbox.tokens import IssuedCredentials
 from tests.sandbox.conftest import stored_keys
 from tests.sandbox.test_oss_oss2 import crc64_xz
-from uploads.sandbox.tokens import IssuedCredentials
 
 LIMIT = 1024
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from uploads.sandbox.config import default_role_policy
-from uploads.sandbox.policy import (
+from sandbox.config import default_role_policy
+from sandbox.policy import (
     Policy,
     PolicyGrammarError,
     bucket_resource,

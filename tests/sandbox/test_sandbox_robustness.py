@@ -8,7 +8,7 @@ import uuid
 import pytest
 import requests
 
-from uploads.sandbox.storage import ABANDONED_WRITE_SECONDS, Storage
+from sandbox.storage import ABANDONED_WRITE_SECONDS, Storage
 
 
 def test_presigned_url_with_non_ascii_expiry_is_403_not_500(sandbox, bucket_name):

@@ -22,10 +22,10 @@ from alibabacloud_tea_openapi.models import Config
 from alibabacloud_tea_openapi.utils import Utils
 from django.core.management import CommandError, call_command
 
-from uploads.sandbox.config import SandboxConfig
-from uploads.sandbox.policy import is_allowed, object_resource
-from uploads.sandbox.server import Sandbox
-from uploads.sandbox.tokens import CredentialError, resolve_principal
+from sandbox.config import SandboxConfig
+from sandbox.policy import is_allowed, object_resource
+from sandbox.server import Sandbox
+from sandbox.tokens import CredentialError, resolve_principal
 
 AK_ID = "sandbox-ram-user-01"
 AK_SECRET = "sandbox-ram-user-secret-for-tests"

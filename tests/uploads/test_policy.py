@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from sandbox.policy import bucket_resource, is_allowed, object_resource, parse_policy
 from uploads.policy import upload_policy, user_prefix
-from uploads.sandbox.policy import bucket_resource, is_allowed, object_resource, parse_policy
 
 BUCKET = "avatars"
 

@@ -7,9 +7,9 @@ from django.core.cache import cache
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
+from sandbox.policy import is_allowed, object_resource
+from sandbox.tokens import resolve_principal
 from uploads.models import TokenIssuance
-from uploads.sandbox.policy import is_allowed, object_resource
-from uploads.sandbox.tokens import resolve_principal
 
 URL = "/api/uploads/sts-token/"
 

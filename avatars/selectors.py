@@ -1,6 +1,5 @@
+from accounts.models import User
 from uploads import oss
-
-from .models import User
 
 # Long enough to render the page and load the image, short enough that a leaked URL soon dies.
 AVATAR_URL_SECONDS = 600

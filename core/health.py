@@ -16,15 +16,17 @@ import uuid
 from collections.abc import Callable
 
 from django.core.cache import cache
-from django.core.checks import ERROR
+from django.core.checks import ERROR, run_checks
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from uploads.checks import check_aliyun_settings
-
 logger = logging.getLogger(__name__)
+
+# System checks registered with this tag must pass for the instance to be ready (an app registers its
+# settings checks with it, e.g. ``uploads.checks``); probes never import an app.
+READINESS_TAG = "readiness"
 
 
 class CheckFailed(Exception):
@@ -50,7 +52,7 @@ def _cache() -> None:
 
 
 def _settings() -> None:
-    failing = sorted(message.id for message in check_aliyun_settings() if message.level >= ERROR)
+    failing = sorted(message.id for message in run_checks(tags=[READINESS_TAG]) if message.level >= ERROR)
     if failing:
         raise CheckFailed(", ".join(failing))
 

@@ -34,12 +34,12 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import http_date
 from werkzeug.wrappers import Request, Response
 
-from uploads.names import BUCKET_NAME
-from uploads.sandbox import oss_auth
-from uploads.sandbox.config import SandboxConfig
-from uploads.sandbox.oss_auth import AuthError, RequestFacts, is_decimal
-from uploads.sandbox.policy import bucket_resource, is_allowed, object_resource
-from uploads.sandbox.storage import (
+from core.aliyun_names import BUCKET_NAME
+from sandbox import oss_auth
+from sandbox.config import SandboxConfig
+from sandbox.oss_auth import AuthError, RequestFacts, is_decimal
+from sandbox.policy import bucket_resource, is_allowed, object_resource
+from sandbox.storage import (
     MAX_OBJECT_SIZE,
     MAX_PART_NUMBER,
     MIN_PART_SIZE,
@@ -48,7 +48,7 @@ from uploads.sandbox.storage import (
     Storage,
     StorageError,
 )
-from uploads.sandbox.tokens import CredentialError, Principal, resolve_principal
+from sandbox.tokens import CredentialError, Principal, resolve_principal
 
 logger = logging.getLogger(__name__)
 

@@ -11,11 +11,10 @@ import uuid
 
 from django.conf import settings
 
-from config.exceptions import ApplicationError
+from accounts.models import User
+from core.exceptions import ApplicationError
 from uploads import oss
 from uploads.policy import user_prefix
-
-from .models import User
 
 # Content type → the extension of the key the server picks for it. Only formats every browser renders.
 AVATAR_CONTENT_TYPES = {

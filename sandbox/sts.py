@@ -27,10 +27,10 @@ from urllib.parse import quote
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from uploads.names import ROLE_ARN, ROLE_SESSION_NAME
-from uploads.sandbox.config import SandboxConfig
-from uploads.sandbox.policy import PolicyGrammarError, parse_policy
-from uploads.sandbox.tokens import issue_credentials
+from core.aliyun_names import ROLE_ARN, ROLE_SESSION_NAME
+from sandbox.config import SandboxConfig
+from sandbox.policy import PolicyGrammarError, parse_policy
+from sandbox.tokens import issue_credentials
 
 __all__ = ["StsError", "make_sts_app"]
 

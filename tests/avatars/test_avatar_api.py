@@ -9,7 +9,7 @@ import pytest
 import requests
 from rest_framework.test import APIClient
 
-from accounts.services import AVATAR_CONTENT_TYPES
+from avatars.services import AVATAR_CONTENT_TYPES
 from tests.pngs import png_bytes
 
 URL = "/api/me/avatar/"

@@ -15,9 +15,9 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from uploads.names import is_loopback_host
-from uploads.sandbox.config import SandboxConfig
-from uploads.sandbox.sts import make_sts_app
+from core.aliyun_names import is_loopback_host
+from sandbox.config import SandboxConfig
+from sandbox.sts import make_sts_app
 
 __all__ = ["Sandbox", "check_loopback"]
 
@@ -71,7 +71,7 @@ class Sandbox:
         if self._servers:
             raise RuntimeError("sandbox already started")
         # Imported here so this module (and the STS half) load before oss.py exists.
-        from uploads.sandbox.oss import make_oss_app
+        from sandbox.oss import make_oss_app
 
         werkzeug_logger = logging.getLogger("werkzeug")
         if self._quiet and werkzeug_logger.level == logging.NOTSET:

@@ -131,7 +131,7 @@ class SandboxConfig:
 
     def __post_init__(self) -> None:
         # Imported here: policy.py is pure and must stay importable without config.
-        from uploads.sandbox.policy import parse_policy
+        from sandbox.policy import parse_policy
 
         self.data_dir = Path(self.data_dir)
         if self.role_policy is None:

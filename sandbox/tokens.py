@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from uploads.sandbox.config import SandboxConfig, default_role_policy
-from uploads.sandbox.policy import Policy, PolicyGrammarError, parse_policy
+from sandbox.config import SandboxConfig, default_role_policy
+from sandbox.policy import Policy, PolicyGrammarError, parse_policy
 
 __all__ = [
     "CredentialError",

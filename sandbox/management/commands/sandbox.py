@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from uploads.names import is_loopback_host
-from uploads.sandbox.config import SandboxConfig
-from uploads.sandbox.server import Sandbox, check_loopback
+from core.aliyun_names import is_loopback_host
+from sandbox.config import SandboxConfig
+from sandbox.server import Sandbox, check_loopback
 
 
 def _address(endpoint: str, setting: str) -> tuple[str, int]:

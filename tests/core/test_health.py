@@ -4,7 +4,7 @@ import pytest
 from django.db import OperationalError
 from django.test import Client
 
-from config import health
+from core import health
 
 pytestmark = pytest.mark.django_db
 
