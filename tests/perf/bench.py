@@ -41,6 +41,8 @@ from harness import (
 STS_LATENCY_MS = 20.0
 TOKEN_DURATION = 3600  # ALIYUN_STS_DURATION_SECONDS; a reuse margin this large disables reuse
 TARGET_RATIO, TARGET_ADDED_MS, TARGET_CALLS = 0.8, 5.0, 10
+# Against the sample app server (tests/perf/peer_app.py), same run: issue 17.
+TARGET_PEER_REUSED, TARGET_PEER_FRESH, TARGET_PEER_ADDED_MS = 1.6, 0.85, 3.0
 
 
 def _sts_token(url: str, token: str):
@@ -89,7 +91,30 @@ def _measure(stack: Stack, server: str, name: str, calls: list, duration: float)
     return result
 
 
-def api_figures(stack: Stack, users: list[tuple[int, str, str]], duration: float) -> dict[str, object]:
+def _peer(url: str, token: str):
+    """The sample app server takes no credentials; the JWT is sent anyway, as the same bytes."""
+    headers = bearer(token)
+    return lambda: request("POST", f"{url}/sts", headers=headers, body=b"{}")
+
+
+# (label, server, call): each round measures them in this order at 10, 2, then 1 client(s), so the
+# peer runs between the two sts-token scenarios it is compared with, seconds apart on the same stack.
+SCENARIOS = (
+    ("(a) GET /api/me/", "reuse", _me),
+    ("(b) sts-token, reused", "reuse", _sts_token),
+    ("(p) peer: sample STS app server", "peer", _peer),
+    ("(c) sts-token, fresh STS", "fresh", _sts_token),
+)
+
+
+def _median_result(results: list[Result]) -> Result:
+    """The round with the median throughput (the upper middle one for an even count)."""
+    return sorted(results, key=lambda result: result.rate)[len(results) // 2]
+
+
+def api_figures(
+    stack: Stack, users: list[tuple[int, str, str]], duration: float, rounds: int = 1
+) -> dict[str, object]:
     reuse_url = stack.start_gunicorn("reuse")
     tokens = [token for _, _, token in users]
 
@@ -110,42 +135,44 @@ def api_figures(stack: Stack, users: list[tuple[int, str, str]], duration: float
     )
     sts_calls = stack.sts_stats()["received"] - before
 
-    groups = (tokens, tokens[:2], tokens[:1])  # 10, 2 and 1 concurrent clients
-    reused = {}
-    for group in groups:
-        for label, call in (("(a) GET /api/me/", _me), ("(b) sts-token, reused", _sts_token)):
-            calls = [call(reuse_url, token) for token in group]
-            reused[label, len(group)] = _measure(stack, "reuse", label, calls, duration)
-    rss_reuse = _peak_rss_mib(stack, "reuse")
-    stack.stop_gunicorn("reuse")
-
-    fresh_url = stack.start_gunicorn("fresh", ALIYUN_STS_REUSE_MARGIN_SECONDS=str(TOKEN_DURATION))
-    run_clients("warm-up", [_sts_token(fresh_url, t) for t in tokens[:2]], per_client=5)
-    before = stack.sts_stats()["received"]
-    label = "(c) sts-token, fresh STS"
-    fresh = {
-        len(group): _measure(stack, "fresh", label, [_sts_token(fresh_url, t) for t in group], duration)
-        for group in groups
+    urls = {
+        "reuse": reuse_url,
+        "fresh": stack.start_gunicorn("fresh", ALIYUN_STS_REUSE_MARGIN_SECONDS=str(TOKEN_DURATION)),
+        "peer": stack.start_peer(
+            "peer", PEER_USER_ID=str(users[0][0]), ALIYUN_STS_DURATION_SECONDS=str(TOKEN_DURATION)
+        ),
     }
-    fresh_calls = stack.sts_stats()["received"] - before
-    rss_fresh = _peak_rss_mib(stack, "fresh")
-    stack.stop_gunicorn("fresh")
+    for server, call in (("fresh", _sts_token), ("peer", _peer)):
+        _check(run_clients("warm-up", [call(urls[server], t) for t in tokens[:2]], per_client=5))
 
-    results = []
-    for clients in (len(group) for group in groups):
-        results += [
-            reused["(a) GET /api/me/", clients],
-            reused["(b) sts-token, reused", clients],
-            fresh[clients],
-        ]
+    groups = (tokens, tokens[:2], tokens[:1])  # 10, 2 and 1 concurrent clients
+    measured: dict[tuple[str, int], list[Result]] = {}
+    fresh_calls = fresh_requests = 0
+    for _ in range(rounds):
+        for group in groups:
+            for label, server, call in SCENARIOS:
+                calls = [call(urls[server], token) for token in group]
+                before = stack.sts_stats()["received"]
+                result = _measure(stack, server, label, calls, duration)
+                if server == "fresh":
+                    fresh_calls += stack.sts_stats()["received"] - before
+                    fresh_requests += result.count
+                measured.setdefault((label, len(group)), []).append(result)
+    rss = {server: _peak_rss_mib(stack, server) for server in urls}
+    for server in urls:
+        stack.stop_gunicorn(server)
+
+    results = [_median_result(measured[label, len(group)]) for group in groups for label, _, _ in SCENARIOS]
     return {
         "results": results,
+        "measured": measured,
+        "rounds": rounds,
         "cold": cold,
         "sts_calls": sts_calls,
-        "fresh_calls_per_request": fresh_calls / sum(result.count for result in fresh.values()),
+        "fresh_calls_per_request": fresh_calls / fresh_requests,
         "bare_sts_ms": _bare_assume_role_ms(),
         "breakdown": _reused_breakdown(users[0][0]),
-        "rss": (rss_reuse, rss_fresh),
+        "rss": rss,
     }
 
 
@@ -384,12 +411,53 @@ def admin_figures(
 # --- report -------------------------------------------------------------------------------------
 
 
+def _peer_checks(measured: dict[tuple[str, int], list[Result]]) -> list[tuple[str, str, str, bool]]:
+    """The product against the sample app server, each ratio taken within a round (seconds apart),
+    then the median over the rounds (with the range when there are several)."""
+    by = {(label[:3], clients): results for (label, clients), results in measured.items()}
+
+    def figure(values: list[float], unit: str = "") -> tuple[str, float]:
+        middle = statistics.median(values)
+        spread = f" ({min(values):.2f}..{max(values):.2f})" if len(values) > 1 else ""
+        return f"{middle:.2f}{unit}{spread}", middle
+
+    peer10, peer1 = by["(p)", 10], by["(p)", 1]
+    reused, reused_value = figure([b.rate / p.rate for b, p in zip(by["(b)", 10], peer10, strict=True)])
+    fresh, fresh_value = figure([c.rate / p.rate for c, p in zip(by["(c)", 10], peer10, strict=True)])
+    added, added_value = figure(
+        [c.percentile(50) - p.percentile(50) for c, p in zip(by["(c)", 1], peer1, strict=True)], " ms"
+    )
+    return [
+        (
+            "b/p requests/s (10 clients): reused vs the sample app server",
+            reused,
+            f">= {TARGET_PEER_REUSED}",
+            reused_value >= TARGET_PEER_REUSED,
+        ),
+        (
+            "c/p requests/s (10 clients): fresh vs the sample app server",
+            fresh,
+            f">= {TARGET_PEER_FRESH}",
+            fresh_value >= TARGET_PEER_FRESH,
+        ),
+        (
+            "c p50 - p p50 (1 client): what a fresh issuance adds",
+            added,
+            f"<= {TARGET_PEER_ADDED_MS:.0f} ms",
+            added_value <= TARGET_PEER_ADDED_MS,
+        ),
+    ]
+
+
 def report(api: dict[str, object], admin: dict[str, object] | None) -> bool:
     results: list[Result] = api["results"]  # type: ignore[assignment]
-    a10, b10, _, _, _, _, _, b1, c1 = results
+    median = {(result.name[:3], result.clients): result for result in results}
+    a10, b10, b1, c1 = median["(a)", 10], median["(b)", 10], median["(b)", 1], median["(c)", 1]
+    rounds = int(api["rounds"])  # type: ignore[arg-type]
     print()
     print(
         f"API on gunicorn (2 workers x 4 threads) + PostgreSQL + Redis; sandbox STS latency {STS_LATENCY_MS:.0f} ms"
+        + (f"; the median of {rounds} rounds (by req/s)" if rounds > 1 else "")
     )
     print(
         table(
@@ -402,8 +470,9 @@ def report(api: dict[str, object], admin: dict[str, object] | None) -> bool:
     bare = float(api["bare_sts_ms"])  # type: ignore[arg-type]
     cold: Result = api["cold"]  # type: ignore[assignment]
     sts_calls = int(api["sts_calls"])  # type: ignore[arg-type]
-    rss_reuse, rss_fresh = api["rss"]  # type: ignore[misc]
+    rss: dict[str, float] = api["rss"]  # type: ignore[assignment]
     checks = [
+        *_peer_checks(api["measured"]),  # type: ignore[arg-type]
         ("b/a requests/s (10 clients)", f"{ratio:.2f}", f">= {TARGET_RATIO}", ratio >= TARGET_RATIO),
         (
             "c p50 - STS latency (1 client)",
@@ -437,7 +506,12 @@ def report(api: dict[str, object], admin: dict[str, object] | None) -> bool:
             "1.00 (nothing reused)",
             None,
         ),
-        ("peak RSS of a worker (reuse / fresh)", f"{rss_reuse:.0f} / {rss_fresh:.0f} MiB", "", None),
+        (
+            "peak RSS of a worker (reuse / fresh / peer)",
+            f"{rss['reuse']:.0f} / {rss['fresh']:.0f} / {rss['peer']:.0f} MiB",
+            "",
+            None,
+        ),
     ]
     print()
     print(
@@ -471,6 +545,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=6.0, help="seconds per measured scenario (6)")
     parser.add_argument(
+        "--rounds", type=int, default=1, help="measure every scenario this many times, interleaved (1)"
+    )
+    parser.add_argument(
         "--admin-rows", type=int, default=1_000_000, help="audit rows for the admin figures (1M)"
     )
     parser.add_argument("--admin-repeat", type=int, default=5, help="requests per admin page (5)")
@@ -489,7 +566,7 @@ def main() -> int:
         harness.setup_django(stack.env)
         try:
             users = harness.create_users("bench-", 10)
-            api = api_figures(stack, users, args.duration)
+            api = api_figures(stack, users, args.duration, args.rounds)
             admin = (
                 None if args.skip_admin else admin_figures(stack, users, args.admin_rows, args.admin_repeat)
             )

@@ -165,7 +165,19 @@ class Stack:
         """Another gunicorn on a free port; ``overrides`` are extra environment (settings) for it."""
         port = free_port()
         env = self.env | {"GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(workers)} | overrides
-        args = [str(Path(PYTHON).with_name("gunicorn")), "--config", "config/gunicorn.conf.py"]
+        return self._serve(name, port, ["--config", "config/gunicorn.conf.py"], env)
+
+    def start_peer(self, name: str, *, workers: int = 2, threads: int = 4, **overrides: str) -> str:
+        """tests/perf/peer_app.py (Alibaba's sample STS app server) on gunicorn in the product's shape."""
+        port = free_port()
+        args = [
+            *("--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads)),
+            *("--worker-class", "gthread", "--pythonpath", "tests/perf", "peer_app:application"),
+        ]
+        return self._serve(name, port, args, self.env | overrides)
+
+    def _serve(self, name: str, port: int, gunicorn_args: list[str], env: dict[str, str]) -> str:
+        args = [str(Path(PYTHON).with_name("gunicorn")), *gunicorn_args]
         process = self._exits.enter_context(background(args, env, self.workdir / f"gunicorn-{name}.log"))
         url = f"http://127.0.0.1:{port}"
         wait_for_http(f"{url}/healthz", process=process)
