@@ -25,7 +25,10 @@ PORT ?= 8000
 
 .PHONY: install run test sandbox lint serve bench loadcheck
 
-install: $(VENV)/.installed node_modules/.installed
+# Our translations (locale/<lang>/LC_MESSAGES/*.po, kept up to date by `manage.py translations`), compiled
+# by Babel: no GNU gettext needed. The .mo files are build outputs (.gitignore).
+LOCALE_MO := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/*.po))
+install: $(VENV)/.installed node_modules/.installed $(LOCALE_MO)
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +40,9 @@ $(VENV)/.installed: requirements.txt
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts
 	touch $@
+
+locale/%.mo: locale/%.po $(VENV)/.installed
+	$(VENV)/bin/pybabel --quiet compile --locale $(word 2,$(subst /, ,$@)) --input-file $< --output-file $@
 
 run: install
 	$(PY) manage.py migrate --noinput

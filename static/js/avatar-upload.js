@@ -1,71 +1,91 @@
 /*
- * Avatar upload demo: the browser uploads straight to OSS with short-lived STS credentials.
+ * The upload page: the browser uploads straight to OSS; the server only hands out permission and checks.
  *
- * 1. POST /api/uploads/sts-token/   credentials that can write only under user/<id>/
- * 2. POST /api/me/avatar/upload-key/ the server picks a fresh random key (and re-checks size and type)
- * 3. ali-oss `put` (small files) or `multipartUpload` with progress (large files) straight to OSS
- * 4. POST /api/me/avatar/ {key}     the server looks the object up in OSS and only then accepts it
- * 5. GET /api/me/                   a short-lived signed URL of the new avatar
+ * Avatar (#avatar-uploader):
+ *   1. POST /api/uploads/sts-token/     credentials that can write only under user/<id>/
+ *   2. POST /api/me/avatar/upload-key/  the server picks a fresh random key (and re-checks size and type)
+ *   3. ali-oss multipartUpload          straight to OSS, in small parts (under 100 KB, one PUT)
+ *   4. POST /api/me/avatar/ {key}       the server looks the object up in OSS and only then accepts it
+ *   5. GET /api/me/                     a short-lived signed URL of the new avatar
+ * Large files (#file-uploader): steps 1 and 3, to user/<id>/files/.
  *
- * No signing here: the official SDK (global `OSS`, served from npm's ali-oss/dist) does all of it.
- * Plain script, no build step.
+ * Before any byte is sent, the page checks what it can: an avatar's type from its first bytes (the
+ * name and the browser's guess are not trusted, as the server does not trust them either) and its size
+ * against the server's limit (data-max-bytes). A multipart upload's checkpoint (upload id, key, parts
+ * done; never a secret) is kept in localStorage, so after a reload the same file picks up where it
+ * stopped, with fresh credentials from the API.
+ *
+ * Progress: ali-oss reports only finished parts, so the page also listens to the upload progress of its
+ * own XHRs to the OSS endpoint (ali-oss sends with XMLHttpRequest in browsers), which gives the bytes
+ * actually sent; speed and time left come from the last few seconds of that.
+ *
+ * Messages come from Django's JavaScript catalog (gettext/interpolate), so they follow the page's
+ * language. No inline script or style anywhere: the page works under `script-src 'self'`.
  */
 (function () {
   'use strict';
 
-  const root = document.getElementById('avatar-uploader');
-  if (!root || typeof OSS === 'undefined') {
+  const uploaders = document.querySelectorAll('#avatar-uploader, #file-uploader');
+  if (!uploaders.length || typeof OSS === 'undefined') {
     return;
   }
 
-  const MB = 1024 * 1024;
-  // Below this, one PUT is simplest; above it, parts give progress and cancel.
-  const MULTIPART_THRESHOLD = 1 * MB;
-  // ali-oss refuses parts under 100 KB; 512 KB gives a 3 MB file six parts to report progress on.
-  const PART_SIZE = 512 * 1024;
+  const gettext = window.gettext || ((text) => text);
+  const interpolate = window.interpolate || ((text, values) => text.replace(/%\((\w+)\)s/g, (_m, k) => values[k]));
+  const say = (text, values) => interpolate(gettext(text), values || {}, true);
+
+  const KB = 1024;
+  const MB = 1024 * KB;
+  // ali-oss's smallest part is 100 KB; small parts make a checkpoint (and the bar) advance often.
+  const PART_SIZE = 128 * KB;
+  const MAX_PARTS = 10000; // OSS's limit: bigger files get bigger parts
+  const PARALLEL = 3;
   // Ask the API for fresh credentials at most this often (ali-oss refreshes on a timer, not on error).
   const MAX_REFRESH_INTERVAL_MS = 5 * 60 * 1000;
+  // A checkpoint older than this is dropped: the bucket's lifecycle rules may have removed its parts.
+  const CHECKPOINT_MAX_AGE_MS = 24 * 60 * 60 * 1000;
+  const CHECKPOINT_PREFIX = 'ossUploadCheckpoint:v1:';
+  const SPEED_WINDOW_MS = 3000;
+  const RENDER_INTERVAL_MS = 200;
+  // OSS answers these when the STS credentials are missing, expired or no longer known (aliyun-facts.md).
+  const CREDENTIAL_ERRORS = ['InvalidAccessKeyId', 'SecurityTokenExpired', 'InvalidSecurityToken'];
 
-  const urls = {
-    me: root.dataset.meUrl,
-    stsToken: root.dataset.stsTokenUrl,
-    uploadKey: root.dataset.uploadKeyUrl,
-    avatar: root.dataset.avatarUrl,
-  };
-  const maxBytes = Number(root.dataset.maxBytes);
-  const acceptedTypes = (root.dataset.acceptedTypes || '').split(',').filter(Boolean);
-  const csrfToken = root.querySelector('input[name="csrfmiddlewaretoken"]').value;
+  const csrfInput = document.querySelector('input[name="csrfmiddlewaretoken"]');
+  const csrfToken = csrfInput ? csrfInput.value : '';
 
-  const el = (id) => root.querySelector(`[data-testid="${id}"]`);
-  const image = el('avatar-image');
-  const placeholder = el('avatar-placeholder');
-  const fileInput = el('file-input');
-  const uploadButton = el('upload-button');
-  const cancelButton = el('cancel-button');
-  const progress = el('upload-progress');
-  const statusLine = el('upload-status');
-
-  let busy = false;
-  let cancelCurrent = null; // set while a multipart upload runs
-
-  // --- Messages a person can act on -----------------------------------------------------------
+  // --- Words -----------------------------------------------------------------------------------
 
   function formatBytes(n) {
-    if (n >= MB) return `${(n / MB).toFixed(1).replace(/\.0$/, '')} MB`;
-    if (n >= 1024) return `${Math.round(n / 1024)} KB`;
-    return `${n} bytes`;
+    if (n >= MB) return say('%(n)s MB', { n: (n / MB).toFixed(1).replace(/\.0$/, '') });
+    if (n >= KB) return say('%(n)s KB', { n: Math.round(n / KB) });
+    return interpolate(ngettext('%(n)s byte', '%(n)s bytes', n), { n }, true);
+  }
+
+  function ngettext(singular, plural, n) {
+    return window.ngettext ? window.ngettext(singular, plural, n) : n === 1 ? singular : plural;
+  }
+
+  function formatDuration(seconds) {
+    const s = Math.max(1, Math.round(seconds));
+    if (s < 60) return say('%(s)s s', { s });
+    const m = Math.floor(s / 60);
+    if (m < 60) return say('%(m)s min %(s)s s', { m, s: s % 60 });
+    return say('%(h)s h %(m)s min', { h: Math.floor(m / 60), m: m % 60 });
   }
 
   const MESSAGES = {
-    access_denied:
-      'Access denied: your upload permission only covers your own folder, so the storage service refused this file.',
-    token_expired: 'Your upload permission expired before the upload finished. Please try again.',
-    network: 'Network problem: the storage service or this site could not be reached. Check your connection and try again.',
-    too_large: `That file is too large: avatars may be at most ${formatBytes(maxBytes)}.`,
-    not_an_image: 'That file is not an image we accept. Choose a PNG, JPEG, GIF or WebP picture.',
-    signed_out: 'You have been signed out. Reload the page and log in again.',
-    busy_server: 'The service is busy or temporarily unavailable. Please try again in a minute.',
-    not_found: 'The upload did not arrive at the storage service. Please try again.',
+    access_denied: () =>
+      gettext('Access denied: your upload permission only covers your own folder, so the storage service refused this file.'),
+    permission_expired: () =>
+      gettext('Your upload permission expired and could not be renewed. Reload the page and try again.'),
+    network: () =>
+      gettext('Network problem: the storage service or this site could not be reached. Check your connection and try again.'),
+    too_large: (max) => say('That file is too large: avatars may be at most %(max)s.', { max: formatBytes(max) }),
+    not_an_image: () => gettext('That file is not an image we accept. Choose a PNG, JPEG, GIF or WebP picture.'),
+    signed_out: () => gettext('You have been signed out. Reload the page and log in again.'),
+    busy_server: () => gettext('The service is busy or temporarily unavailable. Please try again in a minute.'),
+    not_found: () => gettext('The upload did not arrive at the storage service. Please try again.'),
+    refused: () => gettext('The server refused the request. Reload the page and try again.'),
   };
 
   class ApiError extends Error {
@@ -77,56 +97,54 @@
     }
   }
 
+  /** The STS credentials were refused twice, the second time just after the API renewed them. */
+  class PermissionExpired extends Error {
+    constructor(cause) {
+      super('upload permission expired');
+      this.name = 'PermissionExpired';
+      this.cause = cause;
+    }
+  }
+
+  const isCancel = (err) => Boolean(err) && err.name === 'cancel';
+  const isCredentialError = (err) => Boolean(err) && CREDENTIAL_ERRORS.includes(err.code);
+
   /** Turn an API, ali-oss or network error into one sentence for the status line. */
-  function describeError(err) {
+  function describeError(err, maxBytes) {
+    if (err instanceof PermissionExpired) return MESSAGES.permission_expired();
     if (err instanceof ApiError) {
       switch (err.code) {
         case 'object_too_large':
-          return MESSAGES.too_large;
+          return MESSAGES.too_large(maxBytes);
         case 'not_an_image':
-          return MESSAGES.not_an_image;
+          return MESSAGES.not_an_image();
         case 'outside_prefix':
-          return MESSAGES.access_denied;
+          return MESSAGES.access_denied();
         case 'object_not_found':
-          return MESSAGES.not_found;
+          return MESSAGES.not_found();
         case 'not_authenticated':
         case 'authentication_failed':
         case 'token_not_valid':
-          return MESSAGES.signed_out;
+          return MESSAGES.signed_out();
         case 'permission_denied':
-          return 'The server refused the request. Reload the page and try again.';
+          return MESSAGES.refused();
         case 'network':
-          return MESSAGES.network;
+          return MESSAGES.network();
         default:
-          if (err.status === 429 || err.status >= 500) return MESSAGES.busy_server;
-          return err.message;
+          if (err.status === 429 || err.status >= 500) return MESSAGES.busy_server();
+          return err.message; // the API's own detail, already in the page's language
       }
     }
     const code = (err && err.code) || '';
     const status = err && typeof err.status === 'number' ? err.status : null;
-    if (code === 'SecurityTokenExpired' || code === 'InvalidSecurityToken') return MESSAGES.token_expired;
-    if (code === 'AccessDenied' || status === 403) return MESSAGES.access_denied;
-    if (code === 'EntityTooLarge') return MESSAGES.too_large;
-    if (status === -1 || status === -2 || status === 0 || err instanceof TypeError || /Timeout|Network|RequestError/i.test(err && err.name)) {
-      return MESSAGES.network;
+    if (isCredentialError(err)) return MESSAGES.permission_expired();
+    if (code === 'AccessDenied' || status === 403) return MESSAGES.access_denied();
+    if (code === 'EntityTooLarge') return MESSAGES.too_large(maxBytes);
+    if (status === -1 || status === -2 || status === 0 || err instanceof TypeError ||
+        /Timeout|Network|RequestError|XHR error/i.test(`${err && err.name} ${err && err.message}`)) {
+      return MESSAGES.network();
     }
-    return `The upload failed: ${(err && err.message) || 'unknown error'}.`;
-  }
-
-  function setStatus(text, kind) {
-    statusLine.textContent = text;
-    statusLine.dataset.kind = kind || 'info';
-  }
-
-  function setProgress(fraction) {
-    progress.value = Math.max(0, Math.min(100, Math.round(fraction * 100)));
-  }
-
-  function setBusy(value, cancellable) {
-    busy = value;
-    uploadButton.disabled = value || !fileInput.files.length;
-    fileInput.disabled = value;
-    cancelButton.disabled = !(value && cancellable);
+    return say('The upload failed: %(reason)s.', { reason: (err && err.message) || 'unknown error' });
   }
 
   // --- Our API (session cookie + CSRF header) ---------------------------------------------------
@@ -141,7 +159,7 @@
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (err) {
-      throw new ApiError(0, 'network', MESSAGES.network);
+      throw new ApiError(0, 'network', MESSAGES.network());
     }
     let data = null;
     try {
@@ -155,45 +173,31 @@
     return data;
   }
 
-  async function credentials() {
-    const c = await api('POST', urls.stsToken, {});
-    return {
-      accessKeyId: c.accessKeyId,
-      accessKeySecret: c.accessKeySecret,
-      stsToken: c.securityToken,
-      expiration: new Date(c.expiration),
-      bucket: c.bucket,
-      region: c.region,
-      endpoint: c.endpoint,
-      prefix: c.prefix,
-    };
+  /** What ali-oss's refreshSTSToken expects, and nothing else (the API's endpoint/region/bucket would
+   * be merged into the client's options). */
+  function refreshableCredentials(answer) {
+    return { accessKeyId: answer.accessKeyId, accessKeySecret: answer.accessKeySecret, stsToken: answer.securityToken };
   }
 
   function isLocalHost(hostname) {
     return hostname === 'localhost' || /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname) || hostname.startsWith('[');
   }
 
-  /** An ali-oss client on fresh credentials that keeps itself fresh from the API during long uploads. */
-  async function newClient() {
-    const c = await credentials();
-    const endpoint = new URL(c.endpoint);
-    const lifetimeMs = c.expiration.getTime() - Date.now();
+  /** An ali-oss client on fresh credentials (`answer` from the API) that keeps itself fresh during long uploads. */
+  function clientFor(answer, stsTokenUrl) {
+    const endpoint = new URL(answer.endpoint);
+    const lifetimeMs = new Date(answer.expiration).getTime() - Date.now();
     return new OSS({
       // ali-oss names regions "oss-cn-hangzhou"; the API gives the standard id, and V4 signing strips "oss-" again.
-      region: `oss-${c.region}`,
-      endpoint: c.endpoint,
+      region: `oss-${answer.region}`,
+      endpoint: answer.endpoint,
       secure: endpoint.protocol === 'https:',
       // An IP or localhost endpoint (the local sandbox) needs path-style /<bucket>/<key> addressing.
       sldEnable: isLocalHost(endpoint.hostname),
-      bucket: c.bucket,
-      accessKeyId: c.accessKeyId,
-      accessKeySecret: c.accessKeySecret,
-      stsToken: c.stsToken,
+      bucket: answer.bucket,
+      ...refreshableCredentials(answer),
       authorizationV4: true,
-      refreshSTSToken: async () => {
-        const fresh = await credentials();
-        return { accessKeyId: fresh.accessKeyId, accessKeySecret: fresh.accessKeySecret, stsToken: fresh.stsToken };
-      },
+      refreshSTSToken: async () => refreshableCredentials(await api('POST', stsTokenUrl, {})),
       // Refresh well before expiry: every third of the token's life, at most every 5 minutes (the cap also
       // protects against a browser clock far behind the server's).
       refreshSTSTokenInterval: Math.max(1000, Math.min(MAX_REFRESH_INTERVAL_MS, lifetimeMs / 3)),
@@ -202,153 +206,520 @@
     });
   }
 
-  // --- The avatar on the page -------------------------------------------------------------------
+  // --- What a file is, before any byte leaves ------------------------------------------------------
 
-  function showAvatar(url) {
-    return new Promise((resolve) => {
-      if (!url) {
-        image.hidden = true;
-        image.removeAttribute('src');
-        placeholder.hidden = false;
-        resolve(false);
+  const MAGIC = [
+    { type: 'image/png', test: (b) => b.length >= 8 && [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a].every((x, i) => b[i] === x) },
+    { type: 'image/jpeg', test: (b) => b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff },
+    { type: 'image/gif', test: (b) => /^GIF8[79]a/.test(String.fromCharCode(...b.slice(0, 6))) },
+    {
+      type: 'image/webp',
+      test: (b) => String.fromCharCode(...b.slice(0, 4)) === 'RIFF' && String.fromCharCode(...b.slice(8, 12)) === 'WEBP',
+    },
+  ];
+
+  /** The image type the file's first bytes say (the server checks the same magic numbers), or null. */
+  async function sniffImageType(file) {
+    const head = new Uint8Array(await file.slice(0, 16).arrayBuffer());
+    const match = MAGIC.find((m) => m.test(head));
+    return match ? match.type : null;
+  }
+
+  // --- Resuming: ali-oss checkpoints in localStorage ----------------------------------------------
+
+  const fingerprint = (file) => `${file.name}\u0000${file.size}\u0000${file.lastModified}`;
+
+  const checkpoints = {
+    key: (kind, file) => `${CHECKPOINT_PREFIX}${kind}:${fingerprint(file)}`,
+    load(kind, file) {
+      try {
+        const saved = JSON.parse(localStorage.getItem(this.key(kind, file)) || 'null');
+        if (saved && Date.now() - saved.savedAt < CHECKPOINT_MAX_AGE_MS && saved.fileSize === file.size) return saved;
+      } catch (err) {
+        /* unreadable: start over */
+      }
+      this.drop(kind, file);
+      return null;
+    },
+    save(kind, file, checkpoint) {
+      const { name, fileSize, partSize, uploadId, doneParts } = checkpoint;
+      try {
+        localStorage.setItem(
+          this.key(kind, file),
+          JSON.stringify({ name, fileSize, partSize, uploadId, doneParts, savedAt: Date.now() }),
+        );
+      } catch (err) {
+        /* storage full or disabled: the upload still works, it just cannot resume */
+      }
+    },
+    drop(kind, file) {
+      try {
+        localStorage.removeItem(this.key(kind, file));
+      } catch (err) {
+        /* nothing to do */
+      }
+    },
+  };
+
+  const partSizeFor = (size) => Math.max(PART_SIZE, Math.ceil(size / MAX_PARTS / KB) * KB);
+  const bytesDone = (checkpoint) =>
+    checkpoint.doneParts.reduce(
+      (sum, part) => sum + Math.min(checkpoint.partSize, checkpoint.fileSize - (part.number - 1) * checkpoint.partSize),
+      0,
+    );
+
+  // --- Progress: bytes, speed, time left ------------------------------------------------------------
+
+  /** Bytes really sent, from the upload progress events of the XHRs ali-oss makes to `origin`. */
+  const xhrWatch = {
+    listeners: new Set(),
+    install() {
+      const open = XMLHttpRequest.prototype.open;
+      const send = XMLHttpRequest.prototype.send;
+      XMLHttpRequest.prototype.open = function (method, url, ...rest) {
+        this.ossUploadUrl = String(url);
+        this.ossUploadMethod = String(method).toUpperCase();
+        return open.call(this, method, url, ...rest);
+      };
+      XMLHttpRequest.prototype.send = function (body) {
+        const url = this.ossUploadUrl || '';
+        for (const listener of xhrWatch.listeners) {
+          if (this.ossUploadMethod === 'PUT' && url.startsWith(listener.origin)) listener.attach(this, url);
+        }
+        return send.call(this, body);
+      };
+    },
+  };
+  xhrWatch.install();
+
+  class ProgressMeter {
+    constructor(bar, figures) {
+      this.bar = bar;
+      this.figures = figures;
+      this.timer = null;
+      this.reset(0);
+    }
+
+    reset(total) {
+      this.total = total;
+      this.confirmed = 0; // parts OSS has acknowledged (or a finished single upload)
+      this.inFlight = new Map(); // request -> bytes sent so far
+      this.samples = [];
+      this.shown = 0;
+    }
+
+    start(total, alreadyDone) {
+      this.reset(total);
+      this.confirmed = alreadyDone || 0;
+      this.samples.push({ t: performance.now(), bytes: this.confirmed });
+      this.render();
+      clearInterval(this.timer);
+      this.timer = setInterval(() => this.render(), RENDER_INTERVAL_MS);
+    }
+
+    stop() {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+
+    /** Follow the PUTs this upload sends to `origin` (parts, or a single PUT). */
+    watch(origin) {
+      const meter = this;
+      const listener = {
+        origin,
+        attach(xhr) {
+          xhr.upload.addEventListener('progress', (event) => meter.inFlight.set(xhr, event.loaded));
+          xhr.addEventListener('loadend', () => meter.inFlight.delete(xhr));
+        },
+      };
+      xhrWatch.listeners.add(listener);
+      return () => xhrWatch.listeners.delete(listener);
+    }
+
+    confirm(bytes) {
+      this.confirmed = Math.max(this.confirmed, bytes);
+    }
+
+    /** For one request whose progress events come straight to us (a form upload). */
+    sent(bytes) {
+      this.confirmed = bytes;
+    }
+
+    current() {
+      let inFlight = 0;
+      for (const bytes of this.inFlight.values()) inFlight += bytes;
+      return Math.min(this.total, this.confirmed + inFlight);
+    }
+
+    speed() {
+      const now = performance.now();
+      const bytes = this.shown;
+      this.samples.push({ t: now, bytes });
+      while (this.samples.length > 2 && now - this.samples[1].t > SPEED_WINDOW_MS) this.samples.shift();
+      const first = this.samples[0];
+      const seconds = (now - first.t) / 1000;
+      return seconds > 0.5 ? Math.max(0, (bytes - first.bytes) / seconds) : null;
+    }
+
+    render() {
+      // Never backwards: a part that is retried does not undo what the bar already showed.
+      this.shown = Math.max(this.shown, this.current());
+      const fraction = this.total ? this.shown / this.total : 0;
+      this.bar.value = Math.max(0, Math.min(100, Math.round(fraction * 100)));
+      const speed = this.speed();
+      const parts = [say('%(done)s of %(total)s', { done: formatBytes(this.shown), total: formatBytes(this.total) })];
+      if (speed !== null && this.timer) {
+        parts.push(say('%(speed)s/s', { speed: formatBytes(speed) }));
+        if (speed > 0 && this.shown < this.total) {
+          parts.push(say('%(time)s left', { time: formatDuration((this.total - this.shown) / speed) }));
+        }
+      }
+      const text = this.total ? parts.join(' · ') : '';
+      this.figures.textContent = text;
+      if (text) this.bar.setAttribute('aria-valuetext', text);
+    }
+
+    finish() {
+      this.confirmed = this.total;
+      this.inFlight.clear();
+      this.render();
+      this.stop();
+      this.render();
+    }
+
+    clear() {
+      this.stop();
+      this.reset(0);
+      this.bar.value = 0;
+      this.bar.removeAttribute('aria-valuetext');
+      this.figures.textContent = '';
+    }
+  }
+
+  // --- One upload widget --------------------------------------------------------------------------
+
+  class Uploader {
+    constructor(root) {
+      this.root = root;
+      this.kind = root.dataset.kind; // "avatar" or "file"
+      this.prefix = this.kind === 'avatar' ? '' : 'large-';
+      this.urls = {
+        me: root.dataset.meUrl,
+        stsToken: root.dataset.stsTokenUrl,
+        uploadKey: root.dataset.uploadKeyUrl,
+        avatar: root.dataset.avatarUrl,
+      };
+      this.maxBytes = Number(root.dataset.maxBytes) || Infinity;
+      const el = (id) => root.querySelector(`[data-testid="${this.prefix}${id}"]`);
+      const role = (name) => root.querySelector(`[data-role="${name}"]`);
+      this.dropzone = role('dropzone');
+      this.input = el('file-input');
+      this.uploadButton = el('upload-button');
+      this.retryButton = el('retry-button');
+      this.cancelButton = el('cancel-button');
+      this.statusLine = el('upload-status');
+      this.preview = role('preview');
+      this.previewImage = role('preview-image');
+      this.previewIcon = role('preview-icon');
+      this.meter = new ProgressMeter(el('upload-progress'), el('upload-figures'));
+      this.image = root.querySelector('[data-testid="avatar-image"]');
+      this.placeholder = root.querySelector('[data-testid="avatar-placeholder"]');
+      this.uploadedKey = root.querySelector('[data-testid="large-uploaded-key"]');
+      this.file = null; // the chosen file, once it passed the checks
+      this.type = null; // its content type (an avatar's from its first bytes)
+      this.busy = false;
+      this.cancelCurrent = null;
+      this.previewUrl = null;
+      this.wire();
+    }
+
+    setStatus(text, kind) {
+      this.statusLine.textContent = text;
+      this.statusLine.dataset.kind = kind || 'info';
+    }
+
+    setBusy(value, cancellable) {
+      this.busy = value;
+      this.root.dataset.busy = String(value);
+      this.uploadButton.disabled = value || !this.file;
+      this.input.disabled = value;
+      this.dropzone.classList.toggle('disabled', value);
+      this.cancelButton.disabled = !(value && cancellable);
+      if (value) this.retryButton.hidden = true;
+    }
+
+    showPreview(file, isImage) {
+      if (this.previewUrl) URL.revokeObjectURL(this.previewUrl);
+      this.previewUrl = null;
+      if (!file) {
+        this.preview.hidden = true;
+        this.previewImage.removeAttribute('src');
         return;
       }
-      image.onload = () => {
-        image.hidden = false;
-        placeholder.hidden = true;
-        resolve(true);
-      };
-      image.onerror = () => resolve(false);
-      image.src = url;
-    });
-  }
-
-  async function refreshAvatar() {
-    const me = await api('GET', urls.me);
-    return showAvatar(me.avatarUrl);
-  }
-
-  // --- Upload ------------------------------------------------------------------------------------
-
-  function checkFile(file) {
-    if (file.size > maxBytes) {
-      return `That file is ${formatBytes(file.size)}; avatars may be at most ${formatBytes(maxBytes)}.`;
-    }
-    if (!acceptedTypes.includes(file.type)) {
-      return MESSAGES.not_an_image;
-    }
-    if (file.size === 0) {
-      return 'That file is empty. Choose a picture.';
-    }
-    return null;
-  }
-
-  async function sendToOss(client, key, file) {
-    const options = { mime: file.type };
-    if (file.size < MULTIPART_THRESHOLD) {
-      await client.put(key, file, options);
-      return;
-    }
-    let uploadId = null;
-    cancelCurrent = () => client.cancel();
-    setBusy(true, true);
-    try {
-      await client.multipartUpload(key, file, {
-        ...options,
-        partSize: PART_SIZE,
-        parallel: 3,
-        progress: (fraction, checkpoint) => {
-          if (checkpoint && checkpoint.uploadId) uploadId = checkpoint.uploadId;
-          setProgress(fraction);
-        },
-      });
-    } catch (err) {
-      if (err && err.name === 'cancel' && uploadId) {
-        // Throw away the parts already stored; the token allows AbortMultipartUpload on its own prefix.
-        await client.abortMultipartUpload(key, uploadId).catch(() => {});
+      this.root.querySelector('[data-role="file-name"]').textContent = file.name;
+      this.root.querySelector('[data-role="file-size"]').textContent = formatBytes(file.size);
+      this.previewImage.hidden = !isImage;
+      this.previewIcon.hidden = isImage;
+      if (isImage) {
+        this.previewUrl = URL.createObjectURL(file);
+        this.previewImage.src = this.previewUrl;
+        this.previewImage.alt = say('Preview of %(name)s', { name: file.name });
       }
-      throw err;
-    } finally {
-      cancelCurrent = null;
+      this.preview.hidden = false;
     }
-  }
 
-  /**
-   * Upload `file` and make it the avatar. `explicitKey` is for people automating the page: the
-   * server normally picks the key, and the credentials decide what may be written anyway.
-   */
-  async function upload(file, explicitKey) {
-    if (busy) return false;
-    const problem = checkFile(file);
-    if (problem) {
-      setStatus(problem, 'error');
-      return false;
+    /** Checks before any byte is sent. Returns a message for the person, or null when the file may go. */
+    async check(file) {
+      if (file.size === 0) return gettext('That file is empty. Choose another one.');
+      if (this.kind !== 'avatar') return null;
+      if (file.size > this.maxBytes) {
+        return say('That file is %(size)s; avatars may be at most %(max)s.', {
+          size: formatBytes(file.size),
+          max: formatBytes(this.maxBytes),
+        });
+      }
+      this.type = await sniffImageType(file);
+      return this.type ? null : MESSAGES.not_an_image();
     }
-    setBusy(true, false);
-    setProgress(0);
-    try {
-      setStatus('Getting upload permission…');
-      const [client, target] = await Promise.all([
-        newClient(),
-        explicitKey
-          ? Promise.resolve({ key: explicitKey })
-          : api('POST', urls.uploadKey, { contentType: file.type, size: file.size }),
-      ]);
-      setStatus(`Uploading ${file.name} (${formatBytes(file.size)})…`);
-      await sendToOss(client, target.key, file);
-      setProgress(1);
-      setStatus('Checking the upload…');
-      await api('POST', urls.avatar, { key: target.key });
-      const shown = await refreshAvatar();
-      setStatus(shown ? 'Avatar updated.' : 'Avatar saved, but the image could not be displayed.', shown ? 'success' : 'error');
-      fileInput.value = '';
-      return true;
-    } catch (err) {
-      if (err && err.name === 'cancel') {
-        setProgress(0);
-        setStatus('Upload cancelled. Nothing was changed.', 'info');
+
+    /** A file was picked or dropped: check it, preview it, say whether it can resume. */
+    async choose(file) {
+      if (this.busy) return;
+      this.file = null;
+      this.type = null;
+      this.retryButton.hidden = true;
+      this.meter.clear();
+      this.uploadButton.textContent = gettext('Upload');
+      if (!file) {
+        this.showPreview(null);
+        this.setBusy(false, false);
+        return;
+      }
+      const problem = await this.check(file);
+      this.showPreview(file, this.kind === 'avatar' && !problem);
+      if (problem) {
+        this.setStatus(problem, 'error');
+        this.uploadButton.disabled = true;
+        return;
+      }
+      this.file = file;
+      this.type = this.type || file.type || 'application/octet-stream';
+      const saved = checkpoints.load(this.kind, file);
+      if (saved) {
+        this.uploadButton.textContent = gettext('Resume upload');
+        this.setStatus(
+          say('%(name)s was partly uploaded (%(done)s of %(total)s); the upload resumes where it stopped.', {
+            name: file.name,
+            done: formatBytes(bytesDone(saved)),
+            total: formatBytes(file.size),
+          }),
+        );
       } else {
-        setStatus(describeError(err), 'error');
+        this.setStatus(say('Ready to upload %(name)s (%(size)s).', { name: file.name, size: formatBytes(file.size) }));
       }
-      return false;
-    } finally {
-      setBusy(false, false);
+      this.uploadButton.disabled = this.busy;
+    }
+
+    /** Fresh credentials from the API, then `operation(client, answer)`; when OSS says the credentials
+     * are unknown or expired (InvalidAccessKeyId, SecurityTokenExpired), renew them once and try again. */
+    async withCredentials(operation) {
+      let answer = await api('POST', this.urls.stsToken, {});
+      try {
+        return await operation(clientFor(answer, this.urls.stsToken), answer);
+      } catch (err) {
+        if (!isCredentialError(err)) throw err;
+        this.setStatus(gettext('Renewing the upload permission…'));
+        answer = await api('POST', this.urls.stsToken, {});
+        try {
+          return await operation(clientFor(answer, this.urls.stsToken), answer);
+        } catch (again) {
+          throw isCredentialError(again) ? new PermissionExpired(again) : again;
+        }
+      }
+    }
+
+    /** Multipart upload of this.file to `key`, resuming from the saved checkpoint when there is one. */
+    async sendInParts(client, answer, key) {
+      const file = this.file;
+      const saved = checkpoints.load(this.kind, file);
+      const target = saved ? saved.name : key;
+      const partSize = saved ? saved.partSize : partSizeFor(file.size);
+      let uploadId = saved ? saved.uploadId : null;
+      this.meter.start(file.size, saved ? bytesDone(saved) : 0);
+      const unwatch = this.meter.watch(new URL(answer.endpoint).origin);
+      this.cancelCurrent = () => client.cancel();
+      this.setBusy(true, true);
+      const options = {
+        mime: this.type,
+        partSize,
+        parallel: PARALLEL,
+        progress: (_fraction, checkpoint) => {
+          if (!checkpoint || !checkpoint.uploadId) return;
+          uploadId = checkpoint.uploadId;
+          checkpoints.save(this.kind, file, checkpoint);
+          this.meter.confirm(bytesDone(checkpoint));
+        },
+      };
+      if (saved) options.checkpoint = { ...saved, doneParts: saved.doneParts.slice(), file };
+      try {
+        await client.multipartUpload(target, file, options);
+        checkpoints.drop(this.kind, file);
+        return target;
+      } catch (err) {
+        if (isCancel(err)) {
+          checkpoints.drop(this.kind, file);
+          // Throw away the parts already stored; the token allows AbortMultipartUpload on its own prefix.
+          if (uploadId) await client.abortMultipartUpload(target, uploadId).catch(() => {});
+        } else if (err && (err.name === 'abort' || err.code === 'NoSuchUpload')) {
+          checkpoints.drop(this.kind, file); // the upload id is gone: the next try starts over
+        }
+        throw err;
+      } finally {
+        unwatch();
+        this.cancelCurrent = null;
+      }
+    }
+
+    async keyFor(answer, explicitKey) {
+      if (explicitKey) return explicitKey;
+      if (checkpoints.load(this.kind, this.file)) return null; // the checkpoint knows its key
+      if (this.kind === 'avatar') {
+        const target = await api('POST', this.urls.uploadKey, { contentType: this.type, size: this.file.size });
+        return target.key;
+      }
+      const safeName = this.file.name.replace(/[\u0000-\u001f\u007f/\\]/g, '_').slice(-200);
+      const stamp = new Date().toISOString().slice(0, 10).replace(/-/g, '');
+      const random = Math.random().toString(36).slice(2, 8);
+      return `${answer.prefix}files/${stamp}-${random}-${safeName}`;
+    }
+
+    /**
+     * Upload the chosen file. `explicitKey` is for people automating the page: the server normally
+     * picks the key, and the credentials decide what may be written anyway.
+     */
+    async upload(explicitKey) {
+      if (this.busy || !this.file) return false;
+      this.setBusy(true, false);
+      try {
+        this.setStatus(gettext('Getting upload permission…'));
+        const key = await this.withCredentials(async (client, answer) => {
+          const target = await this.keyFor(answer, explicitKey);
+          this.setStatus(say('Uploading %(name)s (%(size)s)…', { name: this.file.name, size: formatBytes(this.file.size) }));
+          return this.sendInParts(client, answer, target);
+        });
+        this.meter.finish();
+        if (this.kind === 'avatar') {
+          this.setStatus(gettext('Checking the upload…'));
+          await api('POST', this.urls.avatar, { key });
+          const shown = await this.refreshAvatar();
+          this.setStatus(
+            shown ? gettext('Avatar updated.') : gettext('Avatar saved, but the image could not be displayed.'),
+            shown ? 'success' : 'error',
+          );
+        } else {
+          this.uploadedKey.textContent = say('Stored as %(key)s', { key });
+          this.uploadedKey.hidden = false;
+          this.setStatus(say('%(name)s uploaded.', { name: this.file.name }), 'success');
+        }
+        this.input.value = '';
+        this.file = null;
+        this.uploadButton.textContent = gettext('Upload');
+        return true;
+      } catch (err) {
+        this.meter.stop();
+        if (isCancel(err)) {
+          this.meter.clear();
+          this.setStatus(gettext('Upload cancelled. Nothing was changed.'), 'info');
+        } else {
+          this.setStatus(describeError(err, this.maxBytes), 'error');
+          this.retryButton.hidden = !this.file;
+          if (checkpoints.load(this.kind, this.file)) this.uploadButton.textContent = gettext('Resume upload');
+        }
+        return false;
+      } finally {
+        this.setBusy(false, false);
+      }
+    }
+
+    showAvatar(url) {
+      return new Promise((resolve) => {
+        if (!url) {
+          this.image.hidden = true;
+          this.image.removeAttribute('src');
+          this.placeholder.hidden = false;
+          resolve(false);
+          return;
+        }
+        this.image.onload = () => {
+          this.image.hidden = false;
+          this.placeholder.hidden = true;
+          resolve(true);
+        };
+        this.image.onerror = () => resolve(false);
+        this.image.src = url;
+      });
+    }
+
+    async refreshAvatar() {
+      const me = await api('GET', this.urls.me);
+      return this.showAvatar(me.avatarUrl);
+    }
+
+    wire() {
+      this.input.addEventListener('change', () => this.choose(this.input.files[0] || null));
+      this.uploadButton.addEventListener('click', () => this.upload());
+      this.retryButton.addEventListener('click', () => this.upload());
+      this.cancelButton.addEventListener('click', () => {
+        if (this.cancelCurrent) {
+          this.setStatus(gettext('Cancelling…'));
+          this.cancelCurrent();
+        }
+      });
+      const zone = this.dropzone;
+      const over = (event) => {
+        event.preventDefault();
+        if (!this.busy) zone.classList.add('dragover');
+        event.dataTransfer.dropEffect = this.busy ? 'none' : 'copy';
+      };
+      zone.addEventListener('dragenter', over);
+      zone.addEventListener('dragover', over);
+      zone.addEventListener('dragleave', () => zone.classList.remove('dragover'));
+      zone.addEventListener('drop', (event) => {
+        event.preventDefault();
+        zone.classList.remove('dragover');
+        const file = event.dataTransfer && event.dataTransfer.files[0];
+        if (file && !this.busy) this.choose(file);
+      });
     }
   }
 
-  // --- Wiring ------------------------------------------------------------------------------------
+  // A file dropped beside a drop zone must not make the browser navigate away from the page.
+  window.addEventListener('dragover', (event) => event.preventDefault());
+  window.addEventListener('drop', (event) => event.preventDefault());
 
-  fileInput.addEventListener('change', () => {
-    const file = fileInput.files[0];
-    setProgress(0);
-    if (!file) {
-      setBusy(false, false);
-      return;
-    }
-    const problem = checkFile(file);
-    setStatus(problem || `Ready to upload ${file.name} (${formatBytes(file.size)}).`, problem ? 'error' : 'info');
-    uploadButton.disabled = busy || Boolean(problem);
+  const widgets = {};
+  uploaders.forEach((root) => {
+    widgets[root.dataset.kind] = new Uploader(root);
   });
 
-  uploadButton.addEventListener('click', () => {
-    if (fileInput.files.length) upload(fileInput.files[0]);
-  });
+  // For tests and for people automating the page.
+  window.avatarUpload = {
+    widgets,
+    describeError,
+    async upload(file, explicitKey) {
+      const widget = widgets.avatar;
+      await widget.choose(file);
+      return widget.file ? widget.upload(explicitKey) : false;
+    },
+    refreshAvatar: () => widgets.avatar.refreshAvatar(),
+  };
 
-  cancelButton.addEventListener('click', () => {
-    if (cancelCurrent) {
-      setStatus('Cancelling…');
-      cancelCurrent();
-    }
-  });
-
-  window.avatarUpload = { upload, describeError, refreshAvatar };
-
-  refreshAvatar()
-    .then(() => {
-      root.dataset.ready = 'true';
-    })
-    .catch((err) => {
-      setStatus(describeError(err), 'error');
-      root.dataset.ready = 'true';
+  const avatar = widgets.avatar;
+  (avatar ? avatar.refreshAvatar() : Promise.resolve())
+    .catch((err) => avatar.setStatus(describeError(err, avatar.maxBytes), 'error'))
+    .finally(() => {
+      uploaders.forEach((root) => {
+        root.dataset.ready = 'true';
+      });
     });
 })();
