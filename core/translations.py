@@ -67,11 +67,15 @@ def messages_extract(*, domain: str, base: Path | None = None) -> list[Message]:
     found: list[Message] = []
     if domain == "django":
         for path in _python_files(base):
-            found += _from_python_source(path.read_text(), PYTHON_KEYWORDS, "python", str(path.relative_to(base)))
+            found += _from_python_source(
+                path.read_text(), PYTHON_KEYWORDS, "python", str(path.relative_to(base))
+            )
         for path in sorted((base / TEMPLATE_DIR).rglob("*.html")):
             # One pseudo-Python line per template line; the template's indentation means nothing to Python.
             pseudo_python = "\n".join(line.lstrip() for line in templatize(path.read_text()).splitlines())
-            found += _from_python_source(pseudo_python, PYTHON_KEYWORDS, "python", str(path.relative_to(base)))
+            found += _from_python_source(
+                pseudo_python, PYTHON_KEYWORDS, "python", str(path.relative_to(base))
+            )
     elif domain == "djangojs":
         for path in sorted((base / JAVASCRIPT_DIR).rglob("*.js")):
             found += _from_python_source(
@@ -107,7 +111,9 @@ def catalog_update(*, language: str, domain: str, base: Path | None = None) -> C
     catalog.update(template, no_fuzzy_matching=True)
     catalog.fuzzy = False  # a fuzzy header would make `pybabel compile` skip the whole catalog
     catalog.project, catalog.version = "oss-direct-upload", "1.0"
-    catalog.header_comment = f"# {language} translations of the project's {domain} messages (manage.py translations)."
+    catalog.header_comment = (
+        f"# {language} translations of the project's {domain} messages (manage.py translations)."
+    )
     with path.open("wb") as handle:
         write_po(handle, catalog, width=110, omit_header=False, ignore_obsolete=True, sort_output=False)
     return catalog
@@ -123,7 +129,7 @@ def catalog_problems(*, language: str, domain: str, base: Path | None = None) ->
     problems = []
     for message in messages_extract(domain=domain, base=base):
         entry = catalog.get(message.id, context=message.context)
-        where = "%s:%d" % message.where
+        where = "{}:{}".format(*message.where)
         if entry is None:
             problems.append(f"{where}: {message.id!r} is not in {path.name}")
         elif entry.fuzzy or not all(entry.string if isinstance(entry.string, tuple) else [entry.string]):

@@ -15,9 +15,10 @@
  * done; never a secret) is kept in localStorage, so after a reload the same file picks up where it
  * stopped, with fresh credentials from the API.
  *
- * Progress: ali-oss reports only finished parts, so the page also listens to the upload progress of its
- * own XHRs to the OSS endpoint (ali-oss sends with XMLHttpRequest in browsers), which gives the bytes
- * actually sent; speed and time left come from the last few seconds of that.
+ * Progress: ali-oss reports only finished parts, so the page also listens to the upload progress of the
+ * XHRs it sends to the OSS endpoint (ali-oss uses XMLHttpRequest in browsers) and advances the bar
+ * between acknowledged parts at the measured speed (ProgressMeter); speed and time left come from the
+ * parts OSS acknowledged in the last few seconds.
  *
  * Messages come from Django's JavaScript catalog (gettext/interpolate), so they follow the page's
  * language. No inline script or style anywhere: the page works under `script-src 'self'`.
@@ -45,7 +46,9 @@
   // A checkpoint older than this is dropped: the bucket's lifecycle rules may have removed its parts.
   const CHECKPOINT_MAX_AGE_MS = 24 * 60 * 60 * 1000;
   const CHECKPOINT_PREFIX = 'ossUploadCheckpoint:v1:';
-  const SPEED_WINDOW_MS = 3000;
+  const SPEED_WINDOW_MS = 5000;
+  // How fast the bar creeps before OSS has acknowledged anything: a slow mobile uplink.
+  const INITIAL_SPEED_GUESS = 48 * KB;
   const RENDER_INTERVAL_MS = 200;
   // OSS answers these when the STS credentials are missing, expired or no longer known (aliyun-facts.md).
   const CREDENTIAL_ERRORS = ['InvalidAccessKeyId', 'SecurityTokenExpired', 'InvalidSecurityToken'];
@@ -277,7 +280,12 @@
       const open = XMLHttpRequest.prototype.open;
       const send = XMLHttpRequest.prototype.send;
       XMLHttpRequest.prototype.open = function (method, url, ...rest) {
-        this.ossUploadUrl = String(url);
+        // ali-oss opens protocol-relative URLs ("//host/bucket/key?partNumber=…"): resolve them.
+        try {
+          this.ossUploadUrl = new URL(String(url), window.location.href).href;
+        } catch (err) {
+          this.ossUploadUrl = '';
+        }
         this.ossUploadMethod = String(method).toUpperCase();
         return open.call(this, method, url, ...rest);
       };
@@ -292,29 +300,35 @@
   };
   xhrWatch.install();
 
+  /**
+   * What the bar shows. Two facts arrive: parts OSS has acknowledged (exact, but only one per part) and
+   * the bytes the page's XHRs have handed to the network (smooth, but the browser buffers ahead of the
+   * wire, so it runs early). Between the two, the bar advances at the speed measured from acknowledged
+   * parts (before the first one, at a cautious guess), so it moves steadily on a slow link instead of
+   * jumping part by part, and never shows more than has left the page.
+   */
   class ProgressMeter {
     constructor(bar, figures) {
       this.bar = bar;
       this.figures = figures;
       this.timer = null;
-      this.reset(0);
+      this.reset(0, 0);
     }
 
-    reset(total) {
+    reset(total, alreadyDone) {
       this.total = total;
-      this.confirmed = 0; // parts OSS has acknowledged (or a finished single upload)
-      this.inFlight = new Map(); // request -> bytes sent so far
-      this.samples = [];
-      this.shown = 0;
+      this.confirmed = alreadyDone; // bytes OSS has acknowledged
+      this.shown = alreadyDone;
+      this.inFlight = new Map(); // XHR -> bytes it has handed to the network
+      this.acks = [{ t: performance.now(), bytes: alreadyDone }]; // for the speed
+      this.lastTick = performance.now();
     }
 
     start(total, alreadyDone) {
-      this.reset(total);
-      this.confirmed = alreadyDone || 0;
-      this.samples.push({ t: performance.now(), bytes: this.confirmed });
+      this.reset(total, alreadyDone || 0);
       this.render();
       clearInterval(this.timer);
-      this.timer = setInterval(() => this.render(), RENDER_INTERVAL_MS);
+      this.timer = setInterval(() => this.tick(), RENDER_INTERVAL_MS);
     }
 
     stop() {
@@ -336,42 +350,45 @@
       return () => xhrWatch.listeners.delete(listener);
     }
 
+    /** OSS acknowledged this many bytes in all. */
     confirm(bytes) {
-      this.confirmed = Math.max(this.confirmed, bytes);
-    }
-
-    /** For one request whose progress events come straight to us (a form upload). */
-    sent(bytes) {
+      if (bytes <= this.confirmed) return;
       this.confirmed = bytes;
-    }
-
-    current() {
-      let inFlight = 0;
-      for (const bytes of this.inFlight.values()) inFlight += bytes;
-      return Math.min(this.total, this.confirmed + inFlight);
-    }
-
-    speed() {
       const now = performance.now();
-      const bytes = this.shown;
-      this.samples.push({ t: now, bytes });
-      while (this.samples.length > 2 && now - this.samples[1].t > SPEED_WINDOW_MS) this.samples.shift();
-      const first = this.samples[0];
-      const seconds = (now - first.t) / 1000;
-      return seconds > 0.5 ? Math.max(0, (bytes - first.bytes) / seconds) : null;
+      this.acks.push({ t: now, bytes });
+      while (this.acks.length > 2 && now - this.acks[1].t > SPEED_WINDOW_MS) this.acks.shift();
+    }
+
+    /** Bytes per second, measured from acknowledgements; null until there is one. */
+    speed() {
+      if (this.acks.length < 2) return null;
+      const first = this.acks[0];
+      const last = this.acks[this.acks.length - 1];
+      return last.t > first.t ? (last.bytes - first.bytes) / ((last.t - first.t) / 1000) : null;
+    }
+
+    tick() {
+      const now = performance.now();
+      const seconds = (now - this.lastTick) / 1000;
+      this.lastTick = now;
+      let handedOver = 0;
+      for (const bytes of this.inFlight.values()) handedOver += bytes;
+      const ceiling = Math.min(this.total, this.confirmed + handedOver);
+      const rate = this.speed() || INITIAL_SPEED_GUESS;
+      this.shown = Math.max(this.confirmed, Math.min(ceiling, this.shown + rate * seconds), this.shown);
+      this.render();
     }
 
     render() {
-      // Never backwards: a part that is retried does not undo what the bar already showed.
-      this.shown = Math.max(this.shown, this.current());
-      const fraction = this.total ? this.shown / this.total : 0;
+      const shown = Math.min(this.total, this.shown);
+      const fraction = this.total ? shown / this.total : 0;
       this.bar.value = Math.max(0, Math.min(100, Math.round(fraction * 100)));
+      const parts = [say('%(done)s of %(total)s', { done: formatBytes(shown), total: formatBytes(this.total) })];
       const speed = this.speed();
-      const parts = [say('%(done)s of %(total)s', { done: formatBytes(this.shown), total: formatBytes(this.total) })];
-      if (speed !== null && this.timer) {
+      if (speed && this.timer) {
         parts.push(say('%(speed)s/s', { speed: formatBytes(speed) }));
-        if (speed > 0 && this.shown < this.total) {
-          parts.push(say('%(time)s left', { time: formatDuration((this.total - this.shown) / speed) }));
+        if (shown < this.total) {
+          parts.push(say('%(time)s left', { time: formatDuration((this.total - shown) / speed) }));
         }
       }
       const text = this.total ? parts.join(' · ') : '';
@@ -380,16 +397,16 @@
     }
 
     finish() {
-      this.confirmed = this.total;
-      this.inFlight.clear();
-      this.render();
       this.stop();
+      this.confirm(this.total);
+      this.shown = this.total;
+      this.inFlight.clear();
       this.render();
     }
 
     clear() {
       this.stop();
-      this.reset(0);
+      this.reset(0, 0);
       this.bar.value = 0;
       this.bar.removeAttribute('aria-valuetext');
       this.figures.textContent = '';

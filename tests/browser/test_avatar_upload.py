@@ -9,11 +9,18 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import oss2
 import pytest
 import requests
-from django.conf import settings
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
-from accounts.models import User
 from sandbox.tokens import CredentialError, issue_credentials, resolve_principal
+from tests.browser.helpers import (
+    WATCH_PROGRESS,
+    avatar_rendered,
+    choose,
+    log_in,
+    server_bucket,
+    status,
+    throttle_uploads,
+)
 from tests.pngs import png_bytes
 from uploads import oss
 from uploads.policy import upload_policy
@@ -21,59 +28,6 @@ from uploads.policy import upload_policy
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SCREENSHOT_FOR_README = Path(__file__).resolve().parents[2] / "docs" / "screenshot.png"
-
-# Records every value the progress bar shows, so a test can see it move, not just end at 100.
-WATCH_PROGRESS = """() => {
-  const bar = document.querySelector('[data-testid="upload-progress"]');
-  window.progressSeen = [];
-  new MutationObserver(() => window.progressSeen.push(Number(bar.value)))
-    .observe(bar, {attributes: true, attributeFilter: ['value']});
-}"""
-
-
-def log_in(page: Page, live_server, user: User, password: str) -> None:
-    """Through the form, the way a person does: an anonymous visit to / lands on the login page."""
-    page.goto(live_server.url + "/")
-    expect(page).to_have_url(f"{live_server.url}/accounts/login/?next=/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", password)
-    page.click('[data-testid="login-button"]')
-    expect(page).to_have_url(live_server.url + "/")
-    expect(page.locator("#avatar-uploader")).to_have_attribute("data-ready", "true")
-
-
-def choose(page: Page, name: str, data: bytes, mime: str = "image/png") -> None:
-    page.set_input_files(
-        '[data-testid="file-input"]', files=[{"name": name, "mimeType": mime, "buffer": data}]
-    )
-
-
-def throttle_uploads(page: Page, bytes_per_second: int) -> None:
-    """A slow uplink, emulated by Chromium itself: requests leave at once (signed, with their token)
-    and their bodies trickle out, the way a big upload on a poor connection behaves."""
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("Network.enable")
-    cdp.send(
-        "Network.emulateNetworkConditions",
-        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": bytes_per_second},
-    )
-
-
-def server_bucket(sandbox) -> oss2.Bucket:
-    """The sandbox bucket seen with the server's own RAM key (oss2 directly: the seam has no ListParts)."""
-    auth = oss2.Auth(settings.ALIYUN_ACCESS_KEY_ID, settings.ALIYUN_ACCESS_KEY_SECRET)
-    return oss2.Bucket(auth, sandbox.oss_endpoint, sandbox.config.bucket)
-
-
-def status(page: Page):
-    return page.locator('[data-testid="upload-status"]')
-
-
-def avatar_rendered(page: Page) -> dict:
-    return page.eval_on_selector(
-        '[data-testid="avatar-image"]',
-        "img => ({src: img.currentSrc, width: img.naturalWidth, hidden: img.hidden})",
-    )
 
 
 def test_upload_small_png_shows_progress_and_new_avatar(

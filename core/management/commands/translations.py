@@ -12,7 +12,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--check", action="store_true", help="change nothing; fail if a message lacks a translation")
+        parser.add_argument(
+            "--check", action="store_true", help="change nothing; fail if a message lacks a translation"
+        )
 
     def handle(self, *args, check: bool = False, **options):
         languages = [to_locale(code) for code, _name in settings.LANGUAGES if code != settings.LANGUAGE_CODE]
@@ -24,6 +26,8 @@ class Command(BaseCommand):
                 else:
                     catalog = catalog_update(language=language, domain=domain)
                     missing = sum(1 for m in catalog if m.id and not m.string)
-                    self.stdout.write(f"{language}/{domain}.po: {len(catalog)} messages, {missing} untranslated")
+                    self.stdout.write(
+                        f"{language}/{domain}.po: {len(catalog)} messages, {missing} untranslated"
+                    )
         if problems:
             raise CommandError("\n".join(problems))
