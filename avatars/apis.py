@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -10,9 +10,17 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from core.schema import error_responses
+from uploads.apis import request_context
 
+from .models import AvatarChange
 from .selectors import user_avatar_url
-from .services import AVATAR_CONTENT_TYPES, MAX_KEY_BYTES, user_avatar_set, user_avatar_upload_key
+from .services import (
+    AVATAR_CONTENT_TYPES,
+    MAX_KEY_BYTES,
+    avatar_change_record_refusal,
+    avatar_confirm,
+    avatar_upload_key_grant,
+)
 
 
 class _StrictCharField(serializers.CharField):
@@ -26,6 +34,28 @@ class _StrictCharField(serializers.CharField):
 
 def _me(user: User) -> dict:
     return {"id": user.pk, "username": user.get_username(), "avatarUrl": user_avatar_url(user)}
+
+
+def _validated(
+    serializer_class: type[serializers.Serializer], request: Request, refused: str
+) -> serializers.Serializer:
+    """The request's body validated, or the refusal audited (with DRF's code) and raised."""
+    data: object = None
+    try:
+        data = request.data
+        serializer = serializer_class(data=data)
+        serializer.is_valid(raise_exception=True)
+    except (exceptions.ParseError, exceptions.UnsupportedMediaType, exceptions.ValidationError) as exc:
+        raw_key = data.get("key") if isinstance(data, dict) else None
+        avatar_change_record_refusal(
+            user=request.user,
+            kind=refused,
+            context=request_context(request),
+            reason=exc.default_code,
+            object_key=raw_key if isinstance(raw_key, str) else "",
+        )
+        raise
+    return serializer
 
 
 class _AvatarThrottled:
@@ -75,12 +105,12 @@ class AvatarUploadKeyApi(_AvatarThrottled, APIView):
         description="Errors: `not_an_image` (type not accepted), `object_too_large`, `invalid`.",
     )
     def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        key = user_avatar_upload_key(
+        serializer = _validated(self.InputSerializer, request, AvatarChange.Kind.UPLOAD_KEY_REFUSED)
+        key = avatar_upload_key_grant(
             user=request.user,
             content_type=serializer.validated_data["contentType"].strip().lower(),
             size=serializer.validated_data["size"],
+            context=request_context(request),
         )
         return Response(self.OutputSerializer({"key": key, "maxBytes": settings.AVATAR_MAX_BYTES}).data)
 
@@ -109,9 +139,10 @@ class AvatarApi(_AvatarThrottled, APIView):
         ),
     )
     def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        user = user_avatar_set(user=request.user, key=serializer.validated_data["key"])
+        serializer = _validated(self.InputSerializer, request, AvatarChange.Kind.CONFIRMATION_REFUSED)
+        user = avatar_confirm(
+            user=request.user, key=serializer.validated_data["key"], context=request_context(request)
+        )
         response = Response(MeApi.OutputSerializer(_me(user)).data)
         response["Cache-Control"] = "no-store"
         return response

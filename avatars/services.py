@@ -8,13 +8,19 @@ stored there (size, declared type and the first bytes) before the avatar changes
 import logging
 import posixpath
 import uuid
+from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 
 from accounts.models import User
 from core.exceptions import ApplicationError
 from uploads import oss
 from uploads.policy import user_prefix
+from uploads.services import RequestContext
+
+from .models import AvatarChange
 
 # Content type → the extension of the key the server picks for it. Only formats every browser renders.
 AVATAR_CONTENT_TYPES = {
@@ -107,11 +113,16 @@ def _oss_failure(exc: oss.OssError) -> ApplicationError:
     )
 
 
-def user_avatar_set(*, user: User, key: str) -> User:
-    """Make the object at ``key`` the user's avatar once OSS confirms it exists and is a small image."""
+def user_avatar_set(*, user: User, key: str, checked: "AvatarCheck | None" = None) -> User:
+    """Make the object at ``key`` the user's avatar once OSS confirms it exists and is a small image.
+
+    ``checked``, if given, is told the ETag of the object the checks looked at (for the audit row).
+    """
     avatar_key_check(user=user, key=key)
     try:
         info = oss.head_object(key)
+        if checked is not None:
+            checked.etag = info.etag
         _check_size(info.size)
         _check_content_type(info.content_type)
         if info.size == 0 or not _is_image(oss.read_prefix(key, _SNIFF_BYTES)):
@@ -141,3 +152,111 @@ def _delete_quietly(key: str) -> None:
         oss.delete_object(key)
     except oss.OssError as exc:
         logger.warning("Could not delete %s after an avatar change: %s", key, exc.code)
+
+
+# --- The audit of avatar changes (avatars.AvatarChange) ------------------------------------------
+
+
+@dataclass
+class AvatarCheck:
+    """What a confirmation looked at, filled in as the checks go: the ETag OSS reported."""
+
+    etag: str = ""
+
+
+def avatar_change_record(
+    *,
+    user: User,
+    kind: str,
+    context: RequestContext,
+    reason: str = "",
+    object_key: str = "",
+    etag: str = "",
+    avatar_key: str = "",
+) -> AvatarChange:
+    """Write one ``AvatarChange`` row; ``kind`` is an ``AvatarChange.Kind``, ``reason`` an error code.
+
+    Raises ``DatabaseError`` if the row cannot be written; the callers decide what that means.
+    """
+    return AvatarChange.objects.create(
+        user=user,
+        username=user.get_username(),
+        kind=kind,
+        reason=reason[:64],
+        object_key=object_key[:1024],
+        etag=etag[:128],
+        avatar_key=avatar_key[:1024],
+        auth_method=context.auth_method,
+        client_ip=context.client_ip,
+        user_agent=context.user_agent[:512],
+        request_id=context.request_id,
+    )
+
+
+def avatar_upload_key_grant(*, user: User, content_type: str, size: int, context: RequestContext) -> str:
+    """``user_avatar_upload_key``, audited: a key is handed out only with its row (else 503
+    ``audit_unavailable``); a refusal is recorded with its code and raised as it was."""
+    try:
+        key = user_avatar_upload_key(user=user, content_type=content_type, size=size)
+    except ApplicationError as exc:
+        _record_quietly(
+            user=user, kind=AvatarChange.Kind.UPLOAD_KEY_REFUSED, context=context, reason=exc.code
+        )
+        raise
+    try:
+        avatar_change_record(
+            user=user, kind=AvatarChange.Kind.UPLOAD_KEY_GRANTED, context=context, object_key=key
+        )
+    except DatabaseError:
+        logger.exception("Could not write the avatar change audit row")
+        raise ApplicationError(
+            "The audit log is unavailable; no upload key was handed out.",
+            code="audit_unavailable",
+            status_code=503,
+            retry_after=5,
+        ) from None
+    return key
+
+
+def avatar_confirm(*, user: User, key: str, context: RequestContext) -> User:
+    """``user_avatar_set``, audited: accepted with the ETag checked and the new avatar's key, or
+    refused with the error code (and the ETag, once OSS was asked), which is raised as it was."""
+    checked = AvatarCheck()
+    try:
+        user = user_avatar_set(user=user, key=key, checked=checked)
+    except ApplicationError as exc:
+        _record_quietly(
+            user=user,
+            kind=AvatarChange.Kind.CONFIRMATION_REFUSED,
+            context=context,
+            reason=exc.code,
+            object_key=key,
+            etag=checked.etag,
+        )
+        raise
+    # The avatar has already changed (and the replaced one is gone): a lost row is logged, not undone.
+    _record_quietly(
+        user=user,
+        kind=AvatarChange.Kind.CONFIRMATION_ACCEPTED,
+        context=context,
+        object_key=key,
+        etag=checked.etag,
+        avatar_key=user.avatar_key,
+    )
+    return user
+
+
+def avatar_change_record_refusal(**fields: Any) -> None:
+    """Record a refusal (e.g. a malformed body) whose answer stands whatever the audit does; a row
+    that cannot be written goes to the log instead. Takes ``avatar_change_record``'s arguments."""
+    _record_quietly(**fields)
+
+
+def _record_quietly(**fields: Any) -> None:
+    try:
+        avatar_change_record(**fields)
+    except DatabaseError:
+        logger.exception(
+            "Could not write the avatar change audit row: %s",
+            {name: value for name, value in fields.items() if name not in ("user", "context")},
+        )

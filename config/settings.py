@@ -153,7 +153,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static", ("vendor/ali-oss", BASE_DIR / "node_modules/ali-oss/dist")]
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    ("vendor/ali-oss", BASE_DIR / "node_modules/ali-oss/dist"),
+    ("vendor/chart.js", BASE_DIR / "node_modules/chart.js/dist"),  # the audit overview's chart
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -62,3 +62,66 @@ class TokenIssuance(models.Model):
         return (
             f"{self.get_outcome_display()} for {self.username or '?'} at {self.created_at:%Y-%m-%d %H:%M:%S}"
         )
+
+
+# --- Rollups for the overview: what the audit rows of each closed day add up to -------------------
+# A cache the overview fills the first time it needs a day (uploads/selectors.py): a closed day's
+# rows no longer change, so the overview reads a few rows per day instead of every audit row.
+# Deleting rollups is always safe; they are counted again on the next view.
+
+
+class IssuanceRollup(models.Model):
+    """One closed day (in ``time_zone``, the site's ``TIME_ZONE`` when it was counted) is summarised."""
+
+    day = models.DateField()
+    time_zone = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["time_zone", "day"], name="issuance_rollup_zone_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} ({self.time_zone})"
+
+
+class _OutcomeCounts(models.Model):
+    issued = models.PositiveBigIntegerField(default=0)
+    reused = models.PositiveBigIntegerField(default=0)
+    refused = models.PositiveBigIntegerField(default=0)
+    failed = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class IssuanceRollupUser(_OutcomeCounts):
+    """One user's issuances on a rolled-up day, by outcome, and how many client IPs they came from."""
+
+    rollup = models.ForeignKey(IssuanceRollup, on_delete=models.CASCADE, related_name="users")
+    username = models.CharField(max_length=150)
+    client_ips = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["rollup", "username"], name="issuance_rollup_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username} on {self.rollup_id}"
+
+
+class IssuanceRollupHour(_OutcomeCounts):
+    """All users' issuances in one hour of a rolled-up day, by outcome."""
+
+    rollup = models.ForeignKey(IssuanceRollup, on_delete=models.CASCADE, related_name="hours")
+    hour = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["rollup", "hour"], name="issuance_rollup_hour"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:%M %Z}"

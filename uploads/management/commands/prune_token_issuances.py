@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from uploads.models import TokenIssuance
+from uploads.models import IssuanceRollup, TokenIssuance
 
 
 def _at_least_one(text: str) -> int:
@@ -59,4 +59,6 @@ class Command(BaseCommand):
             batches += 1
             if options["verbosity"] >= 2:
                 self.stdout.write(f"Batch {batches}: deleted {count} (total {deleted}).")
+        # The overview's rollups of the days that lost rows are stale: they are counted again when needed.
+        IssuanceRollup.objects.filter(day__lte=timezone.localdate(cutoff)).delete()
         self.stdout.write(f"Deleted {deleted} token issuance(s) {when} in {batches} batch(es).")

@@ -1,0 +1,56 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class AvatarChange(models.Model):
+    """One row per step of an avatar change, granted or refused. Append-only, like ``TokenIssuance``.
+
+    Upload keys handed out and refused, confirmations accepted and refused (with the reason, the
+    object key the user named and the ETag the server checked), so a reviewer can follow what a
+    user put in the bucket and what the server made of it.
+    """
+
+    class Kind(models.TextChoices):
+        UPLOAD_KEY_GRANTED = "upload_key_granted", "Upload key granted"
+        UPLOAD_KEY_REFUSED = "upload_key_refused", "Upload key refused"
+        CONFIRMATION_ACCEPTED = "confirmation_accepted", "Confirmation accepted"
+        CONFIRMATION_REFUSED = "confirmation_refused", "Confirmation refused"
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="avatar_changes",
+    )
+    username = models.CharField(max_length=150)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    reason = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The error code of a refusal (e.g. not_an_image); blank if granted.",
+    )
+    object_key = models.CharField(max_length=1024, blank=True)
+    etag = models.CharField("ETag", max_length=128, blank=True)
+    avatar_key = models.CharField(
+        "confirmed avatar key", max_length=1024, blank=True, help_text="Where the accepted avatar was copied."
+    )
+    auth_method = models.CharField(max_length=16, blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "avatar change"
+        indexes = [
+            models.Index(fields=["kind", "-created_at"], name="avatarchange_kind_created"),
+            models.Index(fields=["username", "-created_at"], name="avatarchange_username_created"),
+            models.Index(fields=["request_id", "-created_at"], name="avatarchange_request_created"),
+            models.Index(fields=["client_ip", "-created_at"], name="avatarchange_ip_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.username or '?'} at {self.created_at:%Y-%m-%d %H:%M:%S}"

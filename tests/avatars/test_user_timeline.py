@@ -1,0 +1,133 @@
+"""One user's audit story: credential issuances and avatar changes on one timeline, for reviewers."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.utils import timezone
+
+from avatars.models import AvatarChange
+from uploads.models import TokenIssuance
+
+pytestmark = pytest.mark.django_db
+
+
+def timeline_url(username: str) -> str:
+    return f"/admin/avatars/avatarchange/timeline/{username}/"
+
+
+def reviewer_with(django_user_model, *codenames: str):
+    user = django_user_model.objects.create_user(username="reviewer", password="x", is_staff=True)
+    for codename in codenames:
+        user.user_permissions.add(Permission.objects.get(codename=codename))
+    return user
+
+
+@pytest.fixture
+def story(user, other_user):
+    """alice: two issuances and two avatar changes, from two addresses; bob: one issuance."""
+    now = timezone.now()
+
+    def issuance(who, minutes, outcome, ip, error_code=""):
+        return TokenIssuance.objects.create(
+            user=who,
+            username=who.username,
+            outcome=outcome,
+            auth_method="jwt",
+            prefix=f"user/{who.pk}/",
+            client_ip=ip,
+            user_agent="okhttp/4.12.0",
+            error_code=error_code,
+            request_id=f"req-{who.username}-{minutes}",
+            created_at=now - timedelta(minutes=minutes),
+        )
+
+    issuance(user, 30, "issued", "203.0.113.7")
+    issuance(user, 20, "refused", "198.51.100.9", "throttled")
+    issuance(other_user, 10, "issued", "192.0.2.1")
+    AvatarChange.objects.create(
+        user=user,
+        username=user.username,
+        kind="upload_key_granted",
+        object_key=f"user/{user.pk}/avatars/a.png",
+        client_ip="203.0.113.7",
+        user_agent="Mozilla/5.0 Chrome",
+        created_at=now - timedelta(minutes=25),
+    )
+    AvatarChange.objects.create(
+        user=user,
+        username=user.username,
+        kind="confirmation_refused",
+        reason="not_an_image",
+        object_key=f"user/{user.pk}/avatars/a.png",
+        etag='"0CC175B9C0F1B6A831C399E269772661"',
+        client_ip="203.0.113.7",
+        user_agent="Mozilla/5.0 Chrome",
+        created_at=now - timedelta(minutes=5),
+    )
+
+
+def test_timeline_merges_both_logs_newest_first(client, django_user_model, story, user):
+    client.force_login(reviewer_with(django_user_model, "view_tokenissuance", "view_avatarchange"))
+    page = client.get(timeline_url(user.username))
+
+    assert page.status_code == 200
+    events = page.context["timeline"].events
+    assert [(event.source, event.what) for event in events] == [
+        ("avatar", "confirmation_refused"),
+        ("issuance", "refused"),
+        ("avatar", "upload_key_granted"),
+        ("issuance", "issued"),
+    ]
+    html = page.content.decode()
+    assert "not_an_image" in html and "0CC175B9C0F1B6A831C399E269772661" in html
+    assert "198.51.100.9" in html and "okhttp/4.12.0" in html and "Mozilla/5.0 Chrome" in html
+    assert "192.0.2.1" not in html  # bob's row
+    assert dict(page.context["timeline"].addresses) == {"203.0.113.7": 3, "198.51.100.9": 1}
+
+
+def test_timeline_shows_only_the_logs_the_reviewer_may_view(client, django_user_model, story, user):
+    client.force_login(reviewer_with(django_user_model, "view_tokenissuance"))
+    events = client.get(timeline_url(user.username)).context["timeline"].events
+    assert {event.source for event in events} == {"issuance"}
+
+
+def test_timeline_refuses_staff_without_either_permission_and_non_staff(
+    client, django_user_model, story, user
+):
+    client.force_login(reviewer_with(django_user_model))
+    assert client.get(timeline_url(user.username)).status_code == 403
+    client.force_login(django_user_model.objects.create_user(username="plain", password="x"))
+    assert client.get(timeline_url(user.username)).status_code == 302  # to the admin login
+    client.logout()
+    assert client.get(timeline_url(user.username)).status_code == 302
+
+
+def test_timeline_pages_backwards(client, django_user_model, story, user, monkeypatch):
+    monkeypatch.setattr("avatars.admin.TIMELINE_PAGE", 3)
+    client.force_login(reviewer_with(django_user_model, "view_tokenissuance", "view_avatarchange"))
+    first = client.get(timeline_url(user.username))
+    older = first.context["timeline"].older
+    assert len(first.context["timeline"].events) == 3 and older is not None
+
+    second = client.get(timeline_url(user.username), {"before": older.isoformat()})
+    assert [event.what for event in second.context["timeline"].events] == ["issued"]
+    assert second.context["timeline"].older is None
+    assert client.get(timeline_url(user.username), {"before": "yesterday"}).status_code == 200
+
+
+def test_a_deleted_users_story_is_kept_under_their_name(client, django_user_model, story, user):
+    user.delete()
+    client.force_login(reviewer_with(django_user_model, "view_tokenissuance", "view_avatarchange"))
+    page = client.get(timeline_url("alice"))
+    assert len(page.context["timeline"].events) == 4
+    assert page.context["account"] is None
+
+
+def test_reachable_from_the_audit_list_and_the_users_admin_page(admin_client, story, user):
+    changelist = admin_client.get("/admin/uploads/tokenissuance/").content.decode()
+    assert f'href="{timeline_url("alice")}"' in changelist
+    avatar_list = admin_client.get("/admin/avatars/avatarchange/").content.decode()
+    assert f'href="{timeline_url("alice")}"' in avatar_list
+    user_page = admin_client.get(f"/admin/accounts/user/{user.pk}/change/").content.decode()
+    assert f'href="{timeline_url("alice")}"' in user_page

@@ -1,0 +1,280 @@
+"""Reads of the audit log for reviewers: the overview of issuances over a window of days.
+
+Counts are per day of the site's time zone (``TIME_ZONE``). A day that ended more than
+``ROLLUP_GRACE`` ago no longer changes, so its rows are counted once into rollups
+(``IssuanceRollup*``) the first time an overview needs that day; the rest of the window (today,
+and yesterday during the grace) is counted from the audit rows on every view. An overview of 90
+days thus reads 90 rollups and one day of rows, not the whole window.
+
+The rollups assume what the service guarantees: rows are appended with ``created_at`` set to the
+time of the request, and nothing but the retention command deletes them (which also drops the
+rollups it makes stale).
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import Trunc, TruncDate
+from django.utils import timezone
+
+from .models import IssuanceRollup, IssuanceRollupHour, IssuanceRollupUser, TokenIssuance
+
+OUTCOMES = ("issued", "reused", "refused", "failed")
+GRANTED = ("issued", "reused")  # "issuances" in the top users: credentials handed out
+WINDOWS = (7, 30, 90)  # days the overview offers
+TOP_USERS = 10
+# A closed day is rolled up only this long after it ended: requests in flight at midnight have
+# committed by then, and any throttle window's refusals have been counted.
+ROLLUP_GRACE = timedelta(hours=1)
+
+# Anomalies worth a look (README, "The audit overview"). Each is a lower bound, inclusive.
+MANY_ADDRESSES_PER_DAY = 5  # distinct client IPs of one user in one day: shared or stolen credentials
+REFUSAL_FLOOD_PER_DAY = 100  # refusals of one user in one day: a script hammering the API
+FAILURE_BURST_PER_HOUR = 10  # failed STS calls of all users in one hour: STS down or misconfigured
+
+
+@dataclass(frozen=True)
+class DayCounts:
+    day: date
+    issued: int = 0
+    reused: int = 0
+    refused: int = 0
+    failed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.issued + self.reused + self.refused + self.failed
+
+
+@dataclass(frozen=True)
+class UserCount:
+    username: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """``kind`` is "many_addresses" or "refusal_flood" (a user's day) or "failure_burst" (an hour)."""
+
+    kind: str
+    start: datetime  # aware; the day's or the hour's start
+    end: datetime
+    value: int
+    threshold: int
+    username: str = ""
+
+
+@dataclass(frozen=True)
+class Overview:
+    """Counts of audit rows by outcome over ``window_days`` local days ending today (in full)."""
+
+    window_days: int
+    first_day: date
+    last_day: date
+    days: list[DayCounts]  # one per day of the window, oldest first, zeros included
+    totals: DayCounts  # the window's sums (its ``day`` is ``first_day``)
+    top_issuances: list[UserCount]  # issued + reused
+    top_refusals: list[UserCount]
+    top_failures: list[UserCount]
+    anomalies: list[Anomaly]  # newest first
+    live_since: datetime  # rows from here on were counted live, older ones from rollups
+    thresholds: dict[str, int] = field(
+        default_factory=lambda: {
+            "many_addresses": MANY_ADDRESSES_PER_DAY,
+            "refusal_flood": REFUSAL_FLOOD_PER_DAY,
+            "failure_burst": FAILURE_BURST_PER_HOUR,
+        }
+    )
+
+
+def _outcome_counts() -> dict[str, Any]:
+    """Rows per outcome, as aggregate expressions over ``TokenIssuance``."""
+    return {outcome: Count("id", filter=Q(outcome=outcome)) for outcome in OUTCOMES}
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def _by_user_and_day(rows: QuerySet) -> list[dict[str, Any]]:
+    """Per (local day, username): the outcome counts and the number of distinct client IPs."""
+    tz = timezone.get_current_timezone()
+    return list(
+        rows.order_by()
+        .annotate(day=TruncDate("created_at", tzinfo=tz))
+        .values("day", "username")
+        .annotate(**_outcome_counts(), client_ips=Count("client_ip", distinct=True))
+    )
+
+
+def _by_hour(rows: QuerySet) -> list[dict[str, Any]]:
+    """Per local hour (an aware datetime): the outcome counts of all users."""
+    tz = timezone.get_current_timezone()
+    return list(
+        rows.order_by()
+        .annotate(hour=Trunc("created_at", "hour", tzinfo=tz))
+        .values("hour")
+        .annotate(**_outcome_counts())
+    )
+
+
+def _rows_between(start: datetime, end: datetime | None = None) -> QuerySet:
+    rows = TokenIssuance.objects.filter(created_at__gte=start)
+    return rows if end is None else rows.filter(created_at__lt=end)
+
+
+def issuance_rollups_ensure(*, days: Iterable[date]) -> int:
+    """Roll up each of ``days`` (closed local days) not rolled up yet; returns how many it did.
+
+    Each day is counted outside any transaction, then written in one: a concurrent request that
+    counted the same day finds the unique (time zone, day) taken and leaves it to the first.
+    """
+    zone = timezone.get_current_timezone_name()
+    wanted = set(days)
+    done = set(IssuanceRollup.objects.filter(time_zone=zone, day__in=wanted).values_list("day", flat=True))
+    made = 0
+    for day in sorted(wanted - done):
+        rows = _rows_between(_day_start(day), _day_start(day + timedelta(days=1)))
+        users, hours = _by_user_and_day(rows), _by_hour(rows)
+        try:
+            with transaction.atomic():
+                rollup = IssuanceRollup.objects.create(day=day, time_zone=zone)
+                IssuanceRollupUser.objects.bulk_create(
+                    (
+                        IssuanceRollupUser(
+                            rollup=rollup,
+                            username=row["username"],
+                            client_ips=row["client_ips"],
+                            **{outcome: row[outcome] for outcome in OUTCOMES},
+                        )
+                        for row in users
+                    ),
+                    batch_size=1000,
+                )
+                IssuanceRollupHour.objects.bulk_create(
+                    IssuanceRollupHour(
+                        rollup=rollup, hour=row["hour"], **{outcome: row[outcome] for outcome in OUTCOMES}
+                    )
+                    for row in hours
+                )
+        except IntegrityError:
+            continue  # another request rolled this day up meanwhile
+        made += 1
+    return made
+
+
+def issuance_overview(*, days: int, now: datetime | None = None) -> Overview:
+    """What happened over the last ``days`` local days (today included): counts per day and outcome,
+    the top users by issuances, refusals and failures, and the anomalies above their thresholds.
+
+    The days that closed more than ``ROLLUP_GRACE`` ago come from rollups (made now if missing);
+    the rest from the audit rows. Raises ``ValueError`` for a window that is not positive.
+    """
+    if days < 1:
+        raise ValueError("the window must be at least one day")
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    first_day = today - timedelta(days=days - 1)
+    last_closed = timezone.localdate(now - ROLLUP_GRACE) - timedelta(days=1)
+    rolled_days = [first_day + timedelta(days=n) for n in range((last_closed - first_day).days + 1)]
+    issuance_rollups_ensure(days=rolled_days)
+    live_since = _day_start(max(first_day, last_closed + timedelta(days=1)))
+    zone = timezone.get_current_timezone_name()
+    rollups = IssuanceRollup.objects.filter(time_zone=zone, day__gte=first_day, day__lte=last_closed)
+
+    per_day: dict[date, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
+    per_user: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
+    anomalies: list[Anomaly] = []
+
+    # Closed days: a few rows each.
+    sums = {outcome: Sum(outcome) for outcome in OUTCOMES}
+    for row in (
+        IssuanceRollupHour.objects.filter(rollup__in=rollups)
+        .values(day=F("rollup__day"))
+        .order_by()
+        .annotate(**sums)
+    ):
+        _add(per_day[row["day"]], row)
+    for row in (
+        IssuanceRollupUser.objects.filter(rollup__in=rollups).values("username").order_by().annotate(**sums)
+    ):
+        _add(per_user[row["username"]], row)
+    flagged = Q(client_ips__gte=MANY_ADDRESSES_PER_DAY) | Q(refused__gte=REFUSAL_FLOOD_PER_DAY)
+    for row in IssuanceRollupUser.objects.filter(flagged, rollup__in=rollups).values(
+        "username", "client_ips", "refused", day=F("rollup__day")
+    ):
+        anomalies += _user_day_anomalies(row)
+    for row in IssuanceRollupHour.objects.filter(
+        rollup__in=rollups, failed__gte=FAILURE_BURST_PER_HOUR
+    ).values("hour", "failed"):
+        anomalies.append(_burst(row))
+
+    # The open part of the window, from the audit rows.
+    live_rows = _rows_between(live_since)
+    for row in _by_user_and_day(live_rows):
+        _add(per_day[row["day"]], row)
+        _add(per_user[row["username"]], row)
+        anomalies += _user_day_anomalies(row)
+    for row in _by_hour(live_rows):
+        if row["failed"] >= FAILURE_BURST_PER_HOUR:
+            anomalies.append(_burst(row))
+
+    day_list = [DayCounts(day, **per_day.get(day, {})) for day in _days(first_day, today)]
+    totals = DayCounts(
+        first_day, **{outcome: sum(getattr(d, outcome) for d in day_list) for outcome in OUTCOMES}
+    )
+    anomalies.sort(key=lambda anomaly: (anomaly.start, anomaly.kind, anomaly.username), reverse=True)
+    return Overview(
+        window_days=days,
+        first_day=first_day,
+        last_day=today,
+        days=day_list,
+        totals=totals,
+        top_issuances=_top(per_user, GRANTED),
+        top_refusals=_top(per_user, ("refused",)),
+        top_failures=_top(per_user, ("failed",)),
+        anomalies=anomalies,
+        live_since=live_since,
+    )
+
+
+def _add(target: dict[str, int], row: dict[str, Any]) -> None:
+    for outcome in OUTCOMES:
+        target[outcome] += row[outcome] or 0
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def _top(per_user: dict[str, dict[str, int]], outcomes: tuple[str, ...]) -> list[UserCount]:
+    counts = [UserCount(name, sum(counts[o] for o in outcomes)) for name, counts in per_user.items()]
+    counts = [entry for entry in counts if entry.count > 0]
+    counts.sort(key=lambda entry: (-entry.count, entry.username))
+    return counts[:TOP_USERS]
+
+
+def _user_day_anomalies(row: dict[str, Any]) -> list[Anomaly]:
+    start = _day_start(row["day"])
+    end = _day_start(row["day"] + timedelta(days=1))
+    found = []
+    if row["client_ips"] >= MANY_ADDRESSES_PER_DAY:
+        found.append(
+            Anomaly("many_addresses", start, end, row["client_ips"], MANY_ADDRESSES_PER_DAY, row["username"])
+        )
+    if row["refused"] >= REFUSAL_FLOOD_PER_DAY:
+        found.append(
+            Anomaly("refusal_flood", start, end, row["refused"], REFUSAL_FLOOD_PER_DAY, row["username"])
+        )
+    return found
+
+
+def _burst(row: dict[str, Any]) -> Anomaly:
+    return Anomaly(
+        "failure_burst", row["hour"], row["hour"] + timedelta(hours=1), row["failed"], FAILURE_BURST_PER_HOUR
+    )
