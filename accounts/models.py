@@ -1,5 +1,7 @@
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 
 class User(AbstractUser):
@@ -10,3 +12,49 @@ class User(AbstractUser):
         blank=True,
         help_text="OSS object key of the confirmed avatar, always under user/<id>/.",
     )
+    tokens_valid_after = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=(
+            "Sign-in cut-off: JWTs (access and refresh), sessions and upload credential links issued "
+            "before this time are refused. Moved by a password change, a deactivation and the admin "
+            "action 'Sign out everywhere'."
+        ),
+    )
+    is_demo = models.BooleanField(
+        default=False,
+        help_text="Created by create_demo_users with a documented password: refused at sign-in when DEBUG is off.",
+    )
+
+    def save(self, *args, **kwargs) -> None:
+        """A new password (``set_password``: the admin's forms, ``changepassword``, any API) and a
+        deactivation end everything issued before, whoever saves the user and however.
+
+        A hash upgrade at login (Django's ``check_password`` re-hashes and clears ``_password``)
+        keeps the same password, so it does not sign anyone out.
+        """
+        if self._password is not None or self._is_being_deactivated():
+            self.tokens_valid_after = timezone.now()
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "tokens_valid_after"}
+        super().save(*args, **kwargs)
+
+    def set_unusable_password(self) -> None:
+        super().set_unusable_password()
+        self.tokens_valid_after = timezone.now()
+
+    def _is_being_deactivated(self) -> bool:
+        return (
+            not self.is_active
+            and self.pk is not None
+            and type(self).objects.filter(pk=self.pk, is_active=True).exists()
+        )
+
+    def _get_session_auth_hash(self, secret: str | None = None) -> str:
+        """Sessions end with the cut-off too, not only with the password hash (Django's default)."""
+        if self.tokens_valid_after is None:
+            return super()._get_session_auth_hash(secret=secret)
+        key_salt = "accounts.User.get_session_auth_hash"
+        value = f"{self.password}|{self.tokens_valid_after.isoformat()}"
+        return salted_hmac(key_salt, value, secret=secret, algorithm="sha256").hexdigest()

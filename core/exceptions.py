@@ -74,11 +74,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             "errors": exc.detail,
         }
     elif isinstance(exc, exceptions.APIException):
-        codes = exc.get_codes()
+        code = _first_code(exc.get_codes())
         detail = exc.detail
-        if isinstance(detail, dict):  # simplejwt puts the message under "detail" and adds "messages"
+        if isinstance(detail, dict):  # simplejwt: {"detail", "code", "messages"}
+            code = str(detail.get("code") or code)
             detail = detail.get("detail", "Request failed.")
-        response.data = {"detail": str(detail), "code": _first_code(codes)}
+        response.data = {"detail": str(detail), "code": code}
     return response
 
 

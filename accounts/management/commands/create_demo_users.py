@@ -24,5 +24,6 @@ class Command(BaseCommand):
             if created:
                 user.set_password(password)
                 user.is_staff = user.is_superuser = is_staff
+                user.is_demo = True  # refused at sign-in whenever DEBUG is off
                 user.save()
                 self.stdout.write(f"Created {'staff ' if is_staff else ''}user {username}")

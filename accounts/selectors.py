@@ -1,0 +1,27 @@
+"""Reads for the accounts app: may this user (still) be signed in with what they hold?"""
+
+from datetime import datetime
+
+from django.conf import settings
+
+from .models import User
+
+
+def user_can_sign_in(*, user: User) -> bool:
+    """Active, and not a demo user (documented password) while DEBUG is off."""
+    return user.is_active and (settings.DEBUG or not user.is_demo)
+
+
+def token_is_current(*, user: User, issued_at: datetime) -> bool:
+    """Whether something ``user`` was handed at ``issued_at`` (an aware datetime, microseconds kept)
+    still stands: a JWT, a session, an upload credential link.
+
+    False when the user may not sign in (inactive, or a demo user with DEBUG off) or when
+    ``issued_at`` is before the user's cut-off ``tokens_valid_after``, which a password change, a
+    deactivation and ``accounts.services.user_tokens_revoke`` move to "now". Equal times count as
+    current: a login right after the cut-off works.
+    """
+    if not user_can_sign_in(user=user):
+        return False
+    cutoff = user.tokens_valid_after
+    return cutoff is None or issued_at >= cutoff
