@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from core.schema import error_responses
+from core.serializers import StrictCharField
 from uploads.apis import request_context
 
 from .models import AvatarChange
@@ -21,15 +22,6 @@ from .services import (
     avatar_confirm,
     avatar_upload_key_grant,
 )
-
-
-class _StrictCharField(serializers.CharField):
-    """A JSON string and nothing else: DRF would turn ``7`` into ``"7"``."""
-
-    def to_internal_value(self, data: object) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 def _me(user: User) -> dict:
@@ -88,7 +80,7 @@ class AvatarUploadKeyApi(_AvatarThrottled, APIView):
 
     @extend_schema_serializer(component_name="AvatarUploadKey")
     class InputSerializer(serializers.Serializer):
-        contentType = _StrictCharField(
+        contentType = StrictCharField(
             max_length=100, help_text=f"The file's type: one of {', '.join(AVATAR_CONTENT_TYPES)}."
         )
         size = serializers.IntegerField(min_value=1, help_text="The file's size in bytes.")
@@ -120,7 +112,7 @@ class AvatarApi(_AvatarThrottled, APIView):
 
     @extend_schema_serializer(component_name="AvatarConfirm")
     class InputSerializer(serializers.Serializer):
-        key = _StrictCharField(
+        key = StrictCharField(
             max_length=MAX_KEY_BYTES, trim_whitespace=False, help_text="The key the upload went to."
         )
 

@@ -29,6 +29,8 @@ AVATAR_CONTENT_TYPES = {
     "image/gif": ".gif",
     "image/webp": ".webp",
 }
+# Other extensions a file of that type may carry; a form upload keeps the file's own when it is one of these.
+AVATAR_EXTENSION_ALIASES = {"image/jpeg": (".jpeg",)}
 # OSS caps object names at 1023 bytes; the model column is 1024 characters.
 MAX_KEY_BYTES = 1023
 _SNIFF_BYTES = 16

@@ -187,6 +187,7 @@ REST_FRAMEWORK = {
         "sts_token": env.str("THROTTLE_STS_TOKEN", default="60/min"),
         "login": env.str("THROTTLE_LOGIN", default="20/min"),
         "avatar": env.str("THROTTLE_AVATAR", default="30/min"),
+        "post_policy": env.str("THROTTLE_POST_POLICY", default="60/min"),
     },
     # Proxies in front of the app: 0 means REMOTE_ADDR is the client (never trust X-Forwarded-For).
     "NUM_PROXIES": _int("DJANGO_NUM_PROXIES", 0),

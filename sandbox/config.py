@@ -35,6 +35,19 @@ def default_role_policy(bucket: str) -> dict[str, Any]:
     }
 
 
+def server_user_policy(bucket: str) -> dict[str, Any]:
+    """The RAM user's own policy (the server's long-term key): object actions, and listing the bucket.
+
+    The server lists a user's folders to count what they hold (``reconcile_upload_usage``); the
+    README's RAM set-up grants the same.
+    """
+    policy = default_role_policy(bucket)
+    policy["Statement"].append(
+        {"Effect": "Allow", "Action": ["oss:ListObjects"], "Resource": [f"acs:oss:*:*:{bucket}"]}
+    )
+    return policy
+
+
 @dataclass
 class Faults:
     """Fault injection for tests and benchmarks, changeable while the sandbox runs.

@@ -346,6 +346,68 @@ class OssApp:
         self.storage.delete(self.config.bucket, target.key)
         return _empty(204)
 
+    # ------------------------------------------------------------------ listing
+
+    def _op_ListObjects(self, request: Request, target: Target) -> Response:
+        """ListObjects (``marker``) and ListObjectsV2 (``list-type=2``), in key order, by prefix and delimiter."""
+        args, encode = request.args, _encoder(request)
+        v2 = args.get("list-type") == "2"
+        prefix, delimiter = args.get("prefix", ""), args.get("delimiter", "")
+        max_keys = _bounded_int(args.get("max-keys"), "max-keys", 1, 1000, 100)
+        token = args.get("continuation-token", "") if v2 else ""
+        after = _token_key(token) if token else args.get("start-after" if v2 else "marker", "")
+        contents: list[ObjectMeta] = []
+        common: list[str] = []
+        last, truncated = "", False
+        for meta in self.storage.iter_objects(self.config.bucket):
+            if not meta.key.startswith(prefix) or meta.key <= after:
+                continue
+            cut = meta.key.find(delimiter, len(prefix)) if delimiter else -1
+            folder = meta.key[: cut + len(delimiter)] if cut >= 0 else None
+            if folder is not None and (after.startswith(folder) or (common and common[-1] == folder)):
+                continue  # that folder was listed already
+            if len(contents) + len(common) == max_keys:
+                truncated = True
+                break
+            if folder is not None:
+                common.append(folder)
+                last = folder
+            else:
+                contents.append(meta)
+                last = meta.key
+        children: list[tuple[str, Any]] = [("Name", self.config.bucket), ("Prefix", encode(prefix))]
+        if v2:
+            if args.get("start-after"):
+                children.append(("StartAfter", encode(args["start-after"])))
+            if token:
+                children.append(("ContinuationToken", token))
+        else:
+            children.append(("Marker", encode(args.get("marker", ""))))
+        children += [
+            ("MaxKeys", str(max_keys)),
+            ("Delimiter", encode(delimiter)),
+            ("IsTruncated", "true" if truncated else "false"),
+        ]
+        if truncated:
+            children.append(
+                ("NextContinuationToken", _key_token(last)) if v2 else ("NextMarker", encode(last))
+            )
+        if v2:
+            children.append(("KeyCount", str(len(contents) + len(common))))
+        children += _encoding_element(request)
+        for meta in contents:
+            item = [
+                ("Key", encode(meta.key)),
+                ("LastModified", _iso(meta.last_modified)),
+                ("ETag", meta.etag),
+                ("Type", meta.object_type),
+                ("Size", str(meta.size)),
+                ("StorageClass", "Standard"),
+            ]
+            children.append(("Contents", item))
+        children += [("CommonPrefixes", [("Prefix", encode(folder))]) for folder in common]
+        return _xml_response(_xml("ListBucketResult", children))
+
     # ------------------------------------------------------------------ multipart
 
     def _op_InitiateMultipartUpload(self, request: Request, target: Target) -> Response:
@@ -503,6 +565,13 @@ class OssApp:
         self._authorize(request, principal, operation, now)
         if bucket != self.config.bucket:
             raise OssError("NoSuchBucket", "The specified bucket does not exist.", 404, BucketName=bucket)
+        forbid_overwrite = fields.get("x-oss-forbid-overwrite", "").lower() == "true"
+        if forbid_overwrite and self.storage.head(bucket, key) is not None:
+            raise OssError(
+                "FileAlreadyExists",
+                "The object you specified already exists and can not be overwritten.",
+                409,
+            )
         limit = MAX_OBJECT_SIZE if limits.max_size is None else min(limits.max_size, MAX_OBJECT_SIZE)
         staged = self.storage.stage(upload.stream, limit=limit)
         if staged.size < limits.min_size:
@@ -514,6 +583,7 @@ class OssApp:
             staged,
             content_type=_content_type(fields.get("content-type") or upload.mimetype or None),
             user_meta=_user_meta(fields.items()),
+            if_absent=forbid_overwrite,
         )
         headers = {"ETag": meta.etag, "x-oss-hash-crc64ecma": meta.crc64}
         status = fields.get("success_action_status", "")
@@ -806,6 +876,18 @@ def _requested_parts(body: bytes, stored: Mapping[int, Any]) -> list[int]:
             )
         chosen.append(number)
     return chosen
+
+
+def _key_token(key: str) -> str:
+    """ListObjectsV2's opaque continuation token: here, the last key listed."""
+    return base64.urlsafe_b64encode(key.encode("utf-8")).decode()
+
+
+def _token_key(token: str) -> str:
+    try:
+        return base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True).decode("utf-8")
+    except (ValueError, UnicodeError):
+        raise OssError("InvalidArgument", "The continuation token provided is incorrect.") from None
 
 
 def _etag_value(etag: str) -> str:

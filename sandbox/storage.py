@@ -207,8 +207,13 @@ class Storage:
         user_meta: Mapping[str, str],
         etag: str | None = None,
         object_type: str = "Normal",
+        if_absent: bool = False,
     ) -> ObjectMeta:
-        """Publish staged bytes as ``bucket/key``, replacing any previous object atomically."""
+        """Publish staged bytes as ``bucket/key``, replacing any previous object atomically.
+
+        ``if_absent`` (``x-oss-forbid-overwrite: true``): 409 FileAlreadyExists instead of replacing,
+        decided under the publish lock so two racing writers cannot both win.
+        """
         meta_path = self._meta_path(bucket, key)
         meta_path.parent.mkdir(parents=True, exist_ok=True)
         data_name = f"{meta_path.stem}.{uuid.uuid4().hex}.data"
@@ -226,6 +231,13 @@ class Storage:
         )
         with self._lock:
             previous = self._read_meta(meta_path)
+            if if_absent and previous is not None:
+                staged.discard()
+                raise StorageError(
+                    "FileAlreadyExists",
+                    "The object you specified already exists and can not be overwritten.",
+                    409,
+                )
             os.replace(staged.path, meta_path.parent / data_name)
             _atomic_write_json(meta_path, asdict(meta))
             if previous is not None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sandbox.config import SandboxConfig, default_role_policy
+from sandbox.config import SandboxConfig, server_user_policy
 from sandbox.policy import Policy, PolicyGrammarError, parse_policy
 
 __all__ = [
@@ -126,7 +126,7 @@ def resolve_principal(
         return Principal(
             access_key_id=access_key_id,
             secret=config.access_key_secret,
-            policies=[parse_policy(default_role_policy(config.bucket))],
+            policies=[parse_policy(server_user_policy(config.bucket))],
             is_sts=False,
         )
     if not access_key_id.startswith(STS_PREFIX):

@@ -24,6 +24,7 @@ TEST_ENVIRONMENT = {
     "ALIYUN_OSS_ENDPOINT": "http://127.0.0.1:1",
     "THROTTLE_STS_TOKEN": "1000/min",
     "THROTTLE_LOGIN": "1000/min",
+    "THROTTLE_POST_POLICY": "1000/min",
 }
 for _name, _value in TEST_ENVIRONMENT.items():
     os.environ.setdefault(_name, _value)

@@ -26,8 +26,10 @@ CSV_FIELDS = [
     "username",
     "user_id",
     "outcome",
+    "grant",
     "auth_method",
     "prefix",
+    "object_key",
     "role_session_name",
     "access_key_id",
     "expiration",
@@ -118,7 +120,7 @@ class TokenIssuanceAdmin(ReadOnlyAuditAdmin):
         "access_key_short",
     )
     list_display_links = ("time",)
-    list_filter = ("outcome", "auth_method", "created_at")
+    list_filter = ("outcome", "grant", "auth_method", "created_at")
     exact_search_fields = ("username", "access_key_id", "request_id")
     ip_search_fields = ("client_ip",)
     search_help_text = "Exact username, STS access key id, client IP or request id."

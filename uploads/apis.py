@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -7,8 +7,11 @@ from rest_framework.views import APIView
 
 from core.requests import auth_method, client_ip
 from core.schema import error_responses
+from core.serializers import StrictCharField
 
-from .services import RequestContext, sts_token_issue, sts_token_refuse
+from .models import TokenIssuance
+from .purposes import DEFAULT_PURPOSE
+from .services import RequestContext, post_policy_issue, sts_token_issue, sts_token_refuse
 
 
 def request_context(request: Request) -> RequestContext:
@@ -58,3 +61,137 @@ class StsTokenApi(APIView):
     def throttled(self, request: Request, wait: float | None) -> None:
         sts_token_refuse(user=request.user, context=request_context(request), reason="throttled")
         super().throttled(request, wait)
+
+
+_FORM_FIELD_NAMES = (
+    "key",
+    "policy",
+    "x-oss-signature-version",
+    "x-oss-credential",
+    "x-oss-date",
+    "x-oss-signature",
+    "x-oss-security-token",
+    "success_action_status",
+    "Content-Type",
+    "x-oss-forbid-overwrite",
+)
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "description": (
+            "The form fields to send, in this order, before the file. Append the file last as field "
+            "`file` (multipart/form-data). Send them unchanged: each one is pinned by the signed policy."
+        ),
+        "properties": {name: {"type": "string"} for name in _FORM_FIELD_NAMES},
+        "required": list(_FORM_FIELD_NAMES),
+        "additionalProperties": False,
+    }
+)
+class _FormFields(serializers.DictField):
+    child = serializers.CharField()
+
+
+class PostPolicyApi(APIView):
+    """A server-signed PostObject form: OSS itself enforces the size, type and key of one upload."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "post_policy"
+
+    @extend_schema_serializer(component_name="PostPolicyRequest")
+    class InputSerializer(serializers.Serializer):
+        contentType = StrictCharField(max_length=100, help_text="The file's type, e.g. image/png.")
+        size = serializers.IntegerField(min_value=1, help_text="The file's size in bytes.")
+        filename = StrictCharField(
+            required=False,
+            allow_blank=True,
+            max_length=255,
+            help_text="The file's name; only a safe extension of it is kept in the key.",
+        )
+        purpose = StrictCharField(
+            required=False,
+            default=DEFAULT_PURPOSE,
+            max_length=32,
+            help_text=f"What the file is for; decides the folder, types and size limit. Default {DEFAULT_PURPOSE!r}.",
+        )
+
+    @extend_schema_serializer(
+        component_name="PostPolicy",
+        examples=[
+            OpenApiExample(
+                "A form for a PNG avatar",
+                value={
+                    "url": "https://demo-avatars.oss-cn-hangzhou.aliyuncs.com/",
+                    "fields": {
+                        "key": "user/7/avatars/0f8e6c2b9d9f4c57a1a2b3c4d5e6f708.png",
+                        "policy": "eyJleHBpcmF0aW9uIjoi…",
+                        "x-oss-signature-version": "OSS4-HMAC-SHA256",
+                        "x-oss-credential": "STS.NUgY…/20261129/cn-hangzhou/oss/aliyun_v4_request",
+                        "x-oss-date": "20261129T170000Z",
+                        "x-oss-signature": "6a1f…(64 hex digits)",
+                        "x-oss-security-token": "CAIS…",
+                        "success_action_status": "204",
+                        "Content-Type": "image/png",
+                        "x-oss-forbid-overwrite": "true",
+                    },
+                    "key": "user/7/avatars/0f8e6c2b9d9f4c57a1a2b3c4d5e6f708.png",
+                    "maxBytes": 5242880,
+                    "expiration": "2026-11-29T17:10:00Z",
+                },
+                response_only=True,
+            )
+        ],
+    )
+    class OutputSerializer(serializers.Serializer):
+        url = serializers.CharField(help_text="POST the form here (multipart/form-data).")
+        fields = _FormFields()
+        key = serializers.CharField(help_text="Where the file will be stored; confirm it with this key.")
+        maxBytes = serializers.IntegerField(
+            source="max_bytes", help_text="The largest file OSS accepts with this form, in bytes."
+        )
+        expiration = serializers.DateTimeField(help_text="UTC, ISO 8601; at most 10 minutes ahead.")
+
+    @extend_schema(
+        operation_id="uploads_post_policy_create",
+        request=InputSerializer,
+        responses={200: OutputSerializer, **error_responses(400, 401, 403, 405, 415, 429, 502, 503)},
+        description=(
+            "Errors: 400 `unknown_purpose`, `unsupported_content_type` (type not accepted for the purpose), "
+            "`object_too_large` (declared size above the purpose's limit), `invalid`; then as sts-token. "
+            "OSS answers the form itself: 204 on success; 400 `EntityTooLarge`/`EntityTooSmall` (size outside "
+            '1..maxBytes); 403 `AccessDenied` "Invalid according to Policy" (another key, type or field, or '
+            "the form expired); 409 `FileAlreadyExists` (the form was used already)."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        try:
+            serializer.is_valid(raise_exception=True)
+        except (exceptions.ParseError, exceptions.UnsupportedMediaType, exceptions.ValidationError) as exc:
+            self._refuse(request, exc.default_code)
+            raise
+        data = serializer.validated_data
+        form = post_policy_issue(
+            user=request.user,
+            context=request_context(request),
+            content_type=data["contentType"],
+            size=data["size"],
+            filename=data.get("filename", ""),
+            purpose=data["purpose"],
+        )
+        response = Response(self.OutputSerializer(form).data)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def throttled(self, request: Request, wait: float | None) -> None:
+        self._refuse(request, "throttled")
+        super().throttled(request, wait)
+
+    def _refuse(self, request: Request, reason: str) -> None:
+        sts_token_refuse(
+            user=request.user,
+            context=request_context(request),
+            reason=reason,
+            grant=TokenIssuance.Grant.POST_POLICY,
+        )

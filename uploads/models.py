@@ -13,8 +13,12 @@ class TokenIssuance(models.Model):
     class Outcome(models.TextChoices):
         ISSUED = "issued", "Issued (new STS credentials)"
         REUSED = "reused", "Reused (cached credentials)"
-        REFUSED = "refused", "Refused (rate limited)"
+        REFUSED = "refused", "Refused (rate limited, invalid request or over quota)"
         FAILED = "failed", "Failed (STS error)"
+
+    class Grant(models.TextChoices):
+        STS_TOKEN = "sts_token", "STS credentials"
+        POST_POLICY = "post_policy", "Signed form (PostObject policy)"
 
     class AuthMethod(models.TextChoices):
         JWT = "jwt", "JWT"
@@ -31,8 +35,24 @@ class TokenIssuance(models.Model):
     )
     username = models.CharField(max_length=150)
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    # db_default: rows written by the previous release during a rolling deploy still get a value.
+    grant = models.CharField(
+        "what was asked for",
+        max_length=16,
+        choices=Grant.choices,
+        default=Grant.STS_TOKEN,
+        db_default=Grant.STS_TOKEN,
+    )
     auth_method = models.CharField(max_length=16, choices=AuthMethod.choices)
     prefix = models.CharField(max_length=255)
+    object_key = models.CharField(
+        "object key",
+        max_length=1024,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The one key a signed form may write.",
+    )
     role_session_name = models.CharField(max_length=64, blank=True)
     access_key_id = models.CharField("STS access key id", max_length=128, blank=True)
     expiration = models.DateTimeField(null=True, blank=True)

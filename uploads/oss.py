@@ -153,3 +153,10 @@ def read_prefix(key: str, length: int) -> bytes:
     except requests.RequestException as exc:  # the body broke off after the headers arrived
         logger.warning("OSS read failed: %s", type(exc).__name__)
         raise OssError("oss_unavailable", "OSS could not be reached.") from None
+
+
+def post_url() -> str:
+    """Where browsers POST a form upload: the bucket's own URL, addressed exactly as the server's client
+    addresses it (``http://127.0.0.1:8702/<bucket>/`` for the sandbox, ``https://<bucket>.oss-<region>.aliyuncs.com/``
+    for Alibaba Cloud)."""
+    return _bucket()._make_url(settings.ALIYUN_OSS_BUCKET, "")

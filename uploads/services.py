@@ -18,7 +18,7 @@ from django.db import DatabaseError
 from accounts.models import User
 from core.exceptions import ApplicationError
 
-from . import sts
+from . import oss, post_policy, purposes, sts
 from .models import TokenIssuance
 from .policy import upload_policy, user_prefix
 
@@ -217,21 +217,22 @@ def _fresh_or_cached(key: str, *, session_name: str, policy: dict[str, Any]) -> 
             cache.delete(lock_key)
 
 
-def sts_token_issue(*, user: User, context: RequestContext) -> UploadCredentials:
-    """Hand ``user`` credentials that can write only under ``user/<id>/``, auditing the attempt."""
-    prefix = user_prefix(user.pk)
-    policy = upload_policy(bucket=settings.ALIYUN_OSS_BUCKET, user_id=user.pk)
+def _obtain(
+    *, user: User, context: RequestContext, grant: str, policy: dict[str, Any], **audit_fields: Any
+) -> _Obtained:
+    """The user's scoped credentials through the shared reuse path; a failure is audited and raised."""
     session_name = role_session_name(user.pk)
-    audit_fields: dict[str, Any] = {"role_session_name": session_name, "policy": policy}
-
     try:
-        obtained = _fresh_or_cached(_cache_key(user.pk, policy), session_name=session_name, policy=policy)
+        return _fresh_or_cached(_cache_key(user.pk, policy), session_name=session_name, policy=policy)
     except sts.StsError as exc:
         _audit(
             user=user,
             context=context,
             outcome=TokenIssuance.Outcome.FAILED,
-            prefix=prefix,
+            prefix=user_prefix(user.pk),
+            grant=grant,
+            role_session_name=session_name,
+            policy=policy,
             error_code=exc.upstream_code or exc.code,
             sts_request_id=exc.request_id,
             **audit_fields,
@@ -243,18 +244,48 @@ def sts_token_issue(*, user: User, context: RequestContext) -> UploadCredentials
             retry_after=exc.retry_after,
         ) from None
 
+
+def _audit_handed_out(
+    *,
+    user: User,
+    context: RequestContext,
+    grant: str,
+    policy: dict[str, Any],
+    obtained: _Obtained,
+    expiration: datetime,
+    **audit_fields: Any,
+) -> None:
     credentials, sts_error = obtained.credentials, obtained.sts_error
     _audit(
         user=user,
         context=context,
         outcome=TokenIssuance.Outcome.REUSED if obtained.reused else TokenIssuance.Outcome.ISSUED,
-        prefix=prefix,
+        prefix=user_prefix(user.pk),
+        grant=grant,
+        role_session_name=role_session_name(user.pk),
+        policy=policy,
         access_key_id=credentials.access_key_id,
-        expiration=credentials.expiration,
+        expiration=expiration,
         # A stale-if-error hand-out names the failed STS call; a plain reuse the one that issued.
         sts_request_id=sts_error.request_id if sts_error else credentials.request_id,
         error_code=(sts_error.upstream_code or sts_error.code) if sts_error else "",
         **audit_fields,
+    )
+
+
+def sts_token_issue(*, user: User, context: RequestContext) -> UploadCredentials:
+    """Hand ``user`` credentials that can write only under ``user/<id>/``, auditing the attempt."""
+    grant = TokenIssuance.Grant.STS_TOKEN
+    policy = upload_policy(bucket=settings.ALIYUN_OSS_BUCKET, user_id=user.pk)
+    obtained = _obtain(user=user, context=context, grant=grant, policy=policy)
+    credentials = obtained.credentials
+    _audit_handed_out(
+        user=user,
+        context=context,
+        grant=grant,
+        policy=policy,
+        obtained=obtained,
+        expiration=credentials.expiration,
     )
     return UploadCredentials(
         access_key_id=credentials.access_key_id,
@@ -264,17 +295,128 @@ def sts_token_issue(*, user: User, context: RequestContext) -> UploadCredentials
         bucket=settings.ALIYUN_OSS_BUCKET,
         region=settings.ALIYUN_OSS_REGION,
         endpoint=settings.ALIYUN_OSS_ENDPOINT,
-        prefix=prefix,
+        prefix=user_prefix(user.pk),
     )
 
 
-def sts_token_refuse(*, user: User, context: RequestContext, reason: str) -> None:
-    """Audit an issuance the server refused before calling STS (e.g. rate limited)."""
+def sts_token_refuse(
+    *, user: User, context: RequestContext, reason: str, grant: str = TokenIssuance.Grant.STS_TOKEN
+) -> None:
+    """Audit an issuance the server refused before calling STS (rate limited, invalid, over quota)."""
     _audit(
         user=user,
         context=context,
         outcome=TokenIssuance.Outcome.REFUSED,
         prefix=user_prefix(user.pk),
+        grant=grant,
         role_session_name=role_session_name(user.pk),
         error_code=reason,
+    )
+
+
+# --- Server-signed form uploads (PostObject) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PostPolicyGrant:
+    """A signed PostObject form: POST ``fields`` then the file (as field ``file``, last) to ``url``."""
+
+    url: str
+    fields: dict[str, str]
+    key: str
+    max_bytes: int
+    expiration: datetime
+
+
+def _refuse(
+    *, user: User, context: RequestContext, grant: str, error: ApplicationError, **audit_fields: Any
+) -> ApplicationError:
+    _audit(
+        user=user,
+        context=context,
+        outcome=TokenIssuance.Outcome.REFUSED,
+        prefix=user_prefix(user.pk),
+        grant=grant,
+        role_session_name=role_session_name(user.pk),
+        error_code=error.code,
+        **audit_fields,
+    )
+    return error
+
+
+def _purpose_for(*, purpose: str, content_type: str, size: int) -> purposes.UploadPurpose:
+    """The registered purpose, if it accepts this type and size; else an ``ApplicationError`` (400)."""
+    found = purposes.upload_purpose_get(purpose)
+    if found is None:
+        names = ", ".join(purposes.upload_purpose_names()) or "none"
+        raise ApplicationError(f"Unknown purpose {purpose!r}; known: {names}.", code="unknown_purpose")
+    if content_type not in found.content_types:
+        accepted = ", ".join(found.content_types)
+        raise ApplicationError(
+            f"Files for {found.name} must be one of: {accepted}.", code="unsupported_content_type"
+        )
+    if size > found.max_bytes():
+        raise ApplicationError(
+            f"The file is {size} bytes; {found.name} uploads may be at most {found.max_bytes()} bytes.",
+            code="object_too_large",
+        )
+    return found
+
+
+def post_policy_issue(
+    *,
+    user: User,
+    context: RequestContext,
+    content_type: str,
+    size: int,
+    filename: str = "",
+    purpose: str,
+) -> PostPolicyGrant:
+    """A PostObject form that lets ``user`` upload one file, as declared, to a fresh key of theirs.
+
+    ``content_type`` must be one the purpose accepts and ``size`` (bytes, what the client declares)
+    at most its limit; the form lets OSS accept 1 to ``max_bytes`` bytes of exactly that type at
+    exactly that key, once (forbid-overwrite), until ``expiration`` (at most 10 minutes). It is signed
+    with the user's own scoped STS credentials, obtained and reused as for ``sts_token_issue``; the
+    AccessKey secret stays here. Every attempt is audited with grant ``post_policy``.
+    Raises ``ApplicationError``: 400 ``unknown_purpose``, ``unsupported_content_type``,
+    ``object_too_large``; 502/503 as ``sts_token_issue``.
+    """
+    grant = TokenIssuance.Grant.POST_POLICY
+    content_type = content_type.strip().lower()
+    try:
+        chosen = _purpose_for(purpose=purpose, content_type=content_type, size=size)
+    except ApplicationError as exc:
+        raise _refuse(user=user, context=context, grant=grant, error=exc) from None
+    extension = chosen.extension(content_type, filename)
+    key = f"{user_prefix(user.pk)}{chosen.folder}{uuid.uuid4().hex}{extension}"
+    max_bytes = chosen.max_bytes()
+    policy = upload_policy(bucket=settings.ALIYUN_OSS_BUCKET, user_id=user.pk)
+    obtained = _obtain(user=user, context=context, grant=grant, policy=policy, object_key=key)
+    credentials = obtained.credentials
+    now = datetime.now(UTC).replace(microsecond=0)
+    expiration = min(now + post_policy.MAX_LIFETIME, credentials.expiration)
+    fields = post_policy.post_object_form(
+        bucket=settings.ALIYUN_OSS_BUCKET,
+        region=settings.ALIYUN_OSS_REGION,
+        key=key,
+        content_type=content_type,
+        max_bytes=max_bytes,
+        now=now,
+        expiration=expiration,
+        access_key_id=credentials.access_key_id,
+        access_key_secret=credentials.access_key_secret,
+        security_token=credentials.security_token,
+    )
+    _audit_handed_out(
+        user=user,
+        context=context,
+        grant=grant,
+        policy=policy,
+        obtained=obtained,
+        expiration=expiration,
+        object_key=key,
+    )
+    return PostPolicyGrant(
+        url=oss.post_url(), fields=fields, key=key, max_bytes=max_bytes, expiration=expiration
     )

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import requests
 
-from sandbox.tokens import IssuedCredentials
-from tests.sandbox.conftest import stored_keys
+from sandbox.tokens import IssuedCredentials, issue_credentials
+from tests.sandbox.conftest import stored_keys, user_session_policy
 from tests.sandbox.test_oss_oss2 import crc64_xz
 
 LIMIT = 1024
@@ -181,3 +181,60 @@ def test_post_object_without_policy_is_anonymous(private_sandbox) -> None:
     assert answer.status_code == 403
     assert b"<Code>AccessDenied</Code>" in answer.content
     assert stored_keys(config) == []
+
+
+@pytest.mark.parametrize("version", ["v1", "v4"])
+def test_post_object_forbid_overwrite(sandbox, bucket_name, user7, make_oss2, version) -> None:
+    key = f"user/7/once-{version}.jpg"
+    conditions = [["eq", "$key", key], ["eq", "$x-oss-forbid-overwrite", "true"]]
+    form = signed_form(
+        user7, key, version=version, conditions=conditions, extra={"x-oss-forbid-overwrite": "true"}
+    )
+
+    first = post(sandbox.oss_endpoint, bucket_name, form, b"first")
+    second = post(sandbox.oss_endpoint, bucket_name, form, b"second")
+
+    assert first.status_code == 204
+    assert second.status_code == 409
+    assert b"<Code>FileAlreadyExists</Code>" in second.content
+    assert make_oss2(user7).get_object(key).read() == b"first"
+
+
+def test_post_object_content_type_starts_with(private_sandbox) -> None:
+    config = private_sandbox.config
+    creds = issue_credentials(
+        config,
+        role_session_name="user-7",
+        session_policy=user_session_policy(config.bucket, 7),
+        duration_seconds=3600,
+    )
+    conditions = [["starts-with", "$key", "user/7/"], ["starts-with", "$Content-Type", "image/"]]
+
+    def attempt(content_type: str) -> requests.Response:
+        form = signed_form(creds, "user/7/typed", conditions=conditions, extra={"Content-Type": content_type})
+        return post(private_sandbox.oss_endpoint, config.bucket, form, b"data")
+
+    refused = attempt("text/html")
+    assert refused.status_code == 403
+    assert b"Invalid according to Policy: Policy Condition failed" in refused.content
+    assert stored_keys(config) == []  # nothing stored when refused
+    assert attempt("image/webp").status_code == 204
+    assert stored_keys(config) == ["user/7/typed"]
+
+
+def test_post_object_too_large_leaves_nothing_behind(private_sandbox) -> None:
+    config = private_sandbox.config
+    creds = issue_credentials(
+        config,
+        role_session_name="user-7",
+        session_policy=user_session_policy(config.bucket, 7),
+        duration_seconds=3600,
+    )
+    form = signed_form(creds, "user/7/big.jpg", version="v4")
+
+    answer = post(private_sandbox.oss_endpoint, config.bucket, form, b"x" * (LIMIT + 1))
+
+    assert answer.status_code == 400
+    assert b"<Code>EntityTooLarge</Code>" in answer.content
+    assert stored_keys(config) == []
+    assert list((config.data_dir / "oss" / "tmp").iterdir()) == []
