@@ -22,6 +22,8 @@ export ALIYUN_OSS_REGION ?= cn-hangzhou
 export ALIYUN_OSS_ENDPOINT ?= http://127.0.0.1:8702
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The sandbox bucket enforces CORS like OSS: until a CORS rule is applied, it lets the demo's origin in.
+export SANDBOX_CORS_ALLOWED_ORIGINS ?= http://$(HOST):$(PORT)
 
 .PHONY: install run test sandbox lint serve bench loadcheck
 
@@ -59,6 +61,7 @@ sandbox: install
 test: install
 	env -u DJANGO_DEBUG -u DJANGO_SECURE_SSL_REDIRECT -u ALIYUN_ACCESS_KEY_ID -u ALIYUN_ACCESS_KEY_SECRET \
 	  -u ALIYUN_STS_ROLE_ARN -u ALIYUN_STS_ENDPOINT -u ALIYUN_OSS_BUCKET -u ALIYUN_OSS_REGION -u ALIYUN_OSS_ENDPOINT \
+	  -u SANDBOX_CORS_ALLOWED_ORIGINS \
 	  $(PY) -m pytest $(PYTEST_ARGS)
 
 # ruff, and the dependency contracts of pyproject.toml ([tool.importlinter]): layers, and a product that

@@ -237,13 +237,18 @@ ALIYUN_STS_STALE_IF_ERROR_SECONDS = _int("ALIYUN_STS_STALE_IF_ERROR_SECONDS", 60
 ALIYUN_OSS_BUCKET = env.str("ALIYUN_OSS_BUCKET", default="")
 ALIYUN_OSS_REGION = env.str("ALIYUN_OSS_REGION", default="cn-hangzhou")
 ALIYUN_OSS_ENDPOINT = env.str("ALIYUN_OSS_ENDPOINT", default=f"https://oss-{ALIYUN_OSS_REGION}.aliyuncs.com")
+# RAM, called only by `manage.py aliyun_setup --apply` (and `aliyun_doctor` with an admin key).
+# Empty: ram.aliyuncs.com, or the STS endpoint when that is the local sandbox (it answers RAM too).
+ALIYUN_RAM_ENDPOINT = env.str("ALIYUN_RAM_ENDPOINT", default="")
 
 AVATAR_MAX_BYTES = _int("AVATAR_MAX_BYTES", 5 * 1024 * 1024)
 
 # The local sandbox (python manage.py sandbox) serves STS and OSS on the two endpoints above.
 SANDBOX_DATA_DIR = Path(env.str("SANDBOX_DATA_DIR", default=str(BASE_DIR / "var" / "sandbox")))
 SANDBOX_ROLE_POLICY = env.json("SANDBOX_ROLE_POLICY", default=None)
-SANDBOX_ROLE_MAX_SESSION_DURATION = _int("SANDBOX_ROLE_MAX_SESSION_DURATION", 43200)
+SANDBOX_ROLE_MAX_SESSION_DURATION = _int("SANDBOX_ROLE_MAX_SESSION_DURATION", 3600)
+# Origins the sandbox bucket answers CORS for until a CORS rule is applied to it; "*" allows any.
+SANDBOX_CORS_ALLOWED_ORIGINS = env.list("SANDBOX_CORS_ALLOWED_ORIGINS", default=[])
 
 # --- Serving (config/gunicorn.conf.py reads these, so .env applies to gunicorn too) -----------
 GUNICORN_BIND = env.list("GUNICORN_BIND", default=["127.0.0.1:8000"])

@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from sandbox.bucket_config import BucketSettings
+    from sandbox.ram import RamStore
 
 # Object-level actions a role scoped to one bucket gets by default. ACL actions
 # are deliberately absent, so even the role itself cannot make an object public.
@@ -62,6 +67,7 @@ class Faults:
     throttle_every: int = 0
     fail_every: int = 0
     throttle_retry_after_ms: int = 1000
+    clock_skew_seconds: float = 0.0
     received: int = 0
     issued: int = 0
     throttled: int = 0
@@ -75,8 +81,13 @@ class Faults:
         throttle_every: int | None = None,
         fail_every: int | None = None,
         throttle_retry_after_ms: int | None = None,
+        clock_skew_seconds: float | None = None,
     ) -> None:
-        """Change the switches atomically; None leaves a switch as it is."""
+        """Change the switches atomically; None leaves a switch as it is.
+
+        `clock_skew_seconds` (may be negative) moves the sandbox's clock: its `Date` headers and the
+        time it checks signatures and tokens against, as a server whose clock is off sees it.
+        """
         for name, value in (
             ("latency_ms", latency_ms),
             ("throttle_every", throttle_every),
@@ -94,6 +105,12 @@ class Faults:
                 self.fail_every = int(fail_every)
             if throttle_retry_after_ms is not None:
                 self.throttle_retry_after_ms = int(throttle_retry_after_ms)
+            if clock_skew_seconds is not None:
+                self.clock_skew_seconds = float(clock_skew_seconds)
+
+    def now(self) -> datetime:
+        """The sandbox's own clock (UTC), shifted by `clock_skew_seconds`."""
+        return datetime.now(UTC) + timedelta(seconds=self.clock_skew_seconds)
 
     def next_call(self) -> FaultOutcome:
         """Count one received call and decide its fate."""
@@ -124,6 +141,7 @@ class Faults:
                 "latency_ms": self.latency_ms,
                 "throttle_every": self.throttle_every,
                 "fail_every": self.fail_every,
+                "clock_skew_seconds": self.clock_skew_seconds,
             }
 
 
@@ -138,9 +156,15 @@ class SandboxConfig:
     region: str = "cn-hangzhou"
     data_dir: Path = field(default_factory=lambda: Path("var/sandbox"))
     role_policy: dict[str, Any] | None = None
-    role_max_session_duration: int = 43200
+    role_max_session_duration: int = 3600
+    # Origins the bucket answers CORS for while no CORS rule was applied to it (PutBucketCors).
     cors_allowed_origins: list[str] = field(default_factory=lambda: ["*"])
+    # The RAM user owning access_key_id (what GetCallerIdentity names).
+    ram_user_name: str = "uploads-server"
     faults: Faults = field(default_factory=Faults)
+    _ram: RamStore | None = field(default=None, init=False, repr=False, compare=False)
+    _bucket_settings: BucketSettings | None = field(default=None, init=False, repr=False, compare=False)
+    _state_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Imported here: policy.py is pure and must stay importable without config.
@@ -159,6 +183,26 @@ class SandboxConfig:
             if not getattr(self, name):
                 raise ValueError(f"SandboxConfig.{name} must not be empty")
 
+    @property
+    def ram(self) -> RamStore:
+        """The account's RAM state (users, policies, roles), shared by the STS and OSS apps."""
+        from sandbox.ram import RamStore
+
+        with self._state_lock:
+            if self._ram is None:
+                self._ram = RamStore(self)
+            return self._ram
+
+    @property
+    def bucket_settings(self) -> BucketSettings:
+        """The bucket's applied CORS and lifecycle configuration."""
+        from sandbox.bucket_config import BucketSettings
+
+        with self._state_lock:
+            if self._bucket_settings is None:
+                self._bucket_settings = BucketSettings(self.data_dir, self.bucket)
+            return self._bucket_settings
+
     @classmethod
     def from_settings(cls, **overrides: Any) -> SandboxConfig:
         """Build from django.conf.settings (the ALIYUN_* and SANDBOX_* settings)."""
@@ -173,8 +217,9 @@ class SandboxConfig:
             "data_dir": Path(settings.SANDBOX_DATA_DIR),
             "role_policy": _policy_setting(getattr(settings, "SANDBOX_ROLE_POLICY", None)),
             "role_max_session_duration": int(
-                getattr(settings, "SANDBOX_ROLE_MAX_SESSION_DURATION", None) or 43200
+                getattr(settings, "SANDBOX_ROLE_MAX_SESSION_DURATION", None) or 3600
             ),
+            "cors_allowed_origins": list(getattr(settings, "SANDBOX_CORS_ALLOWED_ORIGINS", None) or []),
         }
         values.update(overrides)
         return cls(**values)

@@ -35,7 +35,7 @@ from werkzeug.http import http_date
 from werkzeug.wrappers import Request, Response
 
 from core.aliyun_names import BUCKET_NAME
-from sandbox import oss_auth
+from sandbox import bucket_config, oss_auth
 from sandbox.config import SandboxConfig
 from sandbox.oss_auth import AuthError, RequestFacts, is_decimal
 from sandbox.policy import bucket_resource, is_allowed, object_resource
@@ -57,9 +57,6 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 MAX_KEY_BYTES = 1023
 MAX_XML_BODY = 2 * 1024 * 1024
 DRAIN_LIMIT = 64 * 1024 * 1024
-CORS_METHODS = "GET, PUT, POST, DELETE, HEAD"
-CORS_EXPOSE = "ETag, x-oss-request-id, x-oss-hash-crc64ecma"
-CORS_MAX_AGE = "3600"
 POLICY_DENIED = "Access denied by authorizer's policy."
 RESPONSE_OVERRIDES = {
     "response-content-type": "Content-Type",
@@ -144,7 +141,7 @@ class OssApp:
         request_id = secrets.token_hex(12).upper()
         try:
             response = self._handle(request, request_id)
-        except (OssError, AuthError, StorageError) as exc:
+        except (OssError, AuthError, StorageError, bucket_config.BucketConfigError) as exc:
             response = self._error(
                 request, request_id, exc.code, exc.message, exc.status, getattr(exc, "extra", {})
             )
@@ -183,7 +180,7 @@ class OssApp:
         if request.method == "OPTIONS":
             return self._preflight(request)
         path = _decoded_path(request)
-        now = datetime.now(UTC)
+        now = self.config.faults.now()
         if request.method == "POST" and request.mimetype == "multipart/form-data":
             return self._post_object(request, path, now)
         facts = RequestFacts(
@@ -209,6 +206,8 @@ class OssApp:
             raise OssError(
                 "NoSuchBucket", "The specified bucket does not exist.", 404, BucketName=target.bucket
             )
+        if operation.name in bucket_config.OPERATIONS:
+            return bucket_config.handle_bucket_config(self.config, operation.name, request)
         handler = getattr(self, f"_op_{operation.name}", None)
         if handler is None:
             raise _not_implemented(operation.name)
@@ -623,35 +622,16 @@ class OssApp:
         return staged
 
     def _preflight(self, request: Request) -> Response:
-        origin = request.headers.get("Origin")
-        method = request.headers.get("Access-Control-Request-Method", "")
-        if not origin or not self._origin_allowed(origin) or method.upper() not in CORS_METHODS.split(", "):
-            raise OssError(
-                "AccessForbidden",
-                "CORSResponse: This CORS request is not allowed. This is usually because the evalution of "
-                "Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers "
-                "are not whitelisted by the resource's CORS spec.",
-                403,
-            )
-        headers = {"Access-Control-Allow-Methods": CORS_METHODS, "Access-Control-Max-Age": CORS_MAX_AGE}
-        requested = request.headers.get("Access-Control-Request-Headers")
-        if requested:
-            headers["Access-Control-Allow-Headers"] = requested
-        return _empty(200, headers)
-
-    def _origin_allowed(self, origin: str) -> bool:
-        allowed = self.config.cors_allowed_origins or []
-        return "*" in allowed or origin in allowed
+        return _empty(200, bucket_config.preflight_headers(self.config, request))
 
     def _decorate(self, request: Request, response: Response, request_id: str) -> None:
         response.headers["x-oss-request-id"] = request_id
         response.headers["Server"] = "AliyunOSS"
-        response.headers["Date"] = http_date(datetime.now(UTC))
-        origin = request.headers.get("Origin")
-        if origin and self._origin_allowed(origin):
-            response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE
-            response.headers.add("Vary", "Origin")
+        response.headers["Date"] = http_date(self.config.faults.now())
+        if request.method != "OPTIONS":
+            response.headers.update(bucket_config.actual_cors_headers(self.config, request))
+        if request.headers.get("Origin"):
+            response.vary.add("Origin")
 
     def _error(
         self,

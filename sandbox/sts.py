@@ -25,9 +25,11 @@ from typing import Any
 from urllib.parse import quote
 
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import http_date
 from werkzeug.wrappers import Request, Response
 
 from core.aliyun_names import ROLE_ARN, ROLE_SESSION_NAME
+from sandbox import ram
 from sandbox.config import SandboxConfig
 from sandbox.policy import PolicyGrammarError, parse_policy
 from sandbox.tokens import issue_credentials
@@ -113,6 +115,8 @@ def make_sts_app(config: SandboxConfig) -> Any:
                     500, "InternalError", "The request processing has failed due to some unknown error."
                 ),
             )
+        # Every answer carries the sandbox's own clock, which `aliyun_doctor` compares with ours.
+        response.headers["Date"] = http_date(config.faults.now())
         return response(environ, start_response)
 
     return app
@@ -140,13 +144,40 @@ def _handle(config: SandboxConfig, nonces: _NonceCache, request: Request, reques
     params = _parameters(request)
     action, access_key_id = _authenticate(config, nonces, request, params, body)
     version = request.headers.get("x-acs-version") or params.get("Version")
+    if version == ram.API_VERSION:  # RAM is an RPC API too: the same port answers it
+        try:
+            answer = ram.handle_ram_action(config, action, params)
+        except ram.RamError as exc:
+            raise StsError(exc.status, exc.code, exc.message) from None
+        return _json_response(200, {"RequestId": request_id, **answer}, request_id)
     if version != API_VERSION:
         raise StsError(400, "InvalidVersion", "Specified parameter Version is not valid.")
+    if action == "GetCallerIdentity":
+        return _caller_identity(config, request_id, access_key_id)
     if action != "AssumeRole":
         raise StsError(
             404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method."
         )
     return _assume_role(config, params, request_id, access_key_id)
+
+
+def _caller_identity(config: SandboxConfig, request_id: str, access_key_id: str) -> Response:
+    """GetCallerIdentity for the RAM user owning the key (what `aliyun_setup` asks first)."""
+    store = config.ram
+    user_name = store.user_of_key(access_key_id) or ""
+    user_id = store.call("GetUser", {"UserName": user_name})["User"]["UserId"] if user_name else ""
+    return _json_response(
+        200,
+        {
+            "RequestId": request_id,
+            "AccountId": store.account_id,
+            "Arn": store.user_arn(user_name),
+            "IdentityType": "RAMUser",
+            "PrincipalId": user_id,
+            "UserId": user_id,
+        },
+        request_id,
+    )
 
 
 def _parameters(request: Request) -> dict[str, str]:
@@ -195,7 +226,7 @@ def _authenticate_acs3(
             400, "IncompleteSignature", "The request signature does not conform to Aliyun standards."
         )
 
-    _check_timestamp(request.headers.get("x-acs-date"))
+    _check_timestamp(request.headers.get("x-acs-date"), config.faults.now())
     secret = _secret_of(config, access_key_id)
 
     payload_hash = hashlib.sha256(body).hexdigest()
@@ -255,7 +286,7 @@ def _authenticate_rpc_v2(
     access_key_id = params.get("AccessKeyId", "")
     if not access_key_id:
         raise StsError(400, "MissingAccessKeyId", "AccessKeyId is mandatory for this action.")
-    _check_timestamp(params.get("Timestamp"))
+    _check_timestamp(params.get("Timestamp"), config.faults.now())
     secret = _secret_of(config, access_key_id)
 
     signed = sorted((k, v) for k, v in params.items() if k != "Signature")
@@ -285,7 +316,7 @@ def _secret_of(config: SandboxConfig, access_key_id: str) -> str:
     return config.access_key_secret
 
 
-def _check_timestamp(value: str | None) -> None:
+def _check_timestamp(value: str | None, now: datetime) -> None:
     if not value:
         raise StsError(400, "MissingTimestamp", "Timestamp is mandatory for this action.")
     try:
@@ -294,7 +325,7 @@ def _check_timestamp(value: str | None) -> None:
         raise StsError(
             400, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted."
         ) from None
-    if abs(datetime.now(UTC) - sent) > MAX_CLOCK_SKEW:
+    if abs(now - sent) > MAX_CLOCK_SKEW:
         raise StsError(400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.")
 
 
@@ -322,15 +353,19 @@ def _assume_role(config: SandboxConfig, params: Mapping[str, str], request_id: s
             "The parameter RoleSessionName is wrongly formed: 2-64 characters of A-Za-z0-9.@-_ are allowed.",
         )
     session_policy = _session_policy(params.get("Policy"))
-    if role_arn.lower() != config.role_arn.lower():
-        raise StsError(404, "EntityNotExist.Role", f"The role not exists: {role_arn}.")
-    duration = _duration(params.get("DurationSeconds"), config.role_max_session_duration)
+    try:  # the role must exist, let the caller in (its policies and the role's trust policy)
+        role_arn, role_max = config.ram.check_assume_role(caller_key=caller, role_arn=role_arn)
+    except ram.RamError as exc:
+        raise StsError(exc.status, exc.code, exc.message) from None
+    duration = _duration(params.get("DurationSeconds"), role_max)
 
     credentials = issue_credentials(
         config,
         role_session_name=session_name,
         session_policy=session_policy,
         duration_seconds=duration,
+        role_arn=role_arn,
+        now=config.faults.now(),
     )
     config.faults.record_issued()
     # Never log the secret or the token: the key id and session are enough to trace.

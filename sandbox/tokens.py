@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sandbox.config import SandboxConfig, server_user_policy
+from sandbox.config import SandboxConfig
 from sandbox.policy import Policy, PolicyGrammarError, parse_policy
 
 __all__ = [
@@ -82,21 +82,22 @@ def issue_credentials(
     session_policy: dict[str, Any] | None,
     duration_seconds: int,
     now: datetime | None = None,
+    role_arn: str | None = None,
 ) -> IssuedCredentials:
-    """Mint STS credentials for the configured role (parameters are validated by the caller)."""
+    """Mint STS credentials for `role_arn` (default: the configured role); the caller validated the rest."""
+    role_arn = role_arn or config.role_arn
     issued_at = _utc(now).replace(microsecond=0)
     expiration = issued_at + timedelta(seconds=duration_seconds)
     access_key_id = STS_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(_AK_LENGTH))
-    role_id = _role_id(config.role_arn)
+    role_id = _role_id(role_arn)
     payload = {
         "v": _PAYLOAD_VERSION,
         "ak": access_key_id,
         "exp": int(expiration.timestamp()),
         "iat": int(issued_at.timestamp()),
         "sp": session_policy,
-        "rp": config.role_policy,
         "sn": role_session_name,
-        "arn": config.role_arn,
+        "arn": role_arn,
         "nonce": secrets.token_hex(8),
     }
     return IssuedCredentials(
@@ -104,7 +105,7 @@ def issue_credentials(
         access_key_secret=secret_for(config, access_key_id),
         security_token=_seal(config, payload),
         expiration=expiration,
-        assumed_role_arn=_assumed_role_arn(config.role_arn, role_session_name),
+        assumed_role_arn=_assumed_role_arn(role_arn, role_session_name),
         assumed_role_id=f"{role_id}:{role_session_name}",
     )
 
@@ -126,7 +127,7 @@ def resolve_principal(
         return Principal(
             access_key_id=access_key_id,
             secret=config.access_key_secret,
-            policies=[parse_policy(server_user_policy(config.bucket))],
+            policies=[config.ram.user_policy(access_key_id)],
             is_sts=False,
         )
     if not access_key_id.startswith(STS_PREFIX):
@@ -148,8 +149,13 @@ def resolve_principal(
     expiration = datetime.fromtimestamp(int(payload["exp"]), tz=UTC)
     if _utc(now) >= expiration:
         raise CredentialError("SecurityTokenExpired", "The security token you provided has expired.")
+    # Judged against the role's policies as they are now, not as they were at issue time; a token
+    # for a role this account does not have (any more) is refused.
+    role_policy = config.ram.role_policy(str(payload.get("arn", "")))
+    if role_policy is None:
+        raise CredentialError("InvalidSecurityToken", "The security token you provided is invalid.")
     try:
-        policies = [parse_policy(payload["rp"])]
+        policies = [role_policy]
         if payload.get("sp") is not None:
             policies.append(parse_policy(payload["sp"]))
     except (KeyError, PolicyGrammarError):

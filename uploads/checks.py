@@ -144,3 +144,22 @@ def check_shared_cache(app_configs: Any = None, **kwargs: Any) -> list:
             )
         ]
     return []
+
+
+@register(Tags.security)
+def check_role_session_duration(app_configs: Any = None, **kwargs: Any) -> list:
+    """A new RAM role allows 3600 s; a longer configured duration fails at the first real AssumeRole."""
+    duration = settings.ALIYUN_STS_DURATION_SECONDS
+    if 3600 < duration <= DURATION_MAX:
+        return [
+            Warning(
+                f"ALIYUN_STS_DURATION_SECONDS is {duration}, above the 3600 s a new RAM role allows.",
+                hint=(
+                    f"Raise the role's MaxSessionDuration to at least {duration} (python manage.py aliyun_setup "
+                    "--apply does it, or RAM console → role → maximum session duration); otherwise STS answers "
+                    "InvalidParameter.DurationSeconds. python manage.py aliyun_doctor checks it live."
+                ),
+                id="uploads.W014",
+            )
+        ]
+    return []

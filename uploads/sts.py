@@ -195,3 +195,29 @@ def assume_role(*, role_session_name: str, policy: dict[str, Any], duration_seco
         raise StsError(
             "sts_unavailable", "Alibaba Cloud STS gave an unexpected answer.", retry_after=5
         ) from None
+
+
+@dataclass(frozen=True)
+class CallerIdentity:
+    account_id: str
+    arn: str  # acs:ram::<account>:user/<name>, or …:root for the account's own key
+    identity_type: str
+
+
+def caller_identity() -> CallerIdentity:
+    """Who the server's key belongs to (STS GetCallerIdentity). Raises ``StsError`` (``sts_rejected``
+    when STS refuses the key, ``sts_unavailable`` when it cannot be reached)."""
+    try:
+        body = _client().get_caller_identity().body
+    except ClientException as exc:
+        raise StsError(
+            "sts_rejected",
+            "Alibaba Cloud STS refused the server's key.",
+            upstream_code=exc.code or "",
+            request_id=exc.request_id or "",
+        ) from None
+    except Exception:
+        raise StsError("sts_unavailable", "Alibaba Cloud STS could not be reached.") from None
+    return CallerIdentity(
+        account_id=body.account_id or "", arn=body.arn or "", identity_type=body.identity_type or ""
+    )

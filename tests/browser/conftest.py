@@ -56,3 +56,13 @@ def page(browser: Browser) -> Iterator[Page]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(autouse=True)
+def _bucket_cors_allows_the_live_server(request, monkeypatch) -> None:
+    """The sandbox bucket enforces CORS like OSS: let the live server's origin in, as `make run` does
+    with SANDBOX_CORS_ALLOWED_ORIGINS (tests that need another rule set their own)."""
+    if "live_server" in request.fixturenames:
+        sandbox = request.getfixturevalue("sandbox")
+        live_server = request.getfixturevalue("live_server")
+        monkeypatch.setattr(sandbox.config, "cors_allowed_origins", [live_server.url])

@@ -282,8 +282,9 @@ def test_objects_survive_a_restart(tmp_path, issue) -> None:
     assert stored_keys(config) == ["user/7/kept.txt"]
 
 
-def test_cors_preflight_and_exposed_headers(sandbox, bucket_name, make_oss2, user7) -> None:
+def test_cors_preflight_and_exposed_headers(sandbox, bucket_name, make_oss2, user7, monkeypatch) -> None:
     origin = "http://localhost:8000"
+    monkeypatch.setattr(sandbox.config, "cors_allowed_origins", [origin])  # SANDBOX_CORS_ALLOWED_ORIGINS
     preflight = requests.options(
         f"{sandbox.oss_endpoint}/{bucket_name}/user/7/browser.txt",
         headers={

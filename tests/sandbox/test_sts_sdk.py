@@ -147,7 +147,7 @@ def test_duration_defaults_to_one_hour(sts_sandbox, sandbox_config):
     assert before + timedelta(seconds=3600) <= expiration <= before + timedelta(seconds=3602)
 
 
-@pytest.mark.parametrize("duration", [900, 43200])
+@pytest.mark.parametrize("duration", [900, 3600])  # 3600: a new role's MaxSessionDuration
 def test_duration_bounds_are_accepted(sts_sandbox, sandbox_config, duration):
     assert assume(make_client(sts_sandbox), duration_seconds=duration).credentials.access_key_id
 
@@ -214,9 +214,29 @@ def test_a_replayed_nonce_is_refused(sts_sandbox, sandbox_config, monkeypatch):
 
 
 def test_other_actions_are_not_found(sts_sandbox, sandbox_config):
+    from alibabacloud_tea_openapi import utils_models
+    from darabonba.runtime import RuntimeOptions
+
+    params = utils_models.Params(
+        action="GetFederationToken",
+        version="2015-04-01",
+        protocol="HTTP",
+        pathname="/",
+        method="POST",
+        auth_type="AK",
+        style="RPC",
+        req_body_type="formData",
+        body_type="json",
+    )
     with pytest.raises(ClientException) as excinfo:
-        make_client(sts_sandbox).get_caller_identity()
+        make_client(sts_sandbox).call_api(params, utils_models.OpenApiRequest(query={}), RuntimeOptions())
     assert_client_error(excinfo, "InvalidAction.NotFound", 404)
+
+
+def test_get_caller_identity_names_the_ram_user(sts_sandbox, sandbox_config):
+    body = make_client(sts_sandbox).get_caller_identity().body
+    assert body.arn == f"acs:ram::1234567890123456:user/{sandbox_config.ram_user_name}"
+    assert (body.account_id, body.identity_type) == ("1234567890123456", "RAMUser")
 
 
 @pytest.mark.parametrize(

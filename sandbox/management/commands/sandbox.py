@@ -55,6 +55,12 @@ class Command(BaseCommand):
             "--fail-every", type=int, default=0, help="answer 500 InternalError to every Nth call (0: never)"
         )
         parser.add_argument(
+            "--clock-skew-seconds",
+            type=float,
+            default=0.0,
+            help="run the sandbox's clock this many seconds ahead (negative: behind), as a skewed server",
+        )
+        parser.add_argument(
             "--data-dir", type=Path, default=None, help="where objects live (SANDBOX_DATA_DIR)"
         )
         parser.add_argument(
@@ -80,6 +86,7 @@ class Command(BaseCommand):
                 latency_ms=options["latency_ms"],
                 throttle_every=options["throttle_every"],
                 fail_every=options["fail_every"],
+                clock_skew_seconds=options["clock_skew_seconds"],
             )
         except ValueError as exc:
             raise CommandError(f"sandbox configuration: {exc}") from None

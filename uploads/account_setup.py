@@ -1,0 +1,74 @@
+"""Reading the account's current state and applying `aliyun_setup`'s changes, through the seams.
+
+The documents and the comparison are pure (``uploads/provisioning.py``); this module only asks RAM
+and OSS (``uploads/ram.py``, ``uploads/oss_admin.py``) with the administrator credential of one run.
+"""
+
+from collections.abc import Callable
+
+from uploads import oss_admin
+from uploads.provisioning import Change, CurrentState, SetupPlan, merged_lifecycle
+from uploads.ram import AdminCredentials, RamAdmin
+
+
+def account_state_read(*, plan: SetupPlan, admin: AdminCredentials) -> CurrentState:
+    """What the account holds now for everything ``plan`` names. Raises ``RamError`` / ``OssAdminError``."""
+    ram = RamAdmin(admin)
+    role = ram.role(plan.role_name)
+    return CurrentState(
+        user_exists=ram.user_exists(plan.ram_user),
+        user_policies=ram.user_policies(plan.ram_user),
+        policy_documents={
+            policy.name: ram.policy_document(policy.name)
+            for policy in (*plan.user_policies, *plan.role_policies)
+        },
+        role_trust_policy=role.trust_policy if role else None,
+        role_max_session_duration=role.max_session_duration if role else None,
+        role_policies=ram.role_policies(plan.role_name) if role else set(),
+        cors_rules=oss_admin.bucket_cors(admin),
+        lifecycle_rules=oss_admin.bucket_lifecycle(admin),
+    )
+
+
+def account_changes_apply(
+    *,
+    plan: SetupPlan,
+    changes: list[Change],
+    current: CurrentState,
+    admin: AdminCredentials,
+    progress: Callable[[Change], None] = lambda change: None,
+) -> None:
+    """Make each change in order (users and policies before the attachments that name them).
+
+    Stops at the first refusal (``RamError`` / ``OssAdminError``); running the command again
+    continues from there, since every step is skipped once it holds.
+    """
+    ram = RamAdmin(admin)
+    policies = {policy.name: policy for policy in (*plan.user_policies, *plan.role_policies)}
+    for change in changes:
+        name = change.target.split(" ", 1)[1]
+        if change.kind == "CreateUser":
+            ram.create_user(plan.ram_user)
+        elif change.kind == "CreatePolicy":
+            policy = policies[name]
+            ram.create_policy(policy.name, policy.description, policy.document)
+        elif change.kind == "CreatePolicyVersion":
+            ram.set_policy_document(name, policies[name].document)
+        elif change.kind == "AttachPolicyToUser":
+            ram.attach_policy_to_user(plan.ram_user, change.summary.removeprefix("attach "))
+        elif change.kind == "CreateRole":
+            ram.create_role(plan.role_name, plan.trust_policy, plan.max_session_duration)
+        elif change.kind == "UpdateRole":
+            if isinstance(change.after, dict):
+                ram.update_role(plan.role_name, trust_policy=plan.trust_policy)
+            else:
+                ram.update_role(plan.role_name, max_session_duration=plan.max_session_duration)
+        elif change.kind == "AttachPolicyToRole":
+            ram.attach_policy_to_role(plan.role_name, change.summary.removeprefix("attach "))
+        elif change.kind == "PutBucketCors":
+            oss_admin.set_bucket_cors(admin, plan.cors_rules)
+        elif change.kind == "PutBucketLifecycle":
+            oss_admin.set_bucket_lifecycle(admin, merged_lifecycle(plan, current.lifecycle_rules))
+        else:  # pragma: no cover - plan_changes makes only the kinds above
+            raise ValueError(f"unknown change {change.kind}")
+        progress(change)

@@ -1,0 +1,248 @@
+"""`manage.py aliyun_setup`: the RAM and bucket set-up this product needs, printed or applied."""
+
+import difflib
+import json
+import sys
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from uploads import sts
+from uploads.account_setup import account_changes_apply, account_state_read
+from uploads.management.commands._aliyun_admin import (
+    ADMIN_KEY_ID,
+    ADMIN_KEY_SECRET,
+    admin_credentials,
+    site_origins,
+)
+from uploads.oss_admin import OssAdminError
+from uploads.provisioning import (
+    Change,
+    SetupInputs,
+    SetupPlan,
+    cli_commands,
+    cors_xml,
+    lifecycle_xml,
+    plan_changes,
+    plan_json,
+    plan_warnings,
+    setup_plan,
+    user_name_of,
+)
+from uploads.ram import RamError
+
+
+def _pretty(document: Any) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+class Command(BaseCommand):
+    help = (
+        "Print the exact RAM policies, role trust policy, bucket CORS and lifecycle rules the current "
+        "settings need (--json, --cli for aliyun CLI commands), or create/update them with --apply."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--origin",
+            action="append",
+            help="an origin browsers upload from (repeatable); default: DJANGO_CSRF_TRUSTED_ORIGINS",
+        )
+        parser.add_argument(
+            "--ram-user",
+            help="the server's RAM user; default: the owner of ALIYUN_ACCESS_KEY_ID (STS GetCallerIdentity)",
+        )
+        output = parser.add_mutually_exclusive_group()
+        output.add_argument(
+            "--json", action="store_true", help="print the plan (or, with --apply, the changes) as JSON"
+        )
+        output.add_argument("--cli", action="store_true", help="print the set-up as aliyun CLI commands")
+        parser.add_argument(
+            "--apply",
+            action="store_true",
+            help=f"create or update everything, after showing the difference (needs {ADMIN_KEY_ID} and {ADMIN_KEY_SECRET})",
+        )
+        parser.add_argument("--yes", action="store_true", help="with --apply: do not ask for confirmation")
+        parser.add_argument(
+            "--expire-uploads-days",
+            type=int,
+            default=7,
+            help="lifecycle: delete objects under user/ after this many days; confirmed avatars live in avatars/ "
+            "(0: no such rule)",
+        )
+        parser.add_argument(
+            "--abort-multipart-days",
+            type=int,
+            default=1,
+            help="lifecycle: abort unfinished multipart uploads after this many days",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        plan = setup_plan(self._inputs(options))
+        if not options["apply"]:
+            if options["json"]:
+                self.stdout.write(_pretty(plan_json(plan)))
+            elif options["cli"]:
+                self.stdout.write("\n".join(cli_commands(plan)))
+            else:
+                self._print_plan(plan)
+            return
+        self._apply(plan, options)
+
+    # --- inputs ---------------------------------------------------------------------------------
+
+    def _inputs(self, options: dict[str, Any]) -> SetupInputs:
+        missing = [
+            name for name in ("ALIYUN_STS_ROLE_ARN", "ALIYUN_OSS_BUCKET") if not getattr(settings, name)
+        ]
+        if missing:
+            raise CommandError(f"Set {' and '.join(missing)} first (see README, Configuration).")
+        origins = site_origins(options["origin"])
+        if not origins:
+            raise CommandError(
+                "No site origin for the bucket's CORS rule: set DJANGO_CSRF_TRUSTED_ORIGINS or pass "
+                "--origin https://your.site (repeatable)."
+            )
+        if options["expire_uploads_days"] < 0 or options["abort_multipart_days"] < 1:
+            raise CommandError("--expire-uploads-days must be >= 0 and --abort-multipart-days >= 1.")
+        return SetupInputs(
+            role_arn=settings.ALIYUN_STS_ROLE_ARN,
+            bucket=settings.ALIYUN_OSS_BUCKET,
+            region=settings.ALIYUN_OSS_REGION,
+            ram_user=options["ram_user"] or self._ram_user(),
+            origins=tuple(origins),
+            duration_seconds=settings.ALIYUN_STS_DURATION_SECONDS,
+            abort_multipart_days=options["abort_multipart_days"],
+            expire_uploads_days=options["expire_uploads_days"] or None,
+        )
+
+    def _ram_user(self) -> str:
+        if not settings.ALIYUN_ACCESS_KEY_ID:
+            raise CommandError("Pass --ram-user NAME (or set ALIYUN_ACCESS_KEY_ID to the server's key).")
+        try:
+            identity = sts.caller_identity()
+        except sts.StsError as exc:
+            raise CommandError(
+                f"Could not ask STS who owns ALIYUN_ACCESS_KEY_ID ({exc.upstream_code or exc.code}); "
+                "pass --ram-user NAME."
+            ) from None
+        name = user_name_of(identity.arn)
+        if name is None:
+            raise CommandError(
+                f"ALIYUN_ACCESS_KEY_ID belongs to {identity.arn}, not to a RAM user: STS refuses AssumeRole with "
+                "a root-account key. Create a RAM user (pass --ram-user NAME) and give the server its key."
+            )
+        return name
+
+    # --- printing -------------------------------------------------------------------------------
+
+    def _print_plan(self, plan: SetupPlan) -> None:
+        out = self.stdout.write
+        out(f"Alibaba Cloud set-up for bucket {plan.bucket} ({plan.region}), account {plan.account_id}\n")
+        out(f"1. RAM user {plan.ram_user} (the server's key, ALIYUN_ACCESS_KEY_ID): these custom policies")
+        for policy in plan.user_policies:
+            out(f"\n   {policy.name}: {policy.description}\n{_pretty(policy.document)}")
+        out(
+            f"\n2. RAM role {plan.role_name} ({plan.role_arn}), MaxSessionDuration {plan.max_session_duration} s"
+        )
+        out(f"\n   trust policy (only {plan.ram_user} may assume it):\n{_pretty(plan.trust_policy)}")
+        for policy in plan.role_policies:
+            out(f"\n   {policy.name}: {policy.description}\n{_pretty(policy.document)}")
+        out(f"\n3. Bucket {plan.bucket}: CORS rules (PutBucketCors)\n{cors_xml(plan.cors_rules)}")
+        out(
+            f"\n   lifecycle rules (PutBucketLifecycle; the bucket's other rules are kept)\n{lifecycle_xml(plan.lifecycle_rules)}"
+        )
+        out(
+            "\n4. Keep the bucket private (no public-read ACL, no anonymous bucket policy).\n\n"
+            f"Apply: {ADMIN_KEY_ID}=… {ADMIN_KEY_SECRET}=… python manage.py aliyun_setup --apply\n"
+            "Or as aliyun CLI commands: python manage.py aliyun_setup --cli\n"
+            "Then check it live: python manage.py aliyun_doctor"
+        )
+
+    def _print_changes(self, changes: list[Change]) -> None:
+        self.stdout.write(f"Changes to apply ({len(changes)}):")
+        for change in changes:
+            self.stdout.write(f"  {change.kind} {change.target}: {change.summary}")
+            if change.after is None or isinstance(change.after, int):
+                continue
+            before = _pretty(change.before).splitlines() if change.before is not None else []
+            after = _pretty(change.after).splitlines()
+            for line in difflib.unified_diff(before, after, lineterm="", n=2):
+                if not line.startswith(("---", "+++")):
+                    self.stdout.write(f"      {line}")
+
+    # --- applying -------------------------------------------------------------------------------
+
+    def _apply(self, plan: SetupPlan, options: dict[str, Any]) -> None:
+        admin = admin_credentials(sandbox_fallback=True)
+        if admin is None:
+            raise CommandError(
+                f"--apply needs an administrator's AccessKey in {ADMIN_KEY_ID} and {ADMIN_KEY_SECRET} "
+                "(RAM and bucket-configuration rights); it is used for this run only and never stored."
+            )
+        try:
+            current = account_state_read(plan=plan, admin=admin)
+            changes = plan_changes(plan, current)
+            warnings = plan_warnings(plan, current)
+            if options["json"]:
+                self.stdout.write(
+                    _pretty(
+                        {
+                            "changes": [
+                                {
+                                    "kind": c.kind,
+                                    "target": c.target,
+                                    "summary": c.summary,
+                                    "before": c.before,
+                                    "after": c.after,
+                                }
+                                for c in changes
+                            ],
+                            "warnings": warnings,
+                            "applied": bool(changes) and options["yes"],
+                        }
+                    )
+                )
+            for warning in warnings if not options["json"] else []:
+                self.stdout.write(f"Note: {warning}")
+            if not changes:
+                if not options["json"]:
+                    self.stdout.write(
+                        f"Nothing to change: RAM user {plan.ram_user}, role {plan.role_name} and bucket "
+                        f"{plan.bucket} already match the settings."
+                    )
+                return
+            if options["json"] and not options["yes"]:
+                return  # listed above; a machine applies with --yes
+            if not options["json"]:
+                self._print_changes(changes)
+            if not options["yes"] and not self._confirm(len(changes)):
+                self.stdout.write("Nothing applied.")
+                return
+            account_changes_apply(
+                plan=plan,
+                changes=changes,
+                current=current,
+                admin=admin,
+                progress=lambda change: (
+                    None
+                    if options["json"]
+                    else self.stdout.write(self.style.SUCCESS(f"  done: {change.kind} {change.target}"))
+                ),
+            )
+        except (RamError, OssAdminError) as exc:
+            raise CommandError(
+                f"{exc} — nothing after this step was applied; fix it and run again."
+            ) from None
+        if not options["json"]:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Applied {len(changes)} change(s). Now run: python manage.py aliyun_doctor"
+                )
+            )
+
+    def _confirm(self, count: int) -> bool:
+        if not sys.stdin.isatty():
+            raise CommandError("Not a terminal: add --yes to apply without asking.")
+        return input(f"Apply these {count} change(s)? [y/N] ").strip().lower() in ("y", "yes")

@@ -1,0 +1,577 @@
+"""What the Alibaba Cloud account must hold for this product: pure builders, no I/O.
+
+`setup_plan()` turns the settings into the exact documents (RAM policies, the role's trust policy,
+bucket CORS and lifecycle rules); `plan_changes()` compares them with what the account holds now
+(read by the seams `uploads/ram.py` and `uploads/oss_admin.py`) and lists what `aliyun_setup
+--apply` would change; `cli_commands()` says the same as `aliyun` CLI commands. The role's
+permission policy and the probe's session policy are derived from `uploads.policy.upload_policy`,
+the session policy every token carries, so the role always allows what that policy needs.
+
+Alibaba facts used (RAM and OSS API references): a RAM role's trust policy names its principals as
+`{"RAM": ["acs:ram::<account>:user/<name>"]}`; `MaxSessionDuration` is 3600-43200 s (3600 for a
+new role); a custom policy keeps at most 5 versions; a bucket holds at most 20 CORS rules and its
+lifecycle configuration is replaced whole by PutBucketLifecycle.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+from xml.sax.saxutils import escape
+
+from uploads.policy import upload_policy, user_prefix
+
+# The doctor's probe user: 0 is never a real user's id (ids start at 1), so its folder is reserved.
+PROBE_USER_PREFIX = "user/0/"
+UPLOAD_PREFIX = "user/"
+AVATAR_PREFIX = "avatars/"
+# What ali-oss, oss2 and alibabacloud-oss-v2 read from answers in a browser (ETag: multipart).
+CORS_EXPOSE_HEADERS = ("ETag", "x-oss-request-id", "x-oss-hash-crc64ecma")
+CORS_METHODS = ("GET", "PUT", "POST", "DELETE", "HEAD")
+CORS_MAX_AGE_SECONDS = 600
+ROLE_MIN_MAX_SESSION = 3600
+LIFECYCLE_ABORT_ID = "uploads-abort-abandoned-multipart"
+LIFECYCLE_EXPIRE_ID = "uploads-expire-unconfirmed"
+_SAMPLE_USER = 1
+
+
+@dataclass(frozen=True)
+class ManagedPolicy:
+    """A custom RAM policy this command owns, by name."""
+
+    name: str
+    description: str
+    document: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CorsRule:
+    allowed_origins: tuple[str, ...]
+    allowed_methods: tuple[str, ...] = CORS_METHODS
+    allowed_headers: tuple[str, ...] = ("*",)
+    expose_headers: tuple[str, ...] = CORS_EXPOSE_HEADERS
+    max_age_seconds: int | None = CORS_MAX_AGE_SECONDS
+
+    def normalized(self) -> tuple[Any, ...]:
+        """For comparison: order and case of methods and header names do not matter to OSS."""
+        return (
+            tuple(sorted(self.allowed_origins)),
+            tuple(sorted(m.upper() for m in self.allowed_methods)),
+            tuple(sorted(h.lower() for h in self.allowed_headers)),
+            tuple(sorted(h.lower() for h in self.expose_headers)),
+            self.max_age_seconds,
+        )
+
+
+@dataclass(frozen=True)
+class LifecycleRule:
+    """One rule: `expiration_days` deletes objects, `abort_multipart_days` aborts unfinished uploads."""
+
+    rule_id: str
+    prefix: str
+    expiration_days: int | None = None
+    abort_multipart_days: int | None = None
+    status: str = "Enabled"
+    # A rule of someone else's, as the SDK read it, so that re-applying the set keeps it whole.
+    raw: Any = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class SetupInputs:
+    """Everything the documents depend on, taken from the settings and the command's flags."""
+
+    role_arn: str
+    bucket: str
+    region: str
+    ram_user: str
+    origins: tuple[str, ...]
+    duration_seconds: int
+    abort_multipart_days: int = 1
+    expire_uploads_days: int | None = 7
+
+
+@dataclass(frozen=True)
+class SetupPlan:
+    """The desired state of the account."""
+
+    account_id: str
+    ram_user: str
+    role_name: str
+    role_arn: str
+    max_session_duration: int
+    trust_policy: dict[str, Any]
+    user_policies: tuple[ManagedPolicy, ...]
+    role_policies: tuple[ManagedPolicy, ...]
+    bucket: str
+    region: str
+    cors_rules: tuple[CorsRule, ...]
+    lifecycle_rules: tuple[LifecycleRule, ...]
+
+
+@dataclass
+class CurrentState:
+    """What the account holds now, as the seams read it (None: the thing does not exist)."""
+
+    user_exists: bool = False
+    user_policies: set[tuple[str, str]] = field(default_factory=set)
+    policy_documents: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    role_trust_policy: dict[str, Any] | None = None
+    role_max_session_duration: int | None = None
+    role_policies: set[tuple[str, str]] = field(default_factory=set)
+    cors_rules: list[CorsRule] | None = None
+    lifecycle_rules: list[LifecycleRule] | None = None
+
+    @property
+    def role_exists(self) -> bool:
+        return self.role_trust_policy is not None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One step of `--apply`: `kind` names the API call, `target` what it changes."""
+
+    kind: str
+    target: str
+    summary: str
+    before: Any = None
+    after: Any = None
+
+
+# --- names -----------------------------------------------------------------------------------
+
+
+def account_id_of(role_arn: str) -> str:
+    """`acs:ram::<account>:role/<name>` → `<account>`."""
+    return role_arn.split(":")[3]
+
+
+def role_name_of(role_arn: str) -> str:
+    return role_arn.rpartition(":role/")[2]
+
+
+def user_name_of(caller_arn: str) -> str | None:
+    """`acs:ram::<account>:user/<name>` (GetCallerIdentity) → `<name>`; None for a root or role ARN."""
+    _, sep, name = caller_arn.rpartition(":user/")
+    return name if sep and name else None
+
+
+def _policy_name(role_name: str, suffix: str) -> str:
+    """RAM policy names allow letters, digits and hyphens, up to 128 characters."""
+    return f"{re.sub(r'[^A-Za-z0-9-]', '-', role_name)}-{suffix}"[:128]
+
+
+# --- documents -------------------------------------------------------------------------------
+
+
+def _retarget(policy: dict[str, Any], bucket: str, prefix: str) -> dict[str, Any]:
+    """The session policy of the sample user, with its folder replaced by `prefix` everywhere."""
+    sample = f"{bucket}/{user_prefix(_SAMPLE_USER)}"
+    text = json.dumps(policy)
+    if sample not in text:
+        raise ValueError(f"the session policy does not name {sample!r}: cannot derive from it")
+    return json.loads(text.replace(sample, f"{bucket}/{prefix}"))
+
+
+def session_policy(*, bucket: str, prefix: str) -> dict[str, Any]:
+    """The session policy a token for folder `prefix` carries (the product's, for another folder)."""
+    return _retarget(upload_policy(bucket=bucket, user_id=_SAMPLE_USER), bucket, prefix)
+
+
+def role_permission_policy(*, bucket: str) -> dict[str, Any]:
+    """The role's own policy: the session policy's statements widened from one user's folder to
+    every user's (`user/*`), and nothing else. The token gets the intersection of both."""
+    return session_policy(bucket=bucket, prefix=UPLOAD_PREFIX)
+
+
+def _object_resource_base(bucket: str) -> str:
+    """`acs:oss:<region>:<account>:<bucket>/` exactly as the session policy writes its resources."""
+    sample = f"{bucket}/{user_prefix(_SAMPLE_USER)}"
+    for statement in upload_policy(bucket=bucket, user_id=_SAMPLE_USER)["Statement"]:
+        resources = statement.get("Resource", [])
+        for resource in [resources] if isinstance(resources, str) else resources:
+            if sample in resource:
+                return resource.split(sample, 1)[0] + f"{bucket}/"
+    raise ValueError("the session policy has no resource under a user's folder")
+
+
+def server_oss_policy(*, bucket: str) -> dict[str, Any]:
+    """The server's own key in OSS: read uploads and avatars (checks, ranged reads, signed GET URLs),
+    write and delete confirmed avatars (the copy, and removing the replaced one), and delete the
+    doctor's probe objects. Nothing bucket-wide, no ACL change."""
+    base = _object_resource_base(bucket)
+    return {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["oss:GetObject"],
+                "Resource": [f"{base}{UPLOAD_PREFIX}*", f"{base}{AVATAR_PREFIX}*"],
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["oss:PutObject", "oss:DeleteObject"],
+                "Resource": [f"{base}{AVATAR_PREFIX}*"],
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["oss:DeleteObject"],
+                "Resource": [f"{base}{PROBE_USER_PREFIX}*"],
+            },
+        ],
+    }
+
+
+def assume_role_policy(*, role_arn: str) -> dict[str, Any]:
+    """The RAM user's right to call AssumeRole on this one role (narrower than the system policy
+    `AliyunSTSAssumeRoleAccess`, which allows every role of the account)."""
+    return {
+        "Version": "1",
+        "Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole"], "Resource": [role_arn]}],
+    }
+
+
+def trust_policy(*, account_id: str, ram_user: str) -> dict[str, Any]:
+    """The role trusts that one RAM user, not the whole account."""
+    return {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["sts:AssumeRole"],
+                "Principal": {"RAM": [f"acs:ram::{account_id}:user/{ram_user}"]},
+            }
+        ],
+    }
+
+
+def setup_plan(inputs: SetupInputs) -> SetupPlan:
+    """The desired state for these settings."""
+    account_id = account_id_of(inputs.role_arn)
+    role_name = role_name_of(inputs.role_arn)
+    lifecycle = [LifecycleRule(LIFECYCLE_ABORT_ID, "", abort_multipart_days=inputs.abort_multipart_days)]
+    if inputs.expire_uploads_days:
+        lifecycle.append(
+            LifecycleRule(LIFECYCLE_EXPIRE_ID, UPLOAD_PREFIX, expiration_days=inputs.expire_uploads_days)
+        )
+    return SetupPlan(
+        account_id=account_id,
+        ram_user=inputs.ram_user,
+        role_name=role_name,
+        role_arn=inputs.role_arn,
+        max_session_duration=max(ROLE_MIN_MAX_SESSION, inputs.duration_seconds),
+        trust_policy=trust_policy(account_id=account_id, ram_user=inputs.ram_user),
+        user_policies=(
+            ManagedPolicy(
+                _policy_name(role_name, "assume-role"),
+                f"May call sts:AssumeRole on {role_name} only (uploads server)",
+                assume_role_policy(role_arn=inputs.role_arn),
+            ),
+            ManagedPolicy(
+                _policy_name(role_name, "server-oss"),
+                f"The uploads server's own access to {inputs.bucket} (avatar checks and copies)",
+                server_oss_policy(bucket=inputs.bucket),
+            ),
+        ),
+        role_policies=(
+            ManagedPolicy(
+                _policy_name(role_name, "permissions"),
+                f"What user upload tokens may do in {inputs.bucket}/{UPLOAD_PREFIX}",
+                role_permission_policy(bucket=inputs.bucket),
+            ),
+        ),
+        bucket=inputs.bucket,
+        region=inputs.region,
+        cors_rules=(CorsRule(tuple(inputs.origins)),),
+        lifecycle_rules=tuple(lifecycle),
+    )
+
+
+# --- differences -----------------------------------------------------------------------------
+
+
+def _same_document(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
+    return a is not None and b is not None and _canonical(a) == _canonical(b)
+
+
+def _canonical(document: Any) -> Any:
+    """RAM accepts a string where a one-item list is meant; compare them as equal."""
+    if isinstance(document, dict):
+        return {
+            k: _canonical([v] if k in ("Action", "Resource") and isinstance(v, str) else v)
+            for k, v in document.items()
+        }
+    if isinstance(document, list):
+        return [_canonical(item) for item in document]
+    return document
+
+
+def _trust_includes(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """The trust policy names exactly the wanted principals for sts:AssumeRole, and no one else."""
+
+    def principals(document: dict[str, Any]) -> set[str]:
+        found: set[str] = set()
+        for statement in document.get("Statement", []):
+            if statement.get("Effect") != "Allow":
+                continue
+            ram = (statement.get("Principal") or {}).get("RAM", [])
+            found.update([ram] if isinstance(ram, str) else ram)
+        return found
+
+    return principals(current) == principals(wanted)
+
+
+def merged_lifecycle(plan: SetupPlan, current: list[LifecycleRule] | None) -> list[LifecycleRule]:
+    """PutBucketLifecycle replaces every rule: keep the bucket's other rules, replace ours by id."""
+    ours = {rule.rule_id for rule in plan.lifecycle_rules}
+    kept = [rule for rule in current or [] if rule.rule_id not in ours]
+    return [*kept, *plan.lifecycle_rules]
+
+
+def plan_changes(plan: SetupPlan, current: CurrentState) -> list[Change]:
+    """The ordered calls that bring `current` to `plan`; empty when nothing needs to change."""
+    changes: list[Change] = []
+    if not current.user_exists:
+        changes.append(Change("CreateUser", f"user {plan.ram_user}", "create the server's RAM user"))
+    for policy in (*plan.user_policies, *plan.role_policies):
+        existing = current.policy_documents.get(policy.name)
+        if existing is None:
+            changes.append(
+                Change("CreatePolicy", f"policy {policy.name}", policy.description, None, policy.document)
+            )
+        elif not _same_document(existing, policy.document):
+            changes.append(
+                Change(
+                    "CreatePolicyVersion",
+                    f"policy {policy.name}",
+                    "a new default version",
+                    existing,
+                    policy.document,
+                )
+            )
+    for policy in plan.user_policies:
+        if ("Custom", policy.name) not in current.user_policies:
+            changes.append(Change("AttachPolicyToUser", f"user {plan.ram_user}", f"attach {policy.name}"))
+    if not current.role_exists:
+        changes.append(
+            Change(
+                "CreateRole",
+                f"role {plan.role_name}",
+                f"trusting user {plan.ram_user}, MaxSessionDuration {plan.max_session_duration} s",
+                None,
+                plan.trust_policy,
+            )
+        )
+    else:
+        if not _trust_includes(current.role_trust_policy or {}, plan.trust_policy):
+            changes.append(
+                Change(
+                    "UpdateRole",
+                    f"role {plan.role_name}",
+                    f"trust only user {plan.ram_user}",
+                    current.role_trust_policy,
+                    plan.trust_policy,
+                )
+            )
+        if (current.role_max_session_duration or 0) < plan.max_session_duration:
+            changes.append(
+                Change(
+                    "UpdateRole",
+                    f"role {plan.role_name}",
+                    f"MaxSessionDuration {current.role_max_session_duration} → {plan.max_session_duration} s",
+                    current.role_max_session_duration,
+                    plan.max_session_duration,
+                )
+            )
+    for policy in plan.role_policies:
+        if ("Custom", policy.name) not in current.role_policies:
+            changes.append(Change("AttachPolicyToRole", f"role {plan.role_name}", f"attach {policy.name}"))
+    current_cors = [rule.normalized() for rule in current.cors_rules or []]
+    if current.cors_rules is None or current_cors != [rule.normalized() for rule in plan.cors_rules]:
+        changes.append(
+            Change(
+                "PutBucketCors",
+                f"bucket {plan.bucket}",
+                "replace the CORS rules",
+                [cors_rule_json(rule) for rule in current.cors_rules or []],
+                [cors_rule_json(rule) for rule in plan.cors_rules],
+            )
+        )
+    wanted_lifecycle = merged_lifecycle(plan, current.lifecycle_rules)
+    if current.lifecycle_rules is None or current.lifecycle_rules != wanted_lifecycle:
+        changes.append(
+            Change(
+                "PutBucketLifecycle",
+                f"bucket {plan.bucket}",
+                "set the lifecycle rules (the bucket's other rules are kept)",
+                [lifecycle_rule_json(rule) for rule in current.lifecycle_rules or []],
+                [lifecycle_rule_json(rule) for rule in wanted_lifecycle],
+            )
+        )
+    return changes
+
+
+def plan_warnings(plan: SetupPlan, current: CurrentState) -> list[str]:
+    """Things `--apply` leaves alone but an operator should know."""
+    ours = {("Custom", policy.name) for policy in plan.user_policies}
+    extra = sorted(name for kind, name in current.user_policies - ours)
+    warnings = []
+    if extra:
+        warnings.append(
+            f"user {plan.ram_user} also has {', '.join(extra)} attached; the server needs only the "
+            "policies above (detach the others if nothing else uses this user)"
+        )
+    role_ours = {("Custom", policy.name) for policy in plan.role_policies}
+    role_extra = sorted(name for kind, name in current.role_policies - role_ours)
+    if role_extra:
+        warnings.append(
+            f"role {plan.role_name} also has {', '.join(role_extra)} attached; tokens still get only "
+            "the intersection with the session policy, but the role allows more than it needs"
+        )
+    return warnings
+
+
+# --- renderings ------------------------------------------------------------------------------
+
+
+def cors_rule_json(rule: CorsRule) -> dict[str, Any]:
+    return {
+        "AllowedOrigin": list(rule.allowed_origins),
+        "AllowedMethod": list(rule.allowed_methods),
+        "AllowedHeader": list(rule.allowed_headers),
+        "ExposeHeader": list(rule.expose_headers),
+        "MaxAgeSeconds": rule.max_age_seconds,
+    }
+
+
+def lifecycle_rule_json(rule: LifecycleRule) -> dict[str, Any]:
+    document: dict[str, Any] = {"ID": rule.rule_id, "Prefix": rule.prefix, "Status": rule.status}
+    if rule.expiration_days is not None:
+        document["Expiration"] = {"Days": rule.expiration_days}
+    if rule.abort_multipart_days is not None:
+        document["AbortMultipartUpload"] = {"Days": rule.abort_multipart_days}
+    return document
+
+
+def plan_json(plan: SetupPlan) -> dict[str, Any]:
+    """The plan for machines (`aliyun_setup --json`)."""
+    return {
+        "accountId": plan.account_id,
+        "ramUser": {
+            "name": plan.ram_user,
+            "policies": [
+                {"name": p.name, "description": p.description, "document": p.document}
+                for p in plan.user_policies
+            ],
+        },
+        "role": {
+            "name": plan.role_name,
+            "arn": plan.role_arn,
+            "maxSessionDuration": plan.max_session_duration,
+            "trustPolicy": plan.trust_policy,
+            "policies": [
+                {"name": p.name, "description": p.description, "document": p.document}
+                for p in plan.role_policies
+            ],
+        },
+        "bucket": {
+            "name": plan.bucket,
+            "region": plan.region,
+            "cors": [cors_rule_json(rule) for rule in plan.cors_rules],
+            "lifecycle": [lifecycle_rule_json(rule) for rule in plan.lifecycle_rules],
+        },
+    }
+
+
+def cors_xml(rules: tuple[CorsRule, ...] | list[CorsRule]) -> str:
+    """The PutBucketCors body."""
+    parts = ["<CORSConfiguration>"]
+    for rule in rules:
+        parts.append("  <CORSRule>")
+        for tag, values in (
+            ("AllowedOrigin", rule.allowed_origins),
+            ("AllowedMethod", rule.allowed_methods),
+            ("AllowedHeader", rule.allowed_headers),
+            ("ExposeHeader", rule.expose_headers),
+        ):
+            parts.extend(f"    <{tag}>{escape(value)}</{tag}>" for value in values)
+        if rule.max_age_seconds is not None:
+            parts.append(f"    <MaxAgeSeconds>{rule.max_age_seconds}</MaxAgeSeconds>")
+        parts.append("  </CORSRule>")
+    parts.append("</CORSConfiguration>")
+    return "\n".join(parts)
+
+
+def lifecycle_xml(rules: tuple[LifecycleRule, ...] | list[LifecycleRule]) -> str:
+    """The PutBucketLifecycle body."""
+    parts = ["<LifecycleConfiguration>"]
+    for rule in rules:
+        parts += [
+            "  <Rule>",
+            f"    <ID>{escape(rule.rule_id)}</ID>",
+            f"    <Prefix>{escape(rule.prefix)}</Prefix>",
+            f"    <Status>{rule.status}</Status>",
+        ]
+        if rule.expiration_days is not None:
+            parts.append(f"    <Expiration><Days>{rule.expiration_days}</Days></Expiration>")
+        if rule.abort_multipart_days is not None:
+            parts.append(
+                f"    <AbortMultipartUpload><Days>{rule.abort_multipart_days}</Days></AbortMultipartUpload>"
+            )
+        parts.append("  </Rule>")
+    parts.append("</LifecycleConfiguration>")
+    return "\n".join(parts)
+
+
+def _compact(document: Any) -> str:
+    return json.dumps(document, separators=(",", ":"))
+
+
+def cli_commands(plan: SetupPlan) -> list[str]:
+    """The same set-up as `aliyun` CLI commands, for people (each Create… fails harmlessly if the
+    thing exists; then run the Update/CreatePolicyVersion line shown after it)."""
+    q = shlex.quote
+    lines = [
+        f"# RAM user for the server (then create its AccessKey: aliyun ram CreateAccessKey --UserName {q(plan.ram_user)})"
+    ]
+    lines.append(f"aliyun ram CreateUser --UserName {q(plan.ram_user)}")
+    for policy in plan.user_policies:
+        lines += [
+            f"aliyun ram CreatePolicy --PolicyName {q(policy.name)} --Description {q(policy.description)} "
+            f"--PolicyDocument {q(_compact(policy.document))}",
+            f"aliyun ram AttachPolicyToUser --PolicyType Custom --PolicyName {q(policy.name)} "
+            f"--UserName {q(plan.ram_user)}",
+        ]
+    lines += [
+        "# The role the tokens are minted from, trusting that user only",
+        f"aliyun ram CreateRole --RoleName {q(plan.role_name)} --AssumeRolePolicyDocument "
+        f"{q(_compact(plan.trust_policy))} --MaxSessionDuration {plan.max_session_duration}",
+        "# (if the role exists:)",
+        f"aliyun ram UpdateRole --RoleName {q(plan.role_name)} --NewAssumeRolePolicyDocument "
+        f"{q(_compact(plan.trust_policy))} --NewMaxSessionDuration {plan.max_session_duration}",
+    ]
+    for policy in plan.role_policies:
+        lines += [
+            f"aliyun ram CreatePolicy --PolicyName {q(policy.name)} --Description {q(policy.description)} "
+            f"--PolicyDocument {q(_compact(policy.document))}",
+            f"aliyun ram AttachPolicyToRole --PolicyType Custom --PolicyName {q(policy.name)} "
+            f"--RoleName {q(plan.role_name)}",
+        ]
+    lines += [
+        "# (a policy that exists gets a new default version instead:)",
+        *(
+            f"aliyun ram CreatePolicyVersion --PolicyName {q(p.name)} --SetAsDefault true "
+            f"--RotateStrategy DeleteOldestNonDefaultVersionWhenLimitExceeded --PolicyDocument {q(_compact(p.document))}"
+            for p in (*plan.user_policies, *plan.role_policies)
+        ),
+        "# Bucket CORS (replaces the bucket's CORS rules) and lifecycle (replaces its lifecycle rules)",
+        f"cat > cors.xml <<'XML'\n{cors_xml(plan.cors_rules)}\nXML",
+        f"aliyun oss cors --method put oss://{plan.bucket} cors.xml",
+        f"cat > lifecycle.xml <<'XML'\n{lifecycle_xml(plan.lifecycle_rules)}\nXML",
+        f"aliyun oss lifecycle --method put oss://{plan.bucket} lifecycle.xml",
+        "# Keep the bucket private",
+        f"aliyun oss set-acl oss://{plan.bucket} private -b",
+    ]
+    return lines
