@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 
 from sandbox.config import SandboxConfig
 from sandbox.server import Sandbox
-from tests.uploads.fresh_sandbox import SITE, fresh_sandbox  # noqa: F401 (fixture)
+from tests.operators.conftest import SITE
 
 ROLE = "oss-uploader"  # tests/settings.py: acs:ram::1234567890123456:role/oss-uploader
 
