@@ -41,6 +41,12 @@ def check_loopback(host: str) -> str:
 class _QuietRequestHandler(WSGIRequestHandler):
     """werkzeug's handler, with query strings stripped from its log lines."""
 
+    def send_response(self, code: int, message: str | None = None) -> None:
+        """Without http.server's own `Server` and `Date`: the apps send OSS's and STS's, the `Date`
+        from the sandbox's clock (which a fault may skew), so a client sees one of each."""
+        self.log_request(code)
+        self.send_response_only(code, message)
+
     def log(self, type: str, message: str, *args: Any) -> None:
         redacted = tuple(_QUERY_RE.sub("?…", a) if isinstance(a, str) else a for a in args)
         super().log(type, _QUERY_RE.sub("?…", message), *redacted)

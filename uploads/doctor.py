@@ -229,7 +229,7 @@ def _check_probe_and_cors(
     cors_title = f"CORS: a browser at {origin or '(no origin)'} may upload and read ETag"
     private_title = "The bucket is private"
     results: list[DoctorCheck] = []
-    head = None
+    head = put = None
     if credentials is None:
         results.append(
             DoctorCheck(
@@ -239,9 +239,9 @@ def _check_probe_and_cors(
     else:
         try:
             data = b"aliyun_doctor probe\n"
-            oss_admin.probe_put(credentials, key, data, origin=origin)
+            put = oss_admin.probe_put(credentials, key, data, origin=origin)
             head = oss_admin.probe_head(credentials, key, origin=origin)
-            size = int(head.headers.get("Content-Length", "-1"))
+            size = int(head.headers.get("content-length", "-1"))
             if size != len(data):
                 raise oss_admin.OssAdminError(
                     "SizeMismatch", f"HEAD says {size} bytes, {len(data)} were sent"
@@ -275,11 +275,11 @@ def _check_probe_and_cors(
                 f"Give the server's RAM user oss:DeleteObject on {settings.ALIYUN_OSS_BUCKET}/{PROBE_USER_PREFIX}* ({SETUP}).",
             )
 
-    results.insert(1, _check_cors(cors_title, origin, head))
+    results.insert(1, _check_cors(cors_title, origin, put))
     return results
 
 
-def _check_cors(title: str, origin: str | None, head: oss_admin.ProbeAnswer | None) -> DoctorCheck:
+def _check_cors(title: str, origin: str | None, put: oss_admin.ProbeAnswer | None) -> DoctorCheck:
     fix = f"Add a bucket CORS rule allowing {origin} (methods GET, PUT, POST, DELETE, HEAD; headers *) and exposing ETag ({SETUP} --origin {origin})."
     if not origin:
         return DoctorCheck(
@@ -312,8 +312,10 @@ def _check_cors(title: str, origin: str | None, head: oss_admin.ProbeAnswer | No
             f"the preflight for PUT from {origin} was refused ({answer.status_code})",
             fix,
         )
-    # What a browser reads is the actual answer's expose list; fall back to the preflight's.
-    exposed = (head.headers if head is not None else answer.headers).get("Access-Control-Expose-Headers", "")
+    # A browser reads the expose list of the actual answer (the probe's PUT, sent with this Origin);
+    # without a probe, the preflight's.
+    actual = put.headers if put is not None and "access-control-allow-origin" in put.headers else None
+    exposed = (actual or answer.headers).get("access-control-expose-headers", "")
     if "etag" not in {name.strip().lower() for name in exposed.split(",")}:
         return DoctorCheck(
             "cors",

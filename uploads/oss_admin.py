@@ -40,7 +40,7 @@ class TemporaryCredentials:
 
 @dataclass(frozen=True)
 class ProbeAnswer:
-    """What OSS said to a probe request: its status and the headers a browser would read."""
+    """What OSS said to a probe request: its status and headers (names in lower case)."""
 
     status: int
     headers: dict[str, str]
@@ -189,7 +189,7 @@ def probe_put(credentials: TemporaryCredentials, key: str, data: bytes, *, origi
         result = _sts_bucket(credentials).put_object(key, data, headers=headers)
     except Oss2Error as exc:
         raise _error(exc, "PutObject") from None
-    return ProbeAnswer(result.status, dict(result.headers))
+    return ProbeAnswer(result.status, {name.lower(): value for name, value in result.headers.items()})
 
 
 def probe_head(credentials: TemporaryCredentials, key: str, *, origin: str | None) -> ProbeAnswer:
@@ -199,4 +199,4 @@ def probe_head(credentials: TemporaryCredentials, key: str, *, origin: str | Non
         result = _sts_bucket(credentials).head_object(key, headers=headers)
     except Oss2Error as exc:
         raise _error(exc, "HeadObject") from None
-    return ProbeAnswer(result.status, dict(result.headers))
+    return ProbeAnswer(result.status, {name.lower(): value for name, value in result.headers.items()})
