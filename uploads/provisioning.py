@@ -199,8 +199,8 @@ def _object_resource_base(bucket: str) -> str:
 
 def server_oss_policy(*, bucket: str) -> dict[str, Any]:
     """The server's own key in OSS: read uploads and avatars (checks, ranged reads, signed GET URLs),
-    write and delete confirmed avatars (the copy, and removing the replaced one), and delete the
-    doctor's probe objects. Nothing bucket-wide, no ACL change."""
+    write and delete confirmed avatars (the copy, and removing the replaced one), delete the
+    doctor's probe objects, and list inside `user/`. No ACL change, no other bucket-wide action."""
     base = _object_resource_base(bucket)
     return {
         "Version": "1",
@@ -219,6 +219,12 @@ def server_oss_policy(*, bucket: str) -> dict[str, Any]:
                 "Effect": "Allow",
                 "Action": ["oss:DeleteObject"],
                 "Resource": [f"{base}{PROBE_USER_PREFIX}*"],
+            },
+            {  # counting what a user's folder holds (the sandbox lets the server's key list, too)
+                "Effect": "Allow",
+                "Action": ["oss:ListObjects"],
+                "Resource": [base.rstrip("/")],
+                "Condition": {"StringLike": {"oss:Prefix": [f"{UPLOAD_PREFIX}*"]}},
             },
         ],
     }

@@ -5,7 +5,7 @@ import string
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sandbox.policy import is_allowed, object_resource, parse_policy
+from sandbox.policy import bucket_resource, is_allowed, object_resource, parse_policy
 from uploads.policy import UPLOAD_ACTIONS, upload_policy
 from uploads.provisioning import (
     CorsRule,
@@ -65,6 +65,9 @@ def test_the_server_reads_uploads_and_writes_only_avatars():
     assert not is_allowed([server], "oss:PutObject", object_resource(bucket, "user/7/a.png"))
     assert not is_allowed([server], "oss:DeleteObject", object_resource(bucket, "user/7/a.png"))
     assert not is_allowed([server], "oss:PutObjectAcl", object_resource(bucket, "avatars/7/a.png"))
+    listing = {"oss:Prefix": "user/7/"}
+    assert is_allowed([server], "oss:ListObjects", bucket_resource(bucket), listing)
+    assert not is_allowed([server], "oss:ListObjects", bucket_resource(bucket), {"oss:Prefix": ""})
 
 
 def test_names_and_the_duration():
