@@ -17,12 +17,22 @@ from gunicorn.glogging import Logger
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
+from core.redaction import RedactSecretsLogFilter, redact_secrets
 from uploads.sts import call_deadline_seconds
 
 
 class JsonAccessLogger(Logger):
     """One JSON object per request, with the request id the app echoes; no query string
-    (it may carry signatures) and no request headers."""
+    (it may carry signatures), no request headers, and credential-URL secrets cut out of the path
+    (here and in gunicorn's error log, which names the URI of a request that failed)."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for logger in (self.error_log, self.access_log):
+            if not any(
+                isinstance(f, RedactSecretsLogFilter) for f in logger.filters
+            ):  # setup runs again on HUP
+                logger.addFilter(RedactSecretsLogFilter())
 
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta) -> None:
         if not self.access_log_enabled:
@@ -33,7 +43,7 @@ class JsonAccessLogger(Logger):
             "time": self.now(),
             "remote": environ.get("REMOTE_ADDR", "-"),
             "method": environ.get("REQUEST_METHOD"),
-            "path": environ.get("PATH_INFO"),
+            "path": redact_secrets(environ.get("PATH_INFO", "")),
             "status": int(status),
             "bytes": getattr(resp, "sent", None),
             "duration_ms": round(request_time.total_seconds() * 1000, 1),

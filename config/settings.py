@@ -241,6 +241,10 @@ ALIYUN_OSS_ENDPOINT = env.str("ALIYUN_OSS_ENDPOINT", default=f"https://oss-{ALIY
 # Empty: ram.aliyuncs.com, or the STS endpoint when that is the local sandbox (it answers RAM too).
 ALIYUN_RAM_ENDPOINT = env.str("ALIYUN_RAM_ENDPOINT", default="")
 
+# A credential URL (POST /api/uploads/sts-server-url/) works for this long unless logout, a password
+# change or deactivation ends it first; uploads.E020 keeps it within the refresh token's lifetime.
+CREDENTIAL_URL_LIFETIME_MINUTES = _int("CREDENTIAL_URL_LIFETIME_MINUTES", 24 * 60)
+
 AVATAR_MAX_BYTES = _int("AVATAR_MAX_BYTES", 5 * 1024 * 1024)
 
 # The local sandbox (python manage.py sandbox) serves STS and OSS on the two endpoints above.
@@ -267,7 +271,11 @@ LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", default="text" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "core.middleware.RequestIdLogFilter"}},
+    "filters": {
+        "request_id": {"()": "core.middleware.RequestIdLogFilter"},
+        # Credential-URL secrets (osscu_…) never reach a log line, whoever logs the path.
+        "redact_secrets": {"()": "core.redaction.RedactSecretsLogFilter"},
+    },
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
@@ -280,7 +288,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["request_id"],
+            "filters": ["request_id", "redact_secrets"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

@@ -18,7 +18,14 @@ def client_ip(request: Request) -> str | None:
 
 
 def auth_method(request: Request) -> str:
+    """How the caller authenticated, as the audit log records it (``jwt``, ``session``, …).
+
+    An authentication class of the project names itself with an ``audit_auth_method`` attribute.
+    """
     authenticator = request.successful_authenticator
+    named = getattr(authenticator, "audit_auth_method", None)
+    if named:
+        return named
     if isinstance(authenticator, JWTAuthentication):
         return "jwt"
     if isinstance(authenticator, SessionAuthentication):

@@ -1,17 +1,38 @@
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, extend_schema_serializer
+from datetime import UTC
+
+from django.urls import reverse
+from drf_spectacular.utils import (
+    OpenApiExample,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import exceptions, serializers
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from accounts.authentication import JWTAuthentication
+from accounts.models import User
+from core.exceptions import ApplicationError
 from core.requests import auth_method, client_ip
 from core.schema import error_responses
 from core.serializers import StrictCharField
 
 from .models import TokenIssuance
 from .purposes import DEFAULT_PURPOSE
-from .services import RequestContext, post_policy_issue, sts_token_issue, sts_token_refuse
+from .services import (
+    RequestContext,
+    UploadCredentials,
+    credential_url_create,
+    credential_url_user,
+    post_policy_issue,
+    sts_token_issue,
+    sts_token_refuse,
+)
 
 
 def request_context(request: Request) -> RequestContext:
@@ -195,3 +216,174 @@ class PostPolicyApi(APIView):
             reason=reason,
             grant=TokenIssuance.Grant.POST_POLICY,
         )
+
+
+# --- The stock mobile format: what Alibaba's OSSAuthCredentialProvider (iOS, Android) reads ----------
+
+
+@extend_schema_serializer(component_name="StsServerCredentials")
+class StsServerCredentialsSerializer(serializers.Serializer):
+    """Exactly the keys the stock providers read; nothing else (no bucket, region or prefix)."""
+
+    StatusCode = serializers.ChoiceField(choices=["200"], help_text='Always the string "200" here.')
+    AccessKeyId = serializers.CharField()
+    AccessKeySecret = serializers.CharField()
+    SecurityToken = serializers.CharField()
+    Expiration = serializers.CharField(help_text="UTC, ISO 8601 without fractions: 2026-11-28T14:00:00Z.")
+
+
+@extend_schema_serializer(component_name="StsServerError")
+class StsServerErrorSerializer(serializers.Serializer):
+    StatusCode = serializers.CharField(help_text='The HTTP status the error stands for, as a string ("401").')
+    ErrorCode = serializers.CharField(help_text="A stable machine-readable code (ours, e.g. throttled).")
+    ErrorMessage = serializers.CharField(help_text="A sentence for people.")
+
+
+def _stock_credentials(credentials: UploadCredentials) -> dict:
+    expiration = credentials.expiration.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return StsServerCredentialsSerializer(
+        {
+            "StatusCode": "200",
+            "AccessKeyId": credentials.access_key_id,
+            "AccessKeySecret": credentials.access_key_secret,
+            "SecurityToken": credentials.security_token,
+            "Expiration": expiration,
+        }
+    ).data
+
+
+class _StockFormatApi(APIView):
+    """GET → the stock format, with the same service (policy, reuse, rate limit, audit) as sts-token.
+
+    Errors keep our stable codes, in the stock shape ``{StatusCode, ErrorCode, ErrorMessage}``.
+    ``errors_as_http_200``: the stock Android provider reads the body only of a 2xx answer
+    (HttpURLConnection.getInputStream throws on 4xx/5xx, with the URL in its message), so the
+    credential URL states every error in the body of an HTTP 200.
+    """
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "sts_token"
+    errors_as_http_200 = False
+
+    def get(self, request: Request, **kwargs: str) -> Response:
+        credentials = sts_token_issue(user=request.user, context=request_context(request))
+        response = Response(_stock_credentials(credentials))
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def throttled(self, request: Request, wait: float | None) -> None:
+        sts_token_refuse(user=request.user, context=request_context(request), reason="throttled")
+        super().throttled(request, wait)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        data = response.data if isinstance(response.data, dict) else {}
+        response.data = StsServerErrorSerializer(
+            {
+                "StatusCode": str(response.status_code),
+                "ErrorCode": data.get("code", "error"),
+                "ErrorMessage": data.get("detail", "The request failed."),
+            }
+        ).data
+        response["Cache-Control"] = "no-store"
+        if self.errors_as_http_200:
+            response.status_code = 200
+            if "WWW-Authenticate" in response:
+                del response["WWW-Authenticate"]
+        return response
+
+
+class StsServerApi(_StockFormatApi):
+    """Upload credentials in the stock "STS app server" format, for a provider that sends a bearer token.
+
+    The keys Alibaba's iOS and Android `OSSAuthCredentialProvider` read, for a custom provider of
+    your own. Same policy, reuse, rate limit and audit as `POST /api/uploads/sts-token/`. Errors
+    answer with their real HTTP status and the body `{StatusCode, ErrorCode, ErrorMessage}`.
+    """
+
+    authentication_classes = [JWTAuthentication]
+
+    @extend_schema(
+        operation_id="uploads_sts_server_retrieve",
+        responses={
+            200: StsServerCredentialsSerializer,
+            **{status: StsServerErrorSerializer for status in (401, 405, 429, 502, 503)},
+        },
+    )
+    def get(self, request: Request, **kwargs: str) -> Response:
+        return super().get(request, **kwargs)
+
+
+class CredentialUrlAuthentication(BaseAuthentication):
+    """The secret in the path of a credential URL stands for its user (no header needed)."""
+
+    audit_auth_method = "credential_url"
+
+    def authenticate(self, request: Request) -> tuple[User, None]:
+        secret = request.parser_context["kwargs"].get("secret", "")
+        try:
+            return credential_url_user(secret=secret), None
+        except ApplicationError as exc:
+            raise exceptions.AuthenticationFailed(exc.detail, code=exc.code) from None
+
+    def authenticate_header(self, request: Request) -> str:
+        return "CredentialURL"
+
+
+_STS_SERVER_ANSWER = PolymorphicProxySerializer(
+    component_name="StsServerAnswer",
+    serializers=[StsServerCredentialsSerializer, StsServerErrorSerializer],
+    resource_type_field_name=None,
+)
+
+
+class CredentialUrlStsServerApi(_StockFormatApi):
+    """A credential URL: a plain GET, no headers, answers with its user's upload credentials.
+
+    Give the URL to the stock `OSSAuthCredentialProvider` (iOS, Android) as its STS server URL. Always
+    HTTP 200: `StatusCode` is `"200"` with the credentials, or the error's status (`"401"` with
+    `credential_url_expired`, `credential_url_revoked` or `credential_url_invalid`; `"429"`
+    `throttled`; `"502"`/`"503"` for STS) with `ErrorCode` and `ErrorMessage`.
+    """
+
+    authentication_classes = [CredentialUrlAuthentication]
+    errors_as_http_200 = True
+
+    @extend_schema(
+        operation_id="uploads_sts_server_credential_url_retrieve",
+        auth=[],
+        responses={200: _STS_SERVER_ANSWER, **error_responses(404)},
+    )
+    def get(self, request: Request, **kwargs: str) -> Response:
+        return super().get(request, **kwargs)
+
+
+class CredentialUrlCreateApi(APIView):
+    """A new credential URL for your own account, for providers that cannot send a header.
+
+    The URL is a secret: keep it like a password, never log it. It works until `expiresAt`
+    (`CREDENTIAL_URL_LIFETIME_MINUTES`, 24 hours by default) and ends earlier when you log out
+    (anywhere), change your password or are deactivated. The server keeps only a hash of it.
+    """
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "sts_token"
+
+    @extend_schema_serializer(component_name="CredentialUrl")
+    class OutputSerializer(serializers.Serializer):
+        url = serializers.URLField(help_text="GET it with no headers for credentials in the stock format.")
+        expiresAt = serializers.DateTimeField(source="expires_at", help_text="UTC, ISO 8601.")
+
+    @extend_schema(
+        operation_id="uploads_sts_server_url_create",
+        request=None,
+        responses={201: OutputSerializer, **error_responses(401, 403, 405, 429)},
+    )
+    def post(self, request: Request) -> Response:
+        created = credential_url_create(user=request.user, context=request_context(request))
+        url = request.build_absolute_uri(reverse("sts_server_credential_url", args=[created.secret]))
+        response = Response(
+            self.OutputSerializer({"url": url, "expires_at": created.expires_at}).data, status=201
+        )
+        response["Cache-Control"] = "no-store"
+        return response

@@ -163,3 +163,20 @@ def check_role_session_duration(app_configs: Any = None, **kwargs: Any) -> list:
             )
         ]
     return []
+
+
+@register(Tags.security, READINESS_TAG, deploy=False)
+def check_credential_url_lifetime(app_configs: Any = None, **kwargs: Any) -> list:
+    """A credential URL stands in for a sign-in: it may not outlive the refresh token."""
+    minutes = settings.CREDENTIAL_URL_LIFETIME_MINUTES
+    refresh_minutes = int(settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"].total_seconds() // 60)
+    if not 1 <= minutes <= refresh_minutes:
+        return [
+            Error(
+                f"CREDENTIAL_URL_LIFETIME_MINUTES is {minutes}; it must be 1 to {refresh_minutes} "
+                "(the refresh token's lifetime, JWT_REFRESH_DAYS).",
+                hint="1440 (a day) is the default; an app asks for a new URL when its old one expires.",
+                id="uploads.E020",
+            )
+        ]
+    return []

@@ -23,6 +23,7 @@ class TokenIssuance(models.Model):
     class AuthMethod(models.TextChoices):
         JWT = "jwt", "JWT"
         SESSION = "session", "Session"
+        CREDENTIAL_URL = "credential_url", "Credential URL"
         OTHER = "other", "Other"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -145,3 +146,35 @@ class IssuanceRollupHour(_OutcomeCounts):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H:%M %Z}"
+
+
+class CredentialUrl(models.Model):
+    """A secret URL that answers a plain GET with its user's upload credentials (stock mobile format).
+
+    Only the SHA-256 of the secret is kept: the URL itself is shown once, to its creator. It ends
+    at ``expires_at``, when ``revoked_at`` is set (logout), and when the user's sign-in cut-off
+    (``accounts.User.tokens_valid_after``: password change, deactivation, sign out everywhere)
+    moves past ``created_at``.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="credential_urls"
+    )
+    secret_hash = models.CharField("SHA-256 of the secret", max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    auth_method = models.CharField(
+        "how its creator authenticated", max_length=16, choices=TokenIssuance.AuthMethod.choices
+    )
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "credential URL"
+        indexes = [models.Index(fields=["user", "expires_at"], name="credential_url_user_expires")]
+
+    def __str__(self) -> str:
+        return f"Credential URL of user {self.user_id} until {self.expires_at:%Y-%m-%d %H:%M:%S}"

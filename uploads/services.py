@@ -4,22 +4,26 @@ import base64
 import hashlib
 import json
 import logging
+import secrets
 import time
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError
+from django.utils import timezone
 
 from accounts.models import User
+from accounts.selectors import token_is_current
 from core.exceptions import ApplicationError
+from core.redaction import CREDENTIAL_URL_SECRET_PREFIX
 
 from . import oss, post_policy, purposes, sts
-from .models import TokenIssuance
+from .models import CredentialUrl, TokenIssuance
 from .policy import upload_policy, user_prefix
 
 logger = logging.getLogger(__name__)
@@ -420,3 +424,79 @@ def post_policy_issue(
     return PostPolicyGrant(
         url=oss.post_url(), fields=fields, key=key, max_bytes=max_bytes, expiration=expiration
     )
+
+
+# --- Credential URLs: a secret URL that a stock mobile credential provider can GET ------------------
+
+
+@dataclass(frozen=True)
+class NewCredentialUrl:
+    secret: str  # shown once, to its creator; only its SHA-256 is stored
+    expires_at: datetime
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def credential_url_create(*, user: User, context: RequestContext) -> NewCredentialUrl:
+    """A new credential URL secret for ``user``, valid for CREDENTIAL_URL_LIFETIME_MINUTES.
+
+    The secret is ``osscu_`` + 43 URL-safe characters (256 random bits); the prefix lets the log
+    filter in ``core/redaction.py`` cut it out of every log line. The user's expired URLs are
+    deleted on the way, so rows do not pile up.
+    """
+    now = timezone.now()
+    secret = CREDENTIAL_URL_SECRET_PREFIX + secrets.token_urlsafe(32)
+    expires_at = now + timedelta(minutes=settings.CREDENTIAL_URL_LIFETIME_MINUTES)
+    CredentialUrl.objects.filter(user=user, expires_at__lte=now).delete()
+    CredentialUrl.objects.create(
+        user=user,
+        secret_hash=_sha256(secret),
+        created_at=now,
+        expires_at=expires_at,
+        auth_method=context.auth_method,
+        client_ip=context.client_ip,
+        user_agent=context.user_agent[:512],
+        request_id=context.request_id,
+    )
+    return NewCredentialUrl(secret=secret, expires_at=expires_at)
+
+
+def _credential_url_refused(code: str, detail: str) -> ApplicationError:
+    return ApplicationError(detail, code=code, status_code=401)
+
+
+def credential_url_user(*, secret: str) -> User:
+    """The user a credential URL secret belongs to, if the URL still works.
+
+    Raises ``ApplicationError`` (401) with code ``credential_url_invalid`` (no such URL),
+    ``credential_url_expired`` (past its lifetime: make a new one) or ``credential_url_revoked``
+    (ended by logout, a password change, deactivation or "sign out everywhere": sign in again).
+    """
+    row = (
+        CredentialUrl.objects.select_related("user").filter(secret_hash=_sha256(secret)).first()
+        if secret.startswith(CREDENTIAL_URL_SECRET_PREFIX)
+        else None
+    )
+    if row is None:
+        raise _credential_url_refused("credential_url_invalid", "This credential URL does not exist.")
+    user = row.user
+    # token_is_current: the user's sign-in cut-off (password change, deactivation, "sign out
+    # everywhere" in the admin) ends credential URLs made before it, as it ends their JWTs.
+    if row.revoked_at is not None or not token_is_current(user=user, issued_at=row.created_at):
+        raise _credential_url_refused(
+            "credential_url_revoked", "This credential URL was ended by a sign-out or a password change."
+        )
+    if row.expires_at <= timezone.now():
+        raise _credential_url_refused(
+            "credential_url_expired", "This credential URL has expired; ask the API for a new one."
+        )
+    return user
+
+
+def credential_urls_revoke(*, user: User) -> int:
+    """End every live credential URL of ``user`` (on logout); returns how many were ended."""
+    return CredentialUrl.objects.filter(
+        user=user, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    ).update(revoked_at=timezone.now())

@@ -29,6 +29,8 @@ def test_test_settings_pass():
         ("ALIYUN_STS_STALE_IF_ERROR_SECONDS", -1, "uploads.E009"),
         ("ALIYUN_STS_STALE_IF_ERROR_SECONDS", 900, "uploads.W003"),
         ("ALIYUN_STS_REUSE_MARGIN_SECONDS", 3600, "uploads.W001"),
+        ("CREDENTIAL_URL_LIFETIME_MINUTES", 0, "uploads.E020"),
+        ("CREDENTIAL_URL_LIFETIME_MINUTES", 7 * 24 * 60 + 1, "uploads.E020"),  # past the refresh token
     ],
 )
 def test_bad_value_is_reported_with_hint(settings, setting, value, check_id):
