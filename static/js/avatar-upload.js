@@ -89,6 +89,7 @@
     busy_server: () => gettext('The service is busy or temporarily unavailable. Please try again in a minute.'),
     not_found: () => gettext('The upload did not arrive at the storage service. Please try again.'),
     refused: () => gettext('The server refused the request. Reload the page and try again.'),
+    form_refused: () => gettext('The storage service refused the upload form (it may have expired). Please try again.'),
   };
 
   class ApiError extends Error {
@@ -120,6 +121,7 @@
         case 'object_too_large':
           return MESSAGES.too_large(maxBytes);
         case 'not_an_image':
+        case 'unsupported_content_type':
           return MESSAGES.not_an_image();
         case 'outside_prefix':
           return MESSAGES.access_denied();
@@ -141,6 +143,9 @@
     const code = (err && err.code) || '';
     const status = err && typeof err.status === 'number' ? err.status : null;
     if (isCredentialError(err)) return MESSAGES.permission_expired();
+    if (err && err.name === 'OssFormError' && (code === 'AccessDenied' || code === 'FileAlreadyExists')) {
+      return MESSAGES.form_refused(); // the signed form expired or was used already: a new one will do
+    }
     if (code === 'AccessDenied' || status === 403) return MESSAGES.access_denied();
     if (code === 'EntityTooLarge') return MESSAGES.too_large(maxBytes);
     if (status === -1 || status === -2 || status === 0 || err instanceof TypeError ||
@@ -425,6 +430,7 @@
         stsToken: root.dataset.stsTokenUrl,
         uploadKey: root.dataset.uploadKeyUrl,
         avatar: root.dataset.avatarUrl,
+        postPolicy: root.dataset.postPolicyUrl, // a server-signed form, when the server offers one
       };
       this.maxBytes = Number(root.dataset.maxBytes) || Infinity;
       const el = (id) => root.querySelector(`[data-testid="${this.prefix}${id}"]`);
@@ -597,6 +603,57 @@
       }
     }
 
+    /**
+     * POST the server-signed form (`fields` first, then the file) straight to OSS, which enforces the
+     * policy's size range, type and key itself: a file over the limit is refused with EntityTooLarge
+     * before anything is stored. Resolves to the key; rejects with OSS's error code, or a cancel.
+     */
+    sendForm(form) {
+      const file = this.file;
+      const body = new FormData();
+      Object.entries(form.fields).forEach(([name, value]) => body.append(name, value));
+      body.append('file', file, file.name); // OSS ignores every field after the file
+      this.meter.start(file.size, 0);
+      return new Promise((resolve, reject) => {
+        const xhr = new XMLHttpRequest();
+        this.cancelCurrent = () => xhr.abort();
+        this.setBusy(true, true);
+        const done = () => {
+          this.cancelCurrent = null;
+        };
+        // The body is a little larger than the file (the fields): count the file's share.
+        xhr.upload.addEventListener('progress', (event) => {
+          if (event.lengthComputable) this.meter.confirm(Math.round((event.loaded / event.total) * file.size));
+        });
+        xhr.addEventListener('load', () => {
+          done();
+          if (xhr.status >= 200 && xhr.status < 300) {
+            resolve(form.key);
+            return;
+          }
+          const xml = new DOMParser().parseFromString(xhr.responseText || '', 'application/xml');
+          const text = (tag) => (xml.getElementsByTagName(tag)[0] || {}).textContent || '';
+          const err = new Error(text('Message') || `storage answered ${xhr.status}`);
+          err.name = 'OssFormError';
+          err.code = text('Code');
+          err.status = xhr.status;
+          reject(err);
+        });
+        xhr.addEventListener('error', () => {
+          done();
+          const err = new Error('XHR error');
+          err.status = 0;
+          reject(err);
+        });
+        xhr.addEventListener('abort', () => {
+          done();
+          reject(Object.assign(new Error('cancel'), { name: 'cancel' }));
+        });
+        xhr.open('POST', form.url);
+        xhr.send(body);
+      });
+    }
+
     async keyFor(answer, explicitKey) {
       if (explicitKey) return explicitKey;
       if (checkpoints.load(this.kind, this.file)) return null; // the checkpoint knows its key
@@ -619,11 +676,24 @@
       this.setBusy(true, false);
       try {
         this.setStatus(gettext('Getting upload permission…'));
-        const key = await this.withCredentials(async (client, answer) => {
-          const target = await this.keyFor(answer, explicitKey);
+        const uploading = () =>
           this.setStatus(say('Uploading %(name)s (%(size)s)…', { name: this.file.name, size: formatBytes(this.file.size) }));
-          return this.sendInParts(client, answer, target);
-        });
+        let key;
+        if (this.urls.postPolicy && !explicitKey) {
+          const form = await api('POST', this.urls.postPolicy, {
+            contentType: this.type,
+            size: this.file.size,
+            filename: this.file.name,
+          });
+          uploading();
+          key = await this.sendForm(form);
+        } else {
+          key = await this.withCredentials(async (client, answer) => {
+            const target = await this.keyFor(answer, explicitKey);
+            uploading();
+            return this.sendInParts(client, answer, target);
+          });
+        }
         this.meter.finish();
         if (this.kind === 'avatar') {
           this.setStatus(gettext('Checking the upload…'));

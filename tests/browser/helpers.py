@@ -28,9 +28,10 @@ def log_in(page: Page, live_server, user: User, password: str) -> None:
     expect(page.locator("#avatar-uploader")).to_have_attribute("data-ready", "true")
 
 
-def choose(page: Page, name: str, data: bytes, mime: str = "image/png") -> None:
+def choose(page: Page, name: str, data: bytes, mime: str = "image/png", *, section: str = "") -> None:
+    """Pick a file in the avatar section, or with ``section="large-"`` in the large-files one."""
     page.set_input_files(
-        '[data-testid="file-input"]', files=[{"name": name, "mimeType": mime, "buffer": data}]
+        f'[data-testid="{section}file-input"]', files=[{"name": name, "mimeType": mime, "buffer": data}]
     )
 
 
@@ -51,8 +52,8 @@ def server_bucket(sandbox) -> oss2.Bucket:
     return oss2.Bucket(auth, sandbox.oss_endpoint, sandbox.config.bucket)
 
 
-def status(page: Page):
-    return page.locator('[data-testid="upload-status"]')
+def status(page: Page, section: str = ""):
+    return page.locator(f'[data-testid="{section}upload-status"]')
 
 
 def avatar_rendered(page: Page) -> dict:

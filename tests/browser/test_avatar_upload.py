@@ -15,6 +15,7 @@ from sandbox.tokens import CredentialError, issue_credentials, resolve_principal
 from tests.browser.helpers import (
     WATCH_PROGRESS,
     avatar_rendered,
+    checkpoints,
     choose,
     log_in,
     server_bucket,
@@ -82,6 +83,7 @@ def test_large_png_goes_up_in_parts_with_progress(page, live_server, user, passw
 
 
 def test_cancel_stops_a_multipart_upload_and_changes_nothing(page, live_server, user, password, sandbox):
+    """In the large-files section (STS credentials, multipart): Cancel also aborts the upload in OSS."""
     log_in(page, live_server, user, password)
     uploads: dict[str, str] = {}  # uploadId -> key, from the multipart requests the page sends
 
@@ -92,25 +94,25 @@ def test_cancel_stops_a_multipart_upload_and_changes_nothing(page, live_server, 
 
     page.on("request", remember)
     throttle_uploads(page, 500_000)  # about 5 s for the whole file: time to press Cancel mid-upload
-    choose(page, "big.png", png_bytes(1000, 900, noise=True))
-    page.click('[data-testid="upload-button"]')
-    expect(page.locator('[data-testid="cancel-button"]')).to_be_enabled()
-    page.click('[data-testid="cancel-button"]')
+    choose(page, "big.png", png_bytes(1000, 900, noise=True), section="large-")
+    page.click('[data-testid="large-upload-button"]')
+    expect(page.locator('[data-testid="large-cancel-button"]')).to_be_enabled()
+    page.click('[data-testid="large-cancel-button"]')
 
-    expect(status(page)).to_have_text("Upload cancelled. Nothing was changed.", timeout=30_000)
-    expect(page.locator('[data-testid="upload-button"]')).to_be_enabled()
-    user.refresh_from_db()
-    assert user.avatar_key == ""
+    expect(status(page, "large-")).to_have_text("Upload cancelled. Nothing was changed.", timeout=30_000)
+    expect(page.locator('[data-testid="large-upload-button"]')).to_be_enabled()
+    assert checkpoints(page) == []  # nothing left to resume
     # The page also aborted the multipart upload, so no orphaned parts stay behind in the bucket.
     assert len(uploads) == 1, uploads
     upload_id, key = uploads.popitem()
-    assert key.startswith(f"user/{user.pk}/avatars/")
+    assert key.startswith(f"user/{user.pk}/files/")
     with pytest.raises(oss2.exceptions.NoSuchUpload):
         server_bucket(sandbox).list_parts(key, upload_id)
 
 
 def test_a_long_upload_outlives_its_first_token(page, live_server, user, password, sandbox):
-    """The first credentials live 2 s, the upload takes about 4: refreshSTSToken keeps it going."""
+    """The first credentials live 2 s, the upload takes about 4: refreshSTSToken keeps it going (large files:
+    STS credentials and multipart)."""
     log_in(page, live_server, user, password)
     token_calls: list[str] = []
     first: list = []
@@ -143,18 +145,19 @@ def test_a_long_upload_outlives_its_first_token(page, live_server, user, passwor
     page.route("**/api/uploads/sts-token/", sts_token)
     throttle_uploads(page, 700_000)  # about 4 s for 2.7 MB
     started = time.monotonic()
-    choose(page, "big.png", png_bytes(1000, 900, noise=True))
-    page.click('[data-testid="upload-button"]')
+    data = png_bytes(1000, 900, noise=True)
+    choose(page, "big.png", data, section="large-")
+    page.click('[data-testid="large-upload-button"]')
 
-    expect(status(page)).to_have_text("Avatar updated.", timeout=30_000)
+    expect(status(page, "large-")).to_have_text("big.png uploaded.", timeout=30_000)
     assert time.monotonic() - started > 3  # the first token expired while the upload ran
     with pytest.raises(CredentialError):
         resolve_principal(
             sandbox.config, access_key_id=first[0].access_key_id, security_token=first[0].security_token
         )
     assert len(token_calls) >= 2  # ali-oss asked the API for fresh credentials mid-upload
-    user.refresh_from_db()
-    assert user.avatar_key
+    key = page.locator('[data-testid="large-uploaded-key"]').text_content().removeprefix("Stored as ")
+    assert server_bucket(sandbox).get_object(key).read() == data
 
 
 def test_writing_another_users_key_is_denied_and_changes_nothing(
