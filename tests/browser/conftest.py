@@ -40,16 +40,28 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh profile per test; console errors are kept for the assertion messages."""
-    context = browser.new_context(viewport={"width": 900, "height": 760})
-    context.set_default_timeout(20_000)
-    page = context.new_page()
+def watch_console(page: Page) -> Page:
+    """Keep the page's console messages (``page.console_messages_seen``) for assertions and their messages."""
     page.console_messages_seen = []  # type: ignore[attr-defined]
     page.on("console", lambda msg: page.console_messages_seen.append(f"{msg.type}: {msg.text}"))  # type: ignore[attr-defined]
+    return page
+
+
+def csp_violations(page: Page) -> list[str]:
+    """What Chromium said it refused because of the Content-Security-Policy."""
+    return [m for m in page.console_messages_seen if "Content Security Policy" in m]  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh profile per test; console errors are kept for the assertion messages. Every test also
+    shows that the pages work under their Content-Security-Policy: nothing was refused."""
+    context = browser.new_context(viewport={"width": 900, "height": 760})
+    context.set_default_timeout(20_000)
+    page = watch_console(context.new_page())
     yield page
     context.close()
+    assert csp_violations(page) == []
 
 
 @pytest.fixture(scope="session")

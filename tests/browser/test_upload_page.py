@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from sandbox.tokens import issue_credentials
+from tests.browser.conftest import csp_violations, watch_console
 from tests.browser.helpers import (
     avatar_rendered,
     checkpoints,
@@ -294,7 +295,7 @@ def test_the_page_in_chinese(browser, live_server, user, password, sandbox, arti
     the switcher goes back to English and the choice sticks."""
     context = browser.new_context(locale="zh-CN", viewport={"width": 900, "height": 900})
     context.set_default_timeout(20_000)
-    page = context.new_page()
+    page = watch_console(context.new_page())
     try:
         page.goto(live_server.url + "/")
         expect(page.locator("h1")).to_have_text("登录")
@@ -323,6 +324,7 @@ def test_the_page_in_chinese(browser, live_server, user, password, sandbox, arti
         page.click('[data-testid="upload-button"]')
         expect(status(page)).to_have_text("Avatar updated.", timeout=30_000)
         screenshot(page, artifacts, "upload-en.png")
+        assert csp_violations(page) == []
     finally:
         context.close()
 
@@ -337,7 +339,7 @@ def screenshot(page: Page, artifacts: Path, name: str) -> None:
 @pytest.mark.parametrize("width", [360, 390])
 def test_fits_a_phone(browser, live_server, user, password, width, artifacts):
     context = browser.new_context(viewport={"width": width, "height": 800}, is_mobile=True, has_touch=True)
-    page = context.new_page()
+    page = watch_console(context.new_page())
     try:
         log_in(page, live_server, user, password)
         brand = page.locator(".brand").bounding_box()
@@ -351,5 +353,6 @@ def test_fits_a_phone(browser, live_server, user, password, width, artifacts):
         zone = page.locator('[data-testid="drop-zone"]').bounding_box()
         assert zone["x"] >= 0 and zone["x"] + zone["width"] <= width
         page.screenshot(path=str(artifacts / f"phone-{width}.png"), full_page=True)
+        assert csp_violations(page) == []
     finally:
         context.close()
