@@ -147,7 +147,7 @@
       return MESSAGES.form_refused(); // the signed form expired or was used already: a new one will do
     }
     if (code === 'AccessDenied' || status === 403) return MESSAGES.access_denied();
-    if (code === 'EntityTooLarge') return MESSAGES.too_large(maxBytes);
+    if (code === 'EntityTooLarge') return MESSAGES.too_large(err.maxBytes || maxBytes);
     if (status === -1 || status === -2 || status === 0 || err instanceof TypeError ||
         /Timeout|Network|RequestError|XHR error/i.test(`${err && err.name} ${err && err.message}`)) {
       return MESSAGES.network();
@@ -637,6 +637,7 @@
           err.name = 'OssFormError';
           err.code = text('Code');
           err.status = xhr.status;
+          err.maxBytes = form.maxBytes; // the limit the signed policy set
           reject(err);
         });
         xhr.addEventListener('error', () => {
