@@ -2,12 +2,15 @@
  * The upload page: the browser uploads straight to OSS; the server only hands out permission and checks.
  *
  * Avatar (#avatar-uploader):
+ *   1. POST /api/uploads/post-policy/   a form signed by the server for one file: OSS itself enforces its
+ *                                       size range, type and key (EntityTooLarge before anything is kept)
+ *   2. POST <url> fields + file         multipart/form-data straight to OSS, with an XHR (byte progress)
+ *   3. POST /api/me/avatar/ {key}       the server looks the object up in OSS and only then accepts it
+ *   4. GET /api/me/                     a short-lived signed URL of the new avatar
+ * Large files (#file-uploader), and an avatar sent to an explicit key by someone automating the page:
  *   1. POST /api/uploads/sts-token/     credentials that can write only under user/<id>/
- *   2. POST /api/me/avatar/upload-key/  the server picks a fresh random key (and re-checks size and type)
- *   3. ali-oss multipartUpload          straight to OSS, in small parts (under 100 KB, one PUT)
- *   4. POST /api/me/avatar/ {key}       the server looks the object up in OSS and only then accepts it
- *   5. GET /api/me/                     a short-lived signed URL of the new avatar
- * Large files (#file-uploader): steps 1 and 3, to user/<id>/files/.
+ *   2. ali-oss multipartUpload          straight to OSS in small parts (under 100 KB, one PUT),
+ *                                       to user/<id>/files/ (the avatar path asks upload-key for its key)
  *
  * Before any byte is sent, the page checks what it can: an avatar's type from its first bytes (the
  * name and the browser's guess are not trusted, as the server does not trust them either) and its size
