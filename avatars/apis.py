@@ -12,6 +12,7 @@ from accounts.models import User
 from core.schema import error_responses
 from core.serializers import StrictCharField
 from uploads.apis import request_context
+from uploads.selectors import upload_usage_summary
 
 from .models import AvatarChange
 from .selectors import user_avatar_url
@@ -25,7 +26,32 @@ from .services import (
 
 
 def _me(user: User) -> dict:
-    return {"id": user.pk, "username": user.get_username(), "avatarUrl": user_avatar_url(user)}
+    usage = upload_usage_summary(user=user)
+    return {
+        "id": user.pk,
+        "username": user.get_username(),
+        "avatarUrl": user_avatar_url(user),
+        "storage": {
+            "usedBytes": usage.used_bytes,
+            "usedObjects": usage.used_objects,
+            "quotaBytes": usage.quota_bytes,
+            "quotaObjects": usage.quota_objects,
+            "countedAt": usage.counted_at,
+        },
+    }
+
+
+class _StorageSerializer(serializers.Serializer):
+    usedBytes = serializers.IntegerField(
+        help_text="What your folders hold as far as the server knows, in bytes (uploads through a "
+        "signed form count at their declared size until the next count)."
+    )
+    usedObjects = serializers.IntegerField()
+    quotaBytes = serializers.IntegerField(allow_null=True, help_text="Your quota in bytes; null: no limit.")
+    quotaObjects = serializers.IntegerField(allow_null=True, help_text="Your quota in objects; null: no limit.")
+    countedAt = serializers.DateTimeField(
+        allow_null=True, help_text="When your folders were last counted in OSS; null: never."
+    )
 
 
 def _validated(
@@ -67,6 +93,7 @@ class MeApi(APIView):
         avatarUrl = serializers.CharField(
             allow_null=True, help_text="A short-lived signed GET URL of the avatar, or null."
         )
+        storage = _StorageSerializer(help_text="Your storage usage and quota.")
 
     @extend_schema(responses={200: OutputSerializer, **error_responses(401, 405)})
     def get(self, request: Request) -> Response:

@@ -18,7 +18,7 @@ from accounts.models import User
 from core.exceptions import ApplicationError
 from uploads import oss
 from uploads.policy import user_prefix
-from uploads.services import RequestContext
+from uploads.services import RequestContext, upload_usage_refresh
 
 from .models import AvatarChange
 
@@ -145,6 +145,8 @@ def user_avatar_set(*, user: User, key: str, checked: "AvatarCheck | None" = Non
     _delete_quietly(key)
     if previous_key.startswith(f"{CONFIRMED_AVATAR_PREFIX}{user.pk}/"):
         _delete_quietly(previous_key)
+    # The server moved bytes between the user's folders: count them again (the quota's usage).
+    upload_usage_refresh(user=user)
     return user
 
 

@@ -246,6 +246,10 @@ ALIYUN_RAM_ENDPOINT = env.str("ALIYUN_RAM_ENDPOINT", default="")
 CREDENTIAL_URL_LIFETIME_MINUTES = _int("CREDENTIAL_URL_LIFETIME_MINUTES", 24 * 60)
 
 AVATAR_MAX_BYTES = _int("AVATAR_MAX_BYTES", 5 * 1024 * 1024)
+# Per-user quota over what the user's folders hold (user/<id>/ and confirmed avatars); 0: no limit.
+# Staff override them per user in the admin (uploads.UploadUsage).
+UPLOAD_QUOTA_BYTES = _int("UPLOAD_QUOTA_BYTES", 100 * 1024 * 1024)
+UPLOAD_QUOTA_OBJECTS = _int("UPLOAD_QUOTA_OBJECTS", 1000)
 
 # The local sandbox (python manage.py sandbox) serves STS and OSS on the two endpoints above.
 SANDBOX_DATA_DIR = Path(env.str("SANDBOX_DATA_DIR", default=str(BASE_DIR / "var" / "sandbox")))

@@ -16,7 +16,7 @@ class ValidationErrorSerializer(ErrorSerializer):
 _DESCRIPTIONS = {
     400: "Malformed JSON (`parse_error`) or invalid input (`invalid`, with `errors`).",
     401: "No or bad credentials (`not_authenticated`, `authentication_failed`, `token_not_valid`, `no_active_account`).",
-    403: "Authenticated but not allowed (`permission_denied`, e.g. a missing CSRF token with session auth; `outside_prefix`, a key outside user/<your id>/).",
+    403: "Authenticated but not allowed (`permission_denied`, e.g. a missing CSRF token with session auth; `outside_prefix`, a key outside user/<your id>/; `quota_exceeded`, your storage quota is used up).",
     404: "Not found (`not_found`).",
     405: "Wrong HTTP method (`method_not_allowed`).",
     409: "The uploaded object changed while the server checked it (`object_changed`); upload again.",

@@ -3,11 +3,12 @@
 from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Max, Min, QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import timezone
@@ -17,8 +18,10 @@ from django.utils.safestring import SafeString
 
 from core.audit_admin import ReadOnlyAuditAdmin
 
-from .models import TokenIssuance
-from .selectors import OUTCOMES, WINDOWS, Anomaly, Overview, issuance_overview
+from . import oss
+from .models import TokenIssuance, UploadUsage
+from .selectors import OUTCOMES, WINDOWS, Anomaly, Overview, issuance_overview, usage_summary_of
+from .services import upload_usage_recount
 
 CSV_FIELDS = [
     "id",
@@ -289,3 +292,62 @@ def _anomaly_url(anomaly: Anomaly) -> str:
     if anomaly.kind == "refusal_flood":
         params["outcome__exact"] = "refused"
     return _list_url(**params)
+
+
+@admin.register(UploadUsage)
+class UploadUsageAdmin(admin.ModelAdmin):
+    """Each user's storage usage, and the place to give one user another quota (empty: the default)."""
+
+    list_display = ("user", "used", "objects", "quota", "counted_at")
+    list_select_related = ("user",)
+    search_fields = ("=user__username",)
+    search_help_text = "Exact username."
+    raw_id_fields = ("user",)
+    fields = (
+        "user",
+        "quota_bytes",
+        "quota_objects",
+        "stored_bytes",
+        "stored_objects",
+        "pending_bytes",
+        "pending_objects",
+        "counted_at",
+        "updated_at",
+    )
+    readonly_fields = (
+        "stored_bytes",
+        "stored_objects",
+        "pending_bytes",
+        "pending_objects",
+        "counted_at",
+        "updated_at",
+    )
+    actions = ["recount"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: UploadUsage | None = None) -> tuple[str, ...]:
+        return (*self.readonly_fields, "user") if obj else self.readonly_fields
+
+    @admin.display(description="used")
+    def used(self, obj: UploadUsage) -> str:
+        return filesizeformat(usage_summary_of(obj).used_bytes)
+
+    @admin.display(description="objects")
+    def objects(self, obj: UploadUsage) -> int:
+        return usage_summary_of(obj).used_objects
+
+    @admin.display(description="quota")
+    def quota(self, obj: UploadUsage) -> str:
+        summary = usage_summary_of(obj)
+        size = filesizeformat(summary.quota_bytes) if summary.quota_bytes else "no limit"
+        count = f"{summary.quota_objects} objects" if summary.quota_objects else "no object limit"
+        return f"{size}, {count}"
+
+    @admin.action(description="Count the selected users' folders in OSS now", permissions=["change"])
+    def recount(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for usage in queryset.select_related("user"):
+            try:
+                upload_usage_recount(user=usage.user)
+            except oss.OssError as exc:
+                self.message_user(request, f"{usage.user}: OSS said {exc.code}.", messages.ERROR)
+                return
+        self.message_user(request, f"Counted {queryset.count()} user(s).", messages.SUCCESS)

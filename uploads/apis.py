@@ -179,7 +179,9 @@ class PostPolicyApi(APIView):
         responses={200: OutputSerializer, **error_responses(400, 401, 403, 405, 415, 429, 502, 503)},
         description=(
             "Errors: 400 `unknown_purpose`, `unsupported_content_type` (type not accepted for the purpose), "
-            "`object_too_large` (declared size above the purpose's limit), `invalid`; then as sts-token. "
+            "`object_too_large` (declared size above the purpose's limit), `invalid`; 403 `quota_exceeded` "
+            "(the declared size or one more object would not fit; `maxBytes` is also capped to what is left); "
+            "then as sts-token. "
             "OSS answers the form itself: 204 on success; 400 `EntityTooLarge`/`EntityTooSmall` (size outside "
             '1..maxBytes); 403 `AccessDenied` "Invalid according to Policy" (another key, type or field, or '
             "the form expired); 409 `FileAlreadyExists` (the form was used already)."

@@ -108,6 +108,15 @@ def check_aliyun_settings(app_configs: Any = None, **kwargs: Any) -> list:
                 id="uploads.E009",
             )
         )
+    for name, check_id in (("UPLOAD_QUOTA_BYTES", "uploads.E010"), ("UPLOAD_QUOTA_OBJECTS", "uploads.E011")):
+        if getattr(settings, name) < 0:
+            errors.append(
+                Error(
+                    f"{name} must not be negative.",
+                    hint="0 means no limit; the default is 104857600 bytes (100 MiB) and 1000 objects per user.",
+                    id=check_id,
+                )
+            )
     stale_floor = settings.ALIYUN_STS_STALE_IF_ERROR_SECONDS
     if (
         0 < settings.ALIYUN_STS_REUSE_MARGIN_SECONDS <= stale_floor

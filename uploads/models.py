@@ -178,3 +178,40 @@ class CredentialUrl(models.Model):
 
     def __str__(self) -> str:
         return f"Credential URL of user {self.user_id} until {self.expires_at:%Y-%m-%d %H:%M:%S}"
+
+
+class UploadUsage(models.Model):
+    """What a user's folders hold, as far as the server knows, and the quota that applies to them.
+
+    ``stored_*`` is the last count of the folders (``reconcile_upload_usage``, and after each confirmed
+    avatar); ``pending_*`` adds what the server authorised since (form uploads, at their declared size:
+    until a count the server does not know the real one). The quota columns override the
+    ``UPLOAD_QUOTA_*`` settings for this user: empty uses the setting, 0 means no limit.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="upload_usage"
+    )
+    stored_bytes = models.PositiveBigIntegerField(default=0)
+    stored_objects = models.PositiveIntegerField(default=0)
+    pending_bytes = models.PositiveBigIntegerField(
+        default=0, help_text="Declared sizes of form uploads authorised since the last count."
+    )
+    pending_objects = models.PositiveIntegerField(default=0)
+    counted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the folders were last listed; empty: never."
+    )
+    quota_bytes = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Empty: UPLOAD_QUOTA_BYTES. 0: no limit."
+    )
+    quota_objects = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Empty: UPLOAD_QUOTA_OBJECTS. 0: no limit."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "upload usage"
+        verbose_name_plural = "upload usage"
+
+    def __str__(self) -> str:
+        return f"Upload usage of user {self.user_id}"

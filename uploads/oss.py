@@ -6,6 +6,7 @@ SDK failures come out as ``OssError`` with a stable code, so callers never see a
 """
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -160,3 +161,27 @@ def post_url() -> str:
     addresses it (``http://127.0.0.1:8702/<bucket>/`` for the sandbox, ``https://<bucket>.oss-<region>.aliyuncs.com/``
     for Alibaba Cloud)."""
     return _bucket()._make_url(settings.ALIYUN_OSS_BUCKET, "")
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    key: str
+    size: int
+
+
+def list_objects(prefix: str) -> Iterator[ListedObject]:
+    """Every object under ``prefix``, in key order (ListObjectsV2, 1000 a page, with the server's key).
+
+    The server's RAM user needs ``oss:ListObjects`` on the bucket for this. Raises ``OssError``,
+    possibly after some objects were yielded.
+    """
+    if not prefix:
+        raise ValueError("list_objects needs a prefix: the server never lists the whole bucket")
+    try:
+        for item in oss2.ObjectIteratorV2(_bucket(), prefix=prefix, max_keys=1000):
+            yield ListedObject(key=item.key, size=int(item.size))
+    except Oss2Error as exc:
+        raise _translate(exc, "ListObjects") from None
+    except requests.RequestException as exc:
+        logger.warning("OSS listing failed: %s", type(exc).__name__)
+        raise OssError("oss_unavailable", "OSS could not be reached.") from None

@@ -200,7 +200,8 @@ def _object_resource_base(bucket: str) -> str:
 def server_oss_policy(*, bucket: str) -> dict[str, Any]:
     """The server's own key in OSS: read uploads and avatars (checks, ranged reads, signed GET URLs),
     write and delete confirmed avatars (the copy, and removing the replaced one), delete the
-    doctor's probe objects, and list inside `user/`. No ACL change, no other bucket-wide action."""
+    doctor's probe objects, and list inside `user/` and `avatars/` (the quota's counts). No ACL change,
+    no other bucket-wide action."""
     base = _object_resource_base(bucket)
     return {
         "Version": "1",
@@ -220,11 +221,11 @@ def server_oss_policy(*, bucket: str) -> dict[str, Any]:
                 "Action": ["oss:DeleteObject"],
                 "Resource": [f"{base}{PROBE_USER_PREFIX}*"],
             },
-            {  # counting what a user's folder holds (the sandbox lets the server's key list, too)
+            {  # counting what a user's folders hold for the quota (reconcile_upload_usage)
                 "Effect": "Allow",
                 "Action": ["oss:ListObjects"],
                 "Resource": [base.rstrip("/")],
-                "Condition": {"StringLike": {"oss:Prefix": [f"{UPLOAD_PREFIX}*"]}},
+                "Condition": {"StringLike": {"oss:Prefix": [f"{UPLOAD_PREFIX}*", f"{AVATAR_PREFIX}*"]}},
             },
         ],
     }

@@ -17,12 +17,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import Trunc, TruncDate
 from django.utils import timezone
 
-from .models import IssuanceRollup, IssuanceRollupHour, IssuanceRollupUser, TokenIssuance
+from accounts.models import User
+
+from .models import IssuanceRollup, IssuanceRollupHour, IssuanceRollupUser, TokenIssuance, UploadUsage
 
 OUTCOMES = ("issued", "reused", "refused", "failed")
 GRANTED = ("issued", "reused")  # "issuances" in the top users: credentials handed out
@@ -278,3 +281,53 @@ def _burst(row: dict[str, Any]) -> Anomaly:
     return Anomaly(
         "failure_burst", row["hour"], row["hour"] + timedelta(hours=1), row["failed"], FAILURE_BURST_PER_HOUR
     )
+
+
+# --- Storage usage and quota ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UsageSummary:
+    """Bytes and objects the user's folders hold as far as the server knows; a quota of None is no limit."""
+
+    used_bytes: int
+    used_objects: int
+    quota_bytes: int | None
+    quota_objects: int | None
+    counted_at: datetime | None
+
+    @property
+    def bytes_left(self) -> int | None:
+        return None if self.quota_bytes is None else max(0, self.quota_bytes - self.used_bytes)
+
+    @property
+    def at_quota(self) -> bool:
+        """Nothing more fits: no byte, or no object, is left."""
+        return (self.quota_bytes is not None and self.used_bytes >= self.quota_bytes) or (
+            self.quota_objects is not None and self.used_objects >= self.quota_objects
+        )
+
+
+def _limit(override: int | None, default: int) -> int | None:
+    value = default if override is None else override
+    return value or None  # 0: no limit
+
+
+def usage_summary_of(row: UploadUsage | None) -> UsageSummary:
+    """The summary of a usage row (None: a user the server has seen nothing of yet)."""
+    quota_bytes = _limit(row.quota_bytes if row else None, settings.UPLOAD_QUOTA_BYTES)
+    quota_objects = _limit(row.quota_objects if row else None, settings.UPLOAD_QUOTA_OBJECTS)
+    if row is None:
+        return UsageSummary(0, 0, quota_bytes, quota_objects, None)
+    return UsageSummary(
+        used_bytes=row.stored_bytes + row.pending_bytes,
+        used_objects=row.stored_objects + row.pending_objects,
+        quota_bytes=quota_bytes,
+        quota_objects=quota_objects,
+        counted_at=row.counted_at,
+    )
+
+
+def upload_usage_summary(*, user: User) -> UsageSummary:
+    """What ``user``'s folders hold and their quota (``GET /api/me/`` shows it)."""
+    return usage_summary_of(UploadUsage.objects.filter(pk=user.pk).first())

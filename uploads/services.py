@@ -14,7 +14,9 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.models import User
@@ -23,8 +25,9 @@ from core.exceptions import ApplicationError
 from core.redaction import CREDENTIAL_URL_SECRET_PREFIX
 
 from . import oss, post_policy, purposes, sts
-from .models import CredentialUrl, TokenIssuance
+from .models import CredentialUrl, TokenIssuance, UploadUsage
 from .policy import upload_policy, user_prefix
+from .selectors import UsageSummary, usage_summary_of
 
 logger = logging.getLogger(__name__)
 
@@ -278,8 +281,14 @@ def _audit_handed_out(
 
 
 def sts_token_issue(*, user: User, context: RequestContext) -> UploadCredentials:
-    """Hand ``user`` credentials that can write only under ``user/<id>/``, auditing the attempt."""
+    """Hand ``user`` credentials that can write only under ``user/<id>/``, auditing the attempt.
+
+    Refused with 403 ``quota_exceeded`` (audited) while the user's folders are at or over their quota:
+    a token cannot cap what it writes, so none is handed out once nothing more fits.
+    """
     grant = TokenIssuance.Grant.STS_TOKEN
+    if _usage_summary(user).at_quota:
+        raise _refuse(user=user, context=context, grant=grant, error=_quota_exceeded())
     policy = upload_policy(bucket=settings.ALIYUN_OSS_BUCKET, user_id=user.pk)
     obtained = _obtain(user=user, context=context, grant=grant, policy=policy)
     credentials = obtained.credentials
@@ -383,8 +392,12 @@ def post_policy_issue(
     exactly that key, once (forbid-overwrite), until ``expiration`` (at most 10 minutes). It is signed
     with the user's own scoped STS credentials, obtained and reused as for ``sts_token_issue``; the
     AccessKey secret stays here. Every attempt is audited with grant ``post_policy``.
-    Raises ``ApplicationError``: 400 ``unknown_purpose``, ``unsupported_content_type``,
-    ``object_too_large``; 502/503 as ``sts_token_issue``.
+
+    Quota: the declared size and one object are added to the user's pending usage, and ``max_bytes``
+    is at most what the quota has left, so storage refuses a file that would not fit even if the
+    client declared less. Raises ``ApplicationError``: 400 ``unknown_purpose``,
+    ``unsupported_content_type``, ``object_too_large``; 403 ``quota_exceeded``; 502/503 as
+    ``sts_token_issue``.
     """
     grant = TokenIssuance.Grant.POST_POLICY
     content_type = content_type.strip().lower()
@@ -394,33 +407,42 @@ def post_policy_issue(
         raise _refuse(user=user, context=context, grant=grant, error=exc) from None
     extension = chosen.extension(content_type, filename)
     key = f"{user_prefix(user.pk)}{chosen.folder}{uuid.uuid4().hex}{extension}"
-    max_bytes = chosen.max_bytes()
+    try:
+        bytes_left = _usage_reserve(user=user, size=size)
+    except ApplicationError as exc:
+        raise _refuse(user=user, context=context, grant=grant, error=exc, object_key=key) from None
+    # The form cannot carry more than the quota has left, whatever size the client declared.
+    max_bytes = chosen.max_bytes() if bytes_left is None else min(chosen.max_bytes(), bytes_left)
     policy = upload_policy(bucket=settings.ALIYUN_OSS_BUCKET, user_id=user.pk)
-    obtained = _obtain(user=user, context=context, grant=grant, policy=policy, object_key=key)
-    credentials = obtained.credentials
-    now = datetime.now(UTC).replace(microsecond=0)
-    expiration = min(now + post_policy.MAX_LIFETIME, credentials.expiration)
-    fields = post_policy.post_object_form(
-        bucket=settings.ALIYUN_OSS_BUCKET,
-        region=settings.ALIYUN_OSS_REGION,
-        key=key,
-        content_type=content_type,
-        max_bytes=max_bytes,
-        now=now,
-        expiration=expiration,
-        access_key_id=credentials.access_key_id,
-        access_key_secret=credentials.access_key_secret,
-        security_token=credentials.security_token,
-    )
-    _audit_handed_out(
-        user=user,
-        context=context,
-        grant=grant,
-        policy=policy,
-        obtained=obtained,
-        expiration=expiration,
-        object_key=key,
-    )
+    try:
+        obtained = _obtain(user=user, context=context, grant=grant, policy=policy, object_key=key)
+        credentials = obtained.credentials
+        now = datetime.now(UTC).replace(microsecond=0)
+        expiration = min(now + post_policy.MAX_LIFETIME, credentials.expiration)
+        fields = post_policy.post_object_form(
+            bucket=settings.ALIYUN_OSS_BUCKET,
+            region=settings.ALIYUN_OSS_REGION,
+            key=key,
+            content_type=content_type,
+            max_bytes=max_bytes,
+            now=now,
+            expiration=expiration,
+            access_key_id=credentials.access_key_id,
+            access_key_secret=credentials.access_key_secret,
+            security_token=credentials.security_token,
+        )
+        _audit_handed_out(
+            user=user,
+            context=context,
+            grant=grant,
+            policy=policy,
+            obtained=obtained,
+            expiration=expiration,
+            object_key=key,
+        )
+    except BaseException:
+        _usage_release(user=user, size=size)  # nothing was handed out
+        raise
     return PostPolicyGrant(
         url=oss.post_url(), fields=fields, key=key, max_bytes=max_bytes, expiration=expiration
     )
@@ -500,3 +522,144 @@ def credential_urls_revoke(*, user: User) -> int:
     return CredentialUrl.objects.filter(
         user=user, revoked_at__isnull=True, expires_at__gt=timezone.now()
     ).update(revoked_at=timezone.now())
+
+
+# --- Per-user quota: usage as far as the server knows it -----------------------------------------
+
+
+def _quota_exceeded() -> ApplicationError:
+    return ApplicationError(
+        "Your storage quota is used up; delete files or ask for a larger quota.",
+        code="quota_exceeded",
+        status_code=403,
+    )
+
+
+def _usage_unavailable() -> ApplicationError:
+    logger.exception("Could not read or write the upload usage")
+    return ApplicationError(
+        "The database is unavailable; nothing was handed out.",
+        code="audit_unavailable",
+        status_code=503,
+        retry_after=5,
+    )
+
+
+def _usage_summary(user: User) -> UsageSummary:
+    try:
+        return usage_summary_of(UploadUsage.objects.filter(pk=user.pk).first())
+    except DatabaseError:
+        raise _usage_unavailable() from None
+
+
+def _usage_reserve(*, user: User, size: int) -> int | None:
+    """Count a form upload of ``size`` bytes as pending, if it fits; the bytes left before it (None: no limit).
+
+    Under a row lock, so two concurrent requests cannot both take the last bytes. Raises 403
+    ``quota_exceeded`` if one more object, or ``size`` more bytes, would not fit.
+    """
+    try:
+        with transaction.atomic():
+            UploadUsage.objects.get_or_create(user=user)
+            row = UploadUsage.objects.select_for_update().get(pk=user.pk)
+            summary = usage_summary_of(row)
+            if summary.quota_objects is not None and summary.used_objects + 1 > summary.quota_objects:
+                raise _quota_exceeded()
+            if summary.quota_bytes is not None and summary.used_bytes + size > summary.quota_bytes:
+                raise _quota_exceeded()
+            UploadUsage.objects.filter(pk=user.pk).update(
+                pending_bytes=F("pending_bytes") + size, pending_objects=F("pending_objects") + 1
+            )
+            return summary.bytes_left
+    except DatabaseError:
+        raise _usage_unavailable() from None
+
+
+def _usage_release(*, user: User, size: int) -> None:
+    """Undo a reservation whose form was never handed out (never below zero: a count may have run)."""
+    try:
+        UploadUsage.objects.filter(pk=user.pk).update(
+            pending_bytes=Greatest(F("pending_bytes") - size, 0),
+            pending_objects=Greatest(F("pending_objects") - 1, 0),
+        )
+    except DatabaseError:
+        logger.exception("Could not release a quota reservation of user %s", user.pk)
+
+
+@dataclass(frozen=True)
+class UsageCount:
+    """What one count found: users whose usage was stored, and the objects and bytes they hold."""
+
+    users: int
+    objects: int
+    bytes: int
+    unowned: int = 0  # objects under a usage root whose owner is no user (e.g. deleted)
+
+
+def _store_count(*, user_id: int, objects: int, size: int, counted_at: datetime) -> None:
+    """Replace the user's stored usage with a count, dropping reservations (their uploads are in it or unused)."""
+    with transaction.atomic():
+        UploadUsage.objects.get_or_create(user_id=user_id)
+        UploadUsage.objects.filter(pk=user_id).update(
+            stored_bytes=size,
+            stored_objects=objects,
+            pending_bytes=0,
+            pending_objects=0,
+            counted_at=counted_at,
+        )
+
+
+def upload_usage_recount(*, user: User) -> UsageCount:
+    """List ``user``'s folders (``user/<id>/`` and registered roots, e.g. ``avatars/<id>/``) with the
+    server's key, and store what they hold as the user's usage. Raises ``oss.OssError``.
+
+    Reservations for forms not used yet are dropped with the count: their uploads, if they come, are
+    still capped by the form's own size range and show at the next count.
+    """
+    counted_at = timezone.now()
+    objects = size = 0
+    for prefix in purposes.usage_prefixes(user.pk):
+        for item in oss.list_objects(prefix):
+            objects, size = objects + 1, size + item.size
+    _store_count(user_id=user.pk, objects=objects, size=size, counted_at=counted_at)
+    return UsageCount(users=1, objects=objects, bytes=size)
+
+
+def upload_usage_refresh(*, user: User) -> None:
+    """``upload_usage_recount`` after the server itself changed the user's folders (a confirmed avatar);
+    never raises: a failed count leaves the previous figures until the next one."""
+    try:
+        upload_usage_recount(user=user)
+    except (oss.OssError, DatabaseError) as exc:
+        logger.warning("Could not count user %s's upload usage: %s", user.pk, getattr(exc, "code", exc))
+
+
+def upload_usage_reconcile() -> UsageCount:
+    """Count every user's folders in one listing per root (``user/``, ``avatars/``…) and store the result.
+
+    Users with a usage row and nothing stored go back to zero. Raises ``oss.OssError`` before anything
+    is stored.
+    """
+    counted_at = timezone.now()
+    totals: dict[int, list[int]] = {}
+    unowned = 0
+    for root in purposes.usage_roots():
+        for item in oss.list_objects(root):
+            owner = purposes.usage_owner(root, item.key)
+            if owner is None:
+                unowned += 1
+                continue
+            entry = totals.setdefault(owner, [0, 0])
+            entry[0] += 1
+            entry[1] += item.size
+    known = set(User.objects.filter(pk__in=list(totals)).values_list("pk", flat=True))
+    unowned += sum(objects for owner, (objects, _) in totals.items() if owner not in known)
+    for user_id in set(UploadUsage.objects.values_list("pk", flat=True)) | known:
+        objects, size = totals.get(user_id, (0, 0))
+        _store_count(user_id=user_id, objects=objects, size=size, counted_at=counted_at)
+    return UsageCount(
+        users=len(known),
+        objects=sum(totals[u][0] for u in known),
+        bytes=sum(totals[u][1] for u in known),
+        unowned=unowned,
+    )

@@ -67,6 +67,7 @@ def test_the_server_reads_uploads_and_writes_only_avatars():
     assert not is_allowed([server], "oss:PutObjectAcl", object_resource(bucket, "avatars/7/a.png"))
     listing = {"oss:Prefix": "user/7/"}
     assert is_allowed([server], "oss:ListObjects", bucket_resource(bucket), listing)
+    assert is_allowed([server], "oss:ListObjects", bucket_resource(bucket), {"oss:Prefix": "avatars/"})
     assert not is_allowed([server], "oss:ListObjects", bucket_resource(bucket), {"oss:Prefix": ""})
 
 

@@ -31,6 +31,8 @@ def test_test_settings_pass():
         ("ALIYUN_STS_REUSE_MARGIN_SECONDS", 3600, "uploads.W001"),
         ("CREDENTIAL_URL_LIFETIME_MINUTES", 0, "uploads.E020"),
         ("CREDENTIAL_URL_LIFETIME_MINUTES", 7 * 24 * 60 + 1, "uploads.E020"),  # past the refresh token
+        ("UPLOAD_QUOTA_BYTES", -1, "uploads.E010"),
+        ("UPLOAD_QUOTA_OBJECTS", -1, "uploads.E011"),
     ],
 )
 def test_bad_value_is_reported_with_hint(settings, setting, value, check_id):
