@@ -2,7 +2,8 @@
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_out
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_serializer
+from rest_framework import serializers as drf_serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -10,9 +11,38 @@ from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import UntypedToken
 
-from core.schema import error_responses
+from core.schema import JSON_BODY, error_responses
 
 from . import serializers
+
+
+@extend_schema_serializer(
+    component_name="TokenPair",
+    examples=[
+        OpenApiExample(
+            "A new pair",
+            value={"access": "eyJhbGciOiJIUzI1NiIs…", "refresh": "eyJhbGciOiJIUzI1NiIs…"},
+            response_only=True,
+        )
+    ],
+)
+class TokenPairSerializer(drf_serializers.Serializer):
+    access = drf_serializers.CharField(
+        help_text="JWT for the API: send it as `Authorization: Bearer <access>`. Lives JWT_ACCESS_MINUTES (15)."
+    )
+    refresh = drf_serializers.CharField(
+        help_text="Trade it once for a new pair at `/api/auth/token/refresh/`. Lives JWT_REFRESH_DAYS (7)."
+    )
+
+
+_LOGGED_OUT = OpenApiResponse(
+    response={"type": "object", "maxProperties": 0, "description": "An empty object."},
+    description="Logged out: the refresh token is blacklisted, and the user's credential URLs are ended.",
+    examples=[OpenApiExample("Logged out", value={}, response_only=True)],
+)
+
+
+_REFRESH_TOKEN_401 = ("token_not_valid", "user_not_found", "user_inactive", "token_revoked")
 
 
 class _LoginThrottled:
@@ -28,7 +58,10 @@ class TokenObtainApi(_LoginThrottled, jwt_views.TokenObtainPairView):
     serializer_class = serializers.TokenObtainPairSerializer
 
     @extend_schema(
-        responses={200: serializers.TokenObtainPairSerializer, **error_responses(400, 401, 405, 429)}
+        responses={
+            200: TokenPairSerializer,
+            **error_responses(JSON_BODY, "no_active_account", "method_not_allowed", "throttled"),
+        }
     )
     def post(self, request: Request, *args, **kwargs) -> Response:
         return super().post(request, *args, **kwargs)
@@ -44,7 +77,10 @@ class TokenRefreshApi(_LoginThrottled, jwt_views.TokenRefreshView):
     serializer_class = serializers.TokenRefreshSerializer
 
     @extend_schema(
-        responses={200: serializers.TokenRefreshSerializer, **error_responses(400, 401, 405, 429)}
+        responses={
+            200: TokenPairSerializer,
+            **error_responses(JSON_BODY, _REFRESH_TOKEN_401, "method_not_allowed", "throttled"),
+        }
     )
     def post(self, request: Request, *args, **kwargs) -> Response:
         return super().post(request, *args, **kwargs)
@@ -59,7 +95,12 @@ class LogoutApi(_LoginThrottled, jwt_views.TokenBlacklistView):
 
     serializer_class = serializers.TokenBlacklistSerializer
 
-    @extend_schema(responses={200: None, **error_responses(400, 401, 405, 429)})
+    @extend_schema(
+        responses={
+            200: _LOGGED_OUT,
+            **error_responses(JSON_BODY, "token_not_valid", "method_not_allowed", "throttled"),
+        }
+    )
     def post(self, request: Request, *args, **kwargs) -> Response:
         response = super().post(request, *args, **kwargs)
         # Only reached when the token was valid and is now blacklisted (errors raise above).

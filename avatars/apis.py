@@ -9,7 +9,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts.models import User
-from core.schema import error_responses
+from core.schema import JSON_BODY, JWT_401, error_responses
 from core.serializers import StrictCharField
 from uploads.apis import request_context
 from uploads.selectors import upload_usage_summary
@@ -95,7 +95,7 @@ class MeApi(APIView):
         )
         storage = _StorageSerializer(help_text="Your storage usage and quota.")
 
-    @extend_schema(responses={200: OutputSerializer, **error_responses(401, 405)})
+    @extend_schema(responses={200: OutputSerializer, **error_responses(JWT_401, "method_not_allowed")})
     def get(self, request: Request) -> Response:
         response = Response(self.OutputSerializer(_me(request.user)).data)
         response["Cache-Control"] = "no-store"  # the avatar URL carries a signature
@@ -120,8 +120,19 @@ class AvatarUploadKeyApi(_AvatarThrottled, APIView):
     @extend_schema(
         operation_id="me_avatar_upload_key_create",
         request=InputSerializer,
-        responses={200: OutputSerializer, **error_responses(400, 401, 403, 405, 429)},
-        description="Errors: `not_an_image` (type not accepted), `object_too_large`, `invalid`.",
+        responses={
+            200: OutputSerializer,
+            **error_responses(
+                JSON_BODY,
+                "not_an_image",
+                "object_too_large",
+                JWT_401,
+                "permission_denied",
+                "method_not_allowed",
+                "throttled",
+                "audit_unavailable",
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         serializer = _validated(self.InputSerializer, request, AvatarChange.Kind.UPLOAD_KEY_REFUSED)
@@ -148,14 +159,22 @@ class AvatarApi(_AvatarThrottled, APIView):
         request=InputSerializer,
         responses={
             200: MeApi.OutputSerializer,
-            **error_responses(400, 401, 403, 405, 409, 429, 502, 503),
+            **error_responses(
+                JSON_BODY,
+                "object_not_found",
+                "object_too_large",
+                "not_an_image",
+                JWT_401,
+                "permission_denied",
+                "outside_prefix",
+                "method_not_allowed",
+                "object_changed",
+                "throttled",
+                "oss_rejected",
+                "oss_unavailable",
+                "audit_unavailable",
+            ),
         },
-        description=(
-            "Errors: `outside_prefix` (403, not under user/<your id>/), `invalid` (malformed key), "
-            "`object_not_found`, `object_too_large`, `not_an_image` (400), `object_changed` (409, the "
-            "object changed while it was checked), `oss_rejected` (502), "
-            "`oss_unavailable` (503, with Retry-After)."
-        ),
     )
     def post(self, request: Request) -> Response:
         serializer = _validated(self.InputSerializer, request, AvatarChange.Kind.CONFIRMATION_REFUSED)

@@ -212,8 +212,10 @@ SIMPLE_JWT = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "OSS direct-upload credentials API",
     "DESCRIPTION": (
-        "Short-lived Alibaba Cloud STS credentials that can write only under user/<id>/ "
-        "of the bucket, for browsers and mobile apps."
+        "Short-lived Alibaba Cloud STS credentials that can write only under `user/<id>/` "
+        "of the bucket, for browsers and mobile apps. Every error is `{detail, code}` with a "
+        "stable `code`; each operation lists the codes it can answer. Mobile apps: see "
+        "`/api/uploads/sts-server/` and `/api/uploads/sts-server-url/` (Alibaba's stock format)."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -3,7 +3,8 @@ from datetime import UTC
 from django.urls import reverse
 from drf_spectacular.utils import (
     OpenApiExample,
-    PolymorphicProxySerializer,
+    OpenApiParameter,
+    OpenApiResponse,
     extend_schema,
     extend_schema_field,
     extend_schema_serializer,
@@ -19,7 +20,15 @@ from accounts.authentication import JWTAuthentication
 from accounts.models import User
 from core.exceptions import ApplicationError
 from core.requests import auth_method, client_ip
-from core.schema import error_responses
+from core.schema import (
+    JSON_BODY,
+    JWT_401,
+    STS,
+    describe_codes,
+    error_responses,
+    error_schema,
+    stock_error_responses,
+)
 from core.serializers import StrictCharField
 
 from .models import TokenIssuance
@@ -53,6 +62,25 @@ class StsTokenApi(APIView):
     class InputSerializer(serializers.Serializer):
         """No fields: the server decides the prefix, the policy and the lifetime."""
 
+    @extend_schema_serializer(
+        component_name="StsCredentials",
+        examples=[
+            OpenApiExample(
+                "Credentials for user 7",
+                value={
+                    "accessKeyId": "STS.NUgYrLnoC37mZZCNnAbez2BHm",
+                    "accessKeySecret": "3dZn…(secret)",
+                    "securityToken": "CAIS…(long)",
+                    "expiration": "2026-11-29T18:00:00Z",
+                    "bucket": "demo-avatars",
+                    "region": "cn-hangzhou",
+                    "endpoint": "https://oss-cn-hangzhou.aliyuncs.com",
+                    "prefix": "user/7/",
+                },
+                response_only=True,
+            )
+        ],
+    )
     class OutputSerializer(serializers.Serializer):
         accessKeyId = serializers.CharField(source="access_key_id")
         accessKeySecret = serializers.CharField(source="access_key_secret")
@@ -61,12 +89,17 @@ class StsTokenApi(APIView):
         bucket = serializers.CharField()
         region = serializers.CharField()
         endpoint = serializers.CharField(help_text="The URL clients upload to.")
-        prefix = serializers.CharField(help_text='Always "user/<id>/": the only writable folder.')
+        prefix = serializers.CharField(help_text="Always `user/<id>/`: the only writable folder.")
 
     @extend_schema(
         operation_id="uploads_sts_token_create",
         request=InputSerializer,
-        responses={200: OutputSerializer, **error_responses(400, 401, 403, 405, 415, 429, 502, 503)},
+        responses={
+            200: OutputSerializer,
+            **error_responses(
+                JSON_BODY, JWT_401, "permission_denied", "method_not_allowed", "throttled", STS
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         try:
@@ -176,7 +209,20 @@ class PostPolicyApi(APIView):
     @extend_schema(
         operation_id="uploads_post_policy_create",
         request=InputSerializer,
-        responses={200: OutputSerializer, **error_responses(400, 401, 403, 405, 415, 429, 502, 503)},
+        responses={
+            200: OutputSerializer,
+            **error_responses(
+                JSON_BODY,
+                "unknown_purpose",
+                "unsupported_content_type",
+                "object_too_large",
+                JWT_401,
+                "permission_denied",
+                "method_not_allowed",
+                "throttled",
+                STS,
+            ),
+        },
         description=(
             "Errors: 400 `unknown_purpose`, `unsupported_content_type` (type not accepted for the purpose), "
             "`object_too_large` (declared size above the purpose's limit), `invalid`; 403 `quota_exceeded` "
@@ -223,7 +269,22 @@ class PostPolicyApi(APIView):
 # --- The stock mobile format: what Alibaba's OSSAuthCredentialProvider (iOS, Android) reads ----------
 
 
-@extend_schema_serializer(component_name="StsServerCredentials")
+@extend_schema_serializer(
+    component_name="StsServerCredentials",
+    examples=[
+        OpenApiExample(
+            "Credentials in the stock format",
+            value={
+                "StatusCode": "200",
+                "AccessKeyId": "STS.NUgYrLnoC37mZZCNnAbez2BHm",
+                "AccessKeySecret": "3dZn…(secret)",
+                "SecurityToken": "CAIS…(long)",
+                "Expiration": "2026-11-29T18:00:00Z",
+            },
+            response_only=True,
+        )
+    ],
+)
 class StsServerCredentialsSerializer(serializers.Serializer):
     """Exactly the keys the stock providers read; nothing else (no bucket, region or prefix)."""
 
@@ -277,6 +338,12 @@ class _StockFormatApi(APIView):
         sts_token_refuse(user=request.user, context=request_context(request), reason="throttled")
         super().throttled(request, wait)
 
+    def initial(self, request: Request, *args: object, **kwargs: object) -> None:
+        # A method we do not answer is refused before authentication, with a real 405.
+        if request.method.lower() not in self.http_method_names or not hasattr(self, request.method.lower()):
+            raise exceptions.MethodNotAllowed(request.method)
+        super().initial(request, *args, **kwargs)
+
     def handle_exception(self, exc: Exception) -> Response:
         response = super().handle_exception(exc)
         data = response.data if isinstance(response.data, dict) else {}
@@ -288,7 +355,7 @@ class _StockFormatApi(APIView):
             }
         ).data
         response["Cache-Control"] = "no-store"
-        if self.errors_as_http_200:
+        if self.errors_as_http_200 and self.request.method in ("GET", "HEAD"):  # what stock providers send
             response.status_code = 200
             if "WWW-Authenticate" in response:
                 del response["WWW-Authenticate"]
@@ -309,7 +376,7 @@ class StsServerApi(_StockFormatApi):
         operation_id="uploads_sts_server_retrieve",
         responses={
             200: StsServerCredentialsSerializer,
-            **{status: StsServerErrorSerializer for status in (401, 405, 429, 502, 503)},
+            **stock_error_responses(JWT_401, "method_not_allowed", "throttled", STS),
         },
     )
     def get(self, request: Request, **kwargs: str) -> Response:
@@ -332,11 +399,29 @@ class CredentialUrlAuthentication(BaseAuthentication):
         return "CredentialURL"
 
 
-_STS_SERVER_ANSWER = PolymorphicProxySerializer(
-    component_name="StsServerAnswer",
-    serializers=[StsServerCredentialsSerializer, StsServerErrorSerializer],
-    resource_type_field_name=None,
+_CREDENTIAL_URL_ERRORS = [
+    "credential_url_invalid",
+    "credential_url_expired",
+    "credential_url_revoked",
+    "method_not_allowed",
+    "throttled",
+    *STS,
+]
+_CREDENTIAL_URL_ERROR_SCHEMA = error_schema(
+    _CREDENTIAL_URL_ERRORS, code_field="ErrorCode", detail_field="ErrorMessage"
 )
+_CREDENTIAL_URL_ERROR_SCHEMA["properties"] = {
+    "StatusCode": {
+        "type": "string",
+        "enum": ["401", "405", "429", "502", "503"],
+        "description": "The HTTP status the error stands for; the answer itself is HTTP 200.",
+    },
+    **_CREDENTIAL_URL_ERROR_SCHEMA["properties"],
+}
+_CREDENTIAL_URL_ERROR_SCHEMA["required"] = ["StatusCode", "ErrorCode", "ErrorMessage"]
+_STS_SERVER_ANSWER = {
+    "oneOf": [{"$ref": "#/components/schemas/StsServerCredentials"}, _CREDENTIAL_URL_ERROR_SCHEMA],
+}
 
 
 class CredentialUrlStsServerApi(_StockFormatApi):
@@ -354,7 +439,33 @@ class CredentialUrlStsServerApi(_StockFormatApi):
     @extend_schema(
         operation_id="uploads_sts_server_credential_url_retrieve",
         auth=[],
-        responses={200: _STS_SERVER_ANSWER, **error_responses(404)},
+        parameters=[
+            OpenApiParameter(
+                "secret",
+                str,
+                OpenApiParameter.PATH,
+                description="The secret part of the URL (`osscu_` and 43 URL-safe characters): keep it secret.",
+            )
+        ],
+        responses={
+            200: OpenApiResponse(
+                response=_STS_SERVER_ANSWER,
+                description='Credentials (`StatusCode` "200") or an error in the body. '
+                + describe_codes(_CREDENTIAL_URL_ERRORS),
+                examples=[
+                    OpenApiExample(
+                        "Ended by a logout",
+                        value={
+                            "StatusCode": "401",
+                            "ErrorCode": "credential_url_revoked",
+                            "ErrorMessage": "This credential URL was ended by a sign-out or a password change.",
+                        },
+                        response_only=True,
+                    )
+                ],
+            ),
+            **error_responses("not_found"),
+        },
     )
     def get(self, request: Request, **kwargs: str) -> Response:
         return super().get(request, **kwargs)
@@ -371,7 +482,19 @@ class CredentialUrlCreateApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "sts_token"
 
-    @extend_schema_serializer(component_name="CredentialUrl")
+    @extend_schema_serializer(
+        component_name="CredentialUrl",
+        examples=[
+            OpenApiExample(
+                "A credential URL",
+                value={
+                    "url": "https://uploads.example.com/api/uploads/sts-server/osscu_q1W…(43 characters)/",
+                    "expiresAt": "2026-11-30T17:00:00Z",
+                },
+                response_only=True,
+            )
+        ],
+    )
     class OutputSerializer(serializers.Serializer):
         url = serializers.URLField(help_text="GET it with no headers for credentials in the stock format.")
         expiresAt = serializers.DateTimeField(source="expires_at", help_text="UTC, ISO 8601.")
@@ -379,7 +502,10 @@ class CredentialUrlCreateApi(APIView):
     @extend_schema(
         operation_id="uploads_sts_server_url_create",
         request=None,
-        responses={201: OutputSerializer, **error_responses(401, 403, 405, 429)},
+        responses={
+            201: OutputSerializer,
+            **error_responses(JWT_401, "permission_denied", "method_not_allowed", "throttled"),
+        },
     )
     def post(self, request: Request) -> Response:
         created = credential_url_create(user=request.user, context=request_context(request))

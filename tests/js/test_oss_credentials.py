@@ -15,7 +15,9 @@ pytestmark = pytest.mark.skipif(NODE is None, reason="Node is needed for the bro
 
 
 def test_helper_output_shape_in_node():
-    run = subprocess.run([NODE, "--test", "tests/js/"], cwd=BASE_DIR, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [NODE, "--test", "tests/js/"], cwd=BASE_DIR, capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "# fail 0" in run.stdout and "# pass 5" in run.stdout
 

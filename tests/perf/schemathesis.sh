@@ -51,7 +51,7 @@ export ALIYUN_ACCESS_KEY_ID=schemathesis-ram-user ALIYUN_ACCESS_KEY_SECRET=schem
 export ALIYUN_STS_ROLE_ARN=acs:ram::1000000000000000:role/schemathesis-uploader
 export ALIYUN_STS_ENDPOINT="127.0.0.1:$sts_port" ALIYUN_OSS_ENDPOINT="http://127.0.0.1:$oss_port"
 export ALIYUN_OSS_BUCKET=schemathesis-bucket ALIYUN_OSS_REGION=cn-hangzhou SANDBOX_DATA_DIR="$work/oss"
-export THROTTLE_STS_TOKEN=100000/min THROTTLE_LOGIN=100000/min THROTTLE_AVATAR=100000/min  # fuzz the endpoints, not the throttles
+export THROTTLE_STS_TOKEN=100000/min THROTTLE_LOGIN=100000/min THROTTLE_AVATAR=100000/min THROTTLE_POST_POLICY=100000/min  # fuzz the endpoints, not the throttles
 export GUNICORN_BIND="127.0.0.1:$web_port" GUNICORN_WORKERS=2 GUNICORN_ACCESS_LOG= GUNICORN_LOG_LEVEL=warning
 
 "$PY" manage.py migrate --noinput >/dev/null
@@ -77,10 +77,28 @@ print(json.load(urllib.request.urlopen(request, timeout=10))["access"])
 EOF
 )
 
+# A real credential URL for its (unauthenticated) GET, so the credentials answer is checked too, not
+# only refusals of made-up secrets. Its value reaches schemathesis through the environment.
+CREDENTIAL_URL_SECRET=$("$PY" - "$web_port" "$token" <<'EOF'
+import json, sys, urllib.request
+request = urllib.request.Request(
+    f"http://127.0.0.1:{sys.argv[1]}/api/uploads/sts-server-url/", method="POST",
+    headers={"Authorization": f"Bearer {sys.argv[2]}"},
+)
+print(json.load(urllib.request.urlopen(request, timeout=10))["url"].rstrip("/").rsplit("/", 1)[1])
+EOF
+)
+export CREDENTIAL_URL_SECRET
+cat >"$work/schemathesis.toml" <<'EOF'
+[[operations]]
+include-operation-id = "uploads_sts_server_credential_url_retrieve"
+parameters = { "path.secret" = "${CREDENTIAL_URL_SECRET}" }
+EOF
+
 # positive_data_acceptance is left out: a well-formed but made-up password or refresh token is
 # rightly refused with a documented 401, which that check would count as a failure.
 status=0
-"$VENV/bin/schemathesis" run "http://127.0.0.1:$web_port/api/schema/" \
+"$VENV/bin/schemathesis" --config-file "$work/schemathesis.toml" run "http://127.0.0.1:$web_port/api/schema/" \
   --checks all --exclude-checks positive_data_acceptance \
   --header "Authorization: Bearer $token" \
   --max-examples 30 --seed 20261128 --request-timeout 15 --workers 2 \

@@ -299,7 +299,10 @@ def test_sts_failure_through_a_credential_url(jwt_client, sandbox, settings):
     _assert_stock_error(_get_without_headers(url), "503", "sts_unavailable")
 
 
-def test_a_credential_url_answers_only_get(jwt_client):
+@pytest.mark.parametrize("method", ["post", "put", "delete", "patch", "trace"])
+def test_a_credential_url_answers_only_get(jwt_client, method):
     url = _new_credential_url(jwt_client)
-    response = APIClient().post(url)
-    _assert_stock_error(response, "405", "method_not_allowed")
+    response = getattr(APIClient(), method)(url)
+    assert response.status_code == 405  # a real 405: no stock provider sends anything but GET
+    assert response.json()["ErrorCode"] == "method_not_allowed"
+    assert not TokenIssuance.objects.exists()
