@@ -97,7 +97,13 @@ class StsTokenApi(APIView):
         responses={
             200: OutputSerializer,
             **error_responses(
-                JSON_BODY, JWT_401, "permission_denied", "method_not_allowed", "throttled", STS
+                JSON_BODY,
+                JWT_401,
+                "permission_denied",
+                "quota_exceeded",
+                "method_not_allowed",
+                "throttled",
+                STS,
             ),
         },
     )
@@ -218,6 +224,7 @@ class PostPolicyApi(APIView):
                 "object_too_large",
                 JWT_401,
                 "permission_denied",
+                "quota_exceeded",
                 "method_not_allowed",
                 "throttled",
                 STS,
@@ -376,7 +383,7 @@ class StsServerApi(_StockFormatApi):
         operation_id="uploads_sts_server_retrieve",
         responses={
             200: StsServerCredentialsSerializer,
-            **stock_error_responses(JWT_401, "method_not_allowed", "throttled", STS),
+            **stock_error_responses(JWT_401, "quota_exceeded", "method_not_allowed", "throttled", STS),
         },
     )
     def get(self, request: Request, **kwargs: str) -> Response:
@@ -403,6 +410,7 @@ _CREDENTIAL_URL_ERRORS = [
     "credential_url_invalid",
     "credential_url_expired",
     "credential_url_revoked",
+    "quota_exceeded",
     "method_not_allowed",
     "throttled",
     *STS,
@@ -413,7 +421,7 @@ _CREDENTIAL_URL_ERROR_SCHEMA = error_schema(
 _CREDENTIAL_URL_ERROR_SCHEMA["properties"] = {
     "StatusCode": {
         "type": "string",
-        "enum": ["401", "405", "429", "502", "503"],
+        "enum": ["401", "403", "405", "429", "502", "503"],
         "description": "The HTTP status the error stands for; the answer itself is HTTP 200.",
     },
     **_CREDENTIAL_URL_ERROR_SCHEMA["properties"],

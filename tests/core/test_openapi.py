@@ -80,7 +80,10 @@ def test_sts_token_lists_what_it_can_answer_and_nothing_else(schema):
     def codes(status: str) -> set[str]:
         return set(responses[status]["content"]["application/json"]["schema"]["properties"]["code"]["enum"])
 
-    assert codes("403") == {"permission_denied"}  # not outside_prefix: that is the avatar endpoint's
+    assert codes("403") == {
+        "permission_denied",
+        "quota_exceeded",
+    }  # not outside_prefix: the avatar endpoint's
     assert codes("429") == {"throttled"}
     assert codes("503") == {"sts_throttled", "sts_unavailable", "audit_unavailable"}
     assert "404" not in responses and "409" not in responses
