@@ -238,3 +238,12 @@ def test_post_object_too_large_leaves_nothing_behind(private_sandbox) -> None:
     assert b"<Code>EntityTooLarge</Code>" in answer.content
     assert stored_keys(config) == []
     assert list((config.data_dir / "oss" / "tmp").iterdir()) == []
+
+
+def test_post_object_bucket_condition(sandbox, bucket_name, user7) -> None:
+    form = signed_form(user7, "user/7/b.jpg", conditions=[{"bucket": "another-bucket"}])
+
+    answer = post(sandbox.oss_endpoint, bucket_name, form, b"x")
+
+    assert answer.status_code == 403
+    assert b"Invalid according to Policy: Policy Condition failed" in answer.content
