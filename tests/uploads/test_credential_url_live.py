@@ -129,6 +129,27 @@ def test_credential_url_end_to_end_and_never_logged(tmp_path, sandbox):
             "401",
             "credential_url_revoked",
         )
+
+        # A password change ends a URL too (a fresh sign-in, a fresh URL, then the change).
+        tokens = requests.post(
+            f"{base}/api/auth/token/", json={"username": "carol", "password": "carol-password-1"}, timeout=30
+        ).json()
+        second = requests.post(
+            f"{base}/api/uploads/sts-server-url/",
+            headers={"Authorization": f"Bearer {tokens['access']}"},
+            timeout=30,
+        ).json()["url"]
+        second_secret = second.rstrip("/").rsplit("/", 1)[1]
+        assert requests.get(second, timeout=30).json()["StatusCode"] == "200"
+        _manage(
+            env,
+            "shell",
+            "-c",
+            "from accounts.models import User; u = User.objects.get(username='carol'); "
+            "u.set_password('carol-password-2'); u.save()",
+        )
+        changed = requests.get(second, timeout=30).json()
+        assert (changed["StatusCode"], changed["ErrorCode"]) == ("401", "credential_url_revoked")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=15)
@@ -138,4 +159,5 @@ def test_credential_url_end_to_end_and_never_logged(tmp_path, sandbox):
     assert REDACTED in log_text
     assert secret not in log_text  # ...and the secret never was
     assert secret[len("osscu_") :][:16] not in log_text
+    assert second_secret not in log_text
     print("".join(line + "\n" for line in log_text.splitlines() if "sts-server/" in line))  # shown with -s
