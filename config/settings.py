@@ -238,6 +238,8 @@ ALIYUN_STS_REUSE_MARGIN_SECONDS = _int("ALIYUN_STS_REUSE_MARGIN_SECONDS", 900)
 ALIYUN_STS_STALE_IF_ERROR_SECONDS = _int("ALIYUN_STS_STALE_IF_ERROR_SECONDS", 600)
 ALIYUN_OSS_BUCKET = env.str("ALIYUN_OSS_BUCKET", default="")
 ALIYUN_OSS_REGION = env.str("ALIYUN_OSS_REGION", default="cn-hangzhou")
+# The account that owns the bucket, named in the session policy; empty: the account in ALIYUN_STS_ROLE_ARN.
+ALIYUN_OSS_OWNER_ACCOUNT_ID = env.str("ALIYUN_OSS_OWNER_ACCOUNT_ID", default="")
 ALIYUN_OSS_ENDPOINT = env.str("ALIYUN_OSS_ENDPOINT", default=f"https://oss-{ALIYUN_OSS_REGION}.aliyuncs.com")
 # RAM, called only by `manage.py aliyun_setup --apply` (and `aliyun_doctor` with an admin key).
 # Empty: ram.aliyuncs.com, or the STS endpoint when that is the local sandbox (it answers RAM too).

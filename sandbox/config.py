@@ -161,6 +161,8 @@ class SandboxConfig:
     cors_allowed_origins: list[str] = field(default_factory=lambda: ["*"])
     # The RAM user owning access_key_id (what GetCallerIdentity names).
     ram_user_name: str = "uploads-server"
+    # The account that owns the emulated bucket; empty: the role's own account (from role_arn).
+    owner_account_id: str = ""
     faults: Faults = field(default_factory=Faults)
     _ram: RamStore | None = field(default=None, init=False, repr=False, compare=False)
     _bucket_settings: BucketSettings | None = field(default=None, init=False, repr=False, compare=False)
@@ -182,6 +184,13 @@ class SandboxConfig:
         for name in ("access_key_id", "access_key_secret", "role_arn", "bucket"):
             if not getattr(self, name):
                 raise ValueError(f"SandboxConfig.{name} must not be empty")
+        if not self.owner_account_id:
+            self.owner_account_id = _role_account(self.role_arn)
+        if not self.owner_account_id.isascii() or not self.owner_account_id.isdigit():
+            raise ValueError(
+                "SandboxConfig.owner_account_id must be an account id (digits); give it, or a role_arn "
+                f"of the form acs:ram::<account-id>:role/<name> (got {self.role_arn!r})"
+            )
 
     @property
     def ram(self) -> RamStore:
@@ -216,6 +225,7 @@ class SandboxConfig:
             "region": settings.ALIYUN_OSS_REGION,
             "data_dir": Path(settings.SANDBOX_DATA_DIR),
             "role_policy": _policy_setting(getattr(settings, "SANDBOX_ROLE_POLICY", None)),
+            "owner_account_id": getattr(settings, "ALIYUN_OSS_OWNER_ACCOUNT_ID", "") or "",
             "role_max_session_duration": int(
                 getattr(settings, "SANDBOX_ROLE_MAX_SESSION_DURATION", None) or 3600
             ),
@@ -223,6 +233,12 @@ class SandboxConfig:
         }
         values.update(overrides)
         return cls(**values)
+
+
+def _role_account(role_arn: str) -> str:
+    """``acs:ram::<account>:role/<name>`` -> ``<account>`` (empty when the ARN has another shape)."""
+    parts = role_arn.split(":")
+    return parts[3] if len(parts) == 5 and parts[:3] == ["acs", "ram", ""] else ""
 
 
 def _policy_setting(value: Any) -> dict[str, Any] | None:

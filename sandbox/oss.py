@@ -198,7 +198,7 @@ class OssApp:
             self._check_region(credential.v4_region)
         target = self._verified_target(credential, principal, facts, path, request.host)
         _validate_key(target.key)
-        operation = _classify(request, target)
+        operation = _classify(request, target, self.config)
         self._authorize(request, principal, operation, now)
         if target.bucket is None:
             raise _not_implemented(operation.name)
@@ -560,7 +560,7 @@ class OssApp:
         if "callback" in fields:
             raise _not_implemented("Upload callback")
         _validate_key(key)
-        operation = Operation("PostObject", (("oss:PutObject", object_resource(bucket, key)),))
+        operation = Operation("PostObject", (("oss:PutObject", _object_arn(self.config, bucket, key)),))
         self._authorize(request, principal, operation, now)
         if bucket != self.config.bucket:
             raise OssError("NoSuchBucket", "The specified bucket does not exist.", 404, BucketName=bucket)
@@ -710,7 +710,12 @@ def _validate_key(key: str) -> None:
 # ---------------------------------------------------------------------- operations
 
 
-def _classify(request: Request, target: Target) -> Operation:
+def _object_arn(config: SandboxConfig, bucket: str, key: str) -> str:
+    """The resource OSS checks: this sandbox's region and the bucket owner's account id."""
+    return object_resource(bucket, key, region=config.region, owner=config.owner_account_id)
+
+
+def _classify(request: Request, target: Target, config: SandboxConfig) -> Operation:
     """Name the operation and the RAM action(s) it needs, as OSS documents them."""
     method, args = request.method, request.args
     if target.bucket is None:
@@ -728,8 +733,9 @@ def _classify(request: Request, target: Target) -> Operation:
                 )
             action = f"oss:{verb}Bucket{sub[0].upper()}{sub[1:]}"
         name = "ListObjects" if action == "oss:ListObjects" else action.removeprefix("oss:")
-        return Operation(name, ((action, bucket_resource(target.bucket)),))
-    resource = object_resource(target.bucket, target.key)
+        arn = bucket_resource(target.bucket, region=config.region, owner=config.owner_account_id)
+        return Operation(name, ((action, arn),))
+    resource = _object_arn(config, target.bucket, target.key)
 
     def single(name: str, action: str) -> Operation:
         return Operation(name, ((action, resource),))
@@ -756,7 +762,7 @@ def _classify(request: Request, target: Target) -> Operation:
         copy = "x-oss-copy-source" in request.headers
         if copy:
             source_bucket, source_key = _copy_source(request)
-            read = ("oss:GetObject", object_resource(source_bucket, source_key))
+            read = ("oss:GetObject", _object_arn(config, source_bucket, source_key))
             name = "UploadPartCopy" if "uploadId" in args else "CopyObject"
             return Operation(name, (("oss:PutObject", resource), read))
         if "uploadId" in args or "partNumber" in args:

@@ -149,14 +149,20 @@ class Policy:
         return json.dumps(self.document, separators=(",", ":"), sort_keys=True)
 
 
-def object_resource(bucket: str, key: str) -> str:
-    """The RAM resource of an object, as OSS evaluates it."""
-    return f"acs:oss:*:*:{bucket}/{key}"
+def object_resource(bucket: str, key: str, *, region: str, owner: str) -> str:
+    """The RAM resource of an object as OSS builds it for a request: a concrete region and the
+    bucket owner's account id, ``acs:oss:<region>:<owner>:<bucket>/<key>``.
+
+    A ``*`` in a policy matches across colons here (the stricter reading for whoever writes a
+    policy), so ``acs:oss:*:*:<bucket>/user/7/*`` also matches a key such as
+    ``user/8/x:<bucket>/user/7/y``.
+    """
+    return f"acs:oss:{region}:{owner}:{bucket}/{key}"
 
 
-def bucket_resource(bucket: str) -> str:
+def bucket_resource(bucket: str, *, region: str, owner: str) -> str:
     """The RAM resource of a bucket-level action (ListObjects, GetBucketAcl, ...)."""
-    return f"acs:oss:*:*:{bucket}"
+    return f"acs:oss:{region}:{owner}:{bucket}"
 
 
 def is_allowed(

@@ -59,3 +59,13 @@ def jwt_client(api_client, user, password) -> APIClient:
     assert response.status_code == 200, response.content
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {response.json()['access']}")
     return api_client
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """The isolation runs' counts (keys, cases, SDK operations), so a run states what it covered."""
+    from tests.isolation import REPORT
+
+    if REPORT:
+        terminalreporter.section("isolation")
+        for name, count in sorted(REPORT.items()):
+            terminalreporter.write_line(f"{name}: {count}")

@@ -12,6 +12,7 @@ from django.core.checks import Error, Tags, Warning, register
 
 from core.aliyun_names import BUCKET_NAME, ROLE_ARN
 from core.health import READINESS_TAG
+from uploads.policy import ACCOUNT_ID
 
 REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+$")
 STS_ENDPOINT = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$")
@@ -127,6 +128,15 @@ def check_aliyun_settings(app_configs: Any = None, **kwargs: Any) -> list:
                 "ALIYUN_STS_STALE_IF_ERROR_SECONDS is not below ALIYUN_STS_REUSE_MARGIN_SECONDS, so a failing STS is never bridged with a user's previous credentials.",
                 hint="Credentials are refreshed once less than the margin is left and may stand in while more than the floor is left: keep the floor below the margin (0 turns the fallback off on purpose).",
                 id="uploads.W003",
+            )
+        )
+    owner_override = settings.ALIYUN_OSS_OWNER_ACCOUNT_ID.strip()
+    if owner_override and not ACCOUNT_ID.match(owner_override):
+        errors.append(
+            Error(
+                f"ALIYUN_OSS_OWNER_ACCOUNT_ID {owner_override!r} is not an Alibaba Cloud account id.",
+                hint="Give the bucket owner's numeric account id (the digits in acs:ram::<account-id>:role/...), or leave it empty to use the account of ALIYUN_STS_ROLE_ARN.",
+                id="uploads.E012",
             )
         )
     if settings.ALIYUN_STS_REUSE_MARGIN_SECONDS >= duration and DURATION_MIN <= duration:

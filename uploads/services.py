@@ -26,7 +26,7 @@ from core.redaction import CREDENTIAL_URL_SECRET_PREFIX
 
 from . import oss, post_policy, purposes, sts
 from .models import CredentialUrl, TokenIssuance, UploadUsage
-from .policy import upload_policy, user_prefix
+from .policy import bucket_owner_account_id, upload_policy, user_prefix
 from .selectors import UsageSummary, usage_summary_of
 
 logger = logging.getLogger(__name__)
@@ -224,6 +224,42 @@ def _fresh_or_cached(key: str, *, session_name: str, policy: dict[str, Any]) -> 
             cache.delete(lock_key)
 
 
+def session_policy_build(*, user_id: int) -> dict[str, Any]:
+    """The session policy for ``user_id`` in this deployment: its bucket, region and bucket owner.
+
+    Raises ``ValueError`` when no owner account is known (no role ARN and no override).
+    """
+    return upload_policy(
+        bucket=settings.ALIYUN_OSS_BUCKET,
+        user_id=user_id,
+        region=settings.ALIYUN_OSS_REGION,
+        owner_account_id=bucket_owner_account_id(
+            role_arn=settings.ALIYUN_STS_ROLE_ARN, override=settings.ALIYUN_OSS_OWNER_ACCOUNT_ID
+        ),
+    )
+
+
+def _session_policy(*, user: User, context: RequestContext, grant: str) -> dict[str, Any]:
+    """``session_policy_build`` for a request; an unknown bucket owner is audited and refused clearly."""
+    try:
+        return session_policy_build(user_id=user.pk)
+    except ValueError:  # only in development: uploads.E004 stops a production start without a role ARN
+        _audit(
+            user=user,
+            context=context,
+            outcome=TokenIssuance.Outcome.FAILED,
+            prefix=user_prefix(user.pk),
+            grant=grant,
+            role_session_name=role_session_name(user.pk),
+            error_code="no_bucket_owner",
+        )
+        raise ApplicationError(
+            "The server does not know the bucket owner's account (set ALIYUN_STS_ROLE_ARN).",
+            code="sts_rejected",
+            status_code=502,
+        ) from None
+
+
 def _obtain(
     *, user: User, context: RequestContext, grant: str, policy: dict[str, Any], **audit_fields: Any
 ) -> _Obtained:
@@ -289,7 +325,7 @@ def sts_token_issue(*, user: User, context: RequestContext) -> UploadCredentials
     grant = TokenIssuance.Grant.STS_TOKEN
     if _usage_summary(user).at_quota:
         raise _refuse(user=user, context=context, grant=grant, error=_quota_exceeded())
-    policy = upload_policy(bucket=settings.ALIYUN_OSS_BUCKET, user_id=user.pk)
+    policy = _session_policy(user=user, context=context, grant=grant)
     obtained = _obtain(user=user, context=context, grant=grant, policy=policy)
     credentials = obtained.credentials
     _audit_handed_out(
@@ -413,8 +449,8 @@ def post_policy_issue(
         raise _refuse(user=user, context=context, grant=grant, error=exc, object_key=key) from None
     # The form cannot carry more than the quota has left, whatever size the client declared.
     max_bytes = chosen.max_bytes() if bytes_left is None else min(chosen.max_bytes(), bytes_left)
-    policy = upload_policy(bucket=settings.ALIYUN_OSS_BUCKET, user_id=user.pk)
     try:
+        policy = _session_policy(user=user, context=context, grant=grant)
         obtained = _obtain(user=user, context=context, grant=grant, policy=policy, object_key=key)
         credentials = obtained.credentials
         now = datetime.now(UTC).replace(microsecond=0)

@@ -24,7 +24,7 @@ from tests.browser.helpers import (
 )
 from tests.pngs import png_bytes
 from uploads import oss
-from uploads.policy import upload_policy
+from uploads.services import session_policy_build
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -126,7 +126,7 @@ def test_a_long_upload_outlives_its_first_token(page, live_server, user, passwor
         short = issue_credentials(
             sandbox.config,
             role_session_name=f"user-{user.pk}",
-            session_policy=upload_policy(bucket=sandbox.config.bucket, user_id=user.pk),
+            session_policy=session_policy_build(user_id=user.pk),
             duration_seconds=2,
         )
         first.append(short)

@@ -188,7 +188,7 @@ def _reused_breakdown(user_id: int, repeat: int = 1000) -> list[list[str]]:
     from uploads.policy import upload_policy, user_prefix
 
     user = User.objects.get(pk=user_id)
-    policy = upload_policy(bucket="perf-bucket", user_id=user.pk)
+    policy = upload_policy(bucket="perf-bucket", user_id=user.pk, region="cn-hangzhou", owner_account_id="1")
     key = services._cache_key(user.pk, policy)
     credentials = services._fresh_or_cached(key, session_name=f"user-{user.pk}", policy=policy).credentials
     context = services.RequestContext("jwt", "127.0.0.1", "bench", "bench-breakdown")  # not the searched id
@@ -248,7 +248,7 @@ def _bare_assume_role_ms(calls: int = 200) -> float:
     from uploads import sts
     from uploads.policy import upload_policy
 
-    policy = upload_policy(bucket="perf-bucket", user_id=1)
+    policy = upload_policy(bucket="perf-bucket", user_id=1, region="cn-hangzhou", owner_account_id="1")
     times = []
     for _ in range(calls):
         began = time.perf_counter()

@@ -17,6 +17,7 @@ from sandbox.policy import (
 )
 
 BUCKET = "avatars"
+REGION, OWNER = "cn-hangzhou", "1234567890123456"
 
 
 def policy(*statements: dict) -> Policy:
@@ -31,8 +32,12 @@ def deny(action, resource, **extra) -> dict:
     return {"Effect": "Deny", "Action": action, "Resource": resource, **extra}
 
 
-def obj(key: str) -> str:
-    return object_resource(BUCKET, key)
+def obj(key: str, bucket: str = BUCKET) -> str:
+    return object_resource(bucket, key, region=REGION, owner=OWNER)
+
+
+def bkt(bucket: str = BUCKET) -> str:
+    return bucket_resource(bucket, region=REGION, owner=OWNER)
 
 
 USER_7 = policy(allow(["oss:PutObject", "oss:GetObject"], f"acs:oss:*:*:{BUCKET}/user/7/*"))
@@ -40,8 +45,10 @@ ROLE = parse_policy(default_role_policy(BUCKET))
 
 
 def test_resource_names():
-    assert object_resource("b", "user/7/a.png") == "acs:oss:*:*:b/user/7/a.png"
-    assert bucket_resource("b") == "acs:oss:*:*:b"
+    assert object_resource("b", "user/7/a.png", region="cn-hangzhou", owner="42") == (
+        "acs:oss:cn-hangzhou:42:b/user/7/a.png"
+    )
+    assert bucket_resource("b", region="cn-hangzhou", owner="42") == "acs:oss:cn-hangzhou:42:b"
 
 
 # --- prefix scoping ------------------------------------------------------------------------
@@ -68,10 +75,10 @@ def test_without_the_trailing_slash_user_7_also_matches_user_70():
 
 
 def test_other_bucket_and_bucket_level_resources_are_outside_the_scope():
-    assert not is_allowed([USER_7], "oss:PutObject", object_resource("other", "user/7/a.png"))
-    assert not is_allowed([USER_7], "oss:PutObject", object_resource(BUCKET + "x", "user/7/a.png"))
-    assert not is_allowed([USER_7], "oss:ListObjects", bucket_resource(BUCKET))
-    assert not is_allowed([ROLE], "oss:ListObjects", bucket_resource(BUCKET))
+    assert not is_allowed([USER_7], "oss:PutObject", obj("user/7/a.png", "other"))
+    assert not is_allowed([USER_7], "oss:PutObject", obj("user/7/a.png", BUCKET + "x"))
+    assert not is_allowed([USER_7], "oss:ListObjects", bkt())
+    assert not is_allowed([ROLE], "oss:ListObjects", bkt())
 
 
 # --- effects and wildcards -------------------------------------------------------------------
@@ -164,8 +171,8 @@ def test_session_policy_cannot_widen_the_role():
     greedy = policy(allow("oss:*", "*"))
     assert is_allowed([ROLE, greedy], "oss:DeleteObject", obj("user/7/a"))
     assert not is_allowed([ROLE, greedy], "oss:PutObjectAcl", obj("user/7/a"))
-    assert not is_allowed([ROLE, greedy], "oss:PutObject", object_resource("other", "a"))
-    assert not is_allowed([ROLE, greedy], "oss:DeleteBucket", bucket_resource(BUCKET))
+    assert not is_allowed([ROLE, greedy], "oss:PutObject", obj("a", "other"))
+    assert not is_allowed([ROLE, greedy], "oss:DeleteBucket", bkt())
 
 
 def test_order_of_policies_does_not_matter():
@@ -358,4 +365,4 @@ def test_the_default_role_policy_covers_objects_but_not_acls():
         assert is_allowed([ROLE], action, obj("user/7/a"))
     for action in ("oss:PutObjectAcl", "oss:GetObjectAcl", "oss:PutBucketAcl", "oss:DeleteBucket"):
         assert not is_allowed([ROLE], action, obj("user/7/a"))
-        assert not is_allowed([ROLE], action, bucket_resource(BUCKET))
+        assert not is_allowed([ROLE], action, bkt())

@@ -121,7 +121,13 @@ def test_assume_role_issues_credentials_scoped_by_the_session_policy(sts_sandbox
     )
     assert principal.is_sts and principal.secret == creds.access_key_secret
     assert len(principal.policies) == 2  # role policy and session policy
-    allowed = lambda action, key: is_allowed(principal.policies, action, object_resource(BUCKET, key))  # noqa: E731
+
+    def allowed(action: str, key: str) -> bool:
+        resource = object_resource(
+            BUCKET, key, region=sandbox_config.region, owner=sandbox_config.owner_account_id
+        )
+        return is_allowed(principal.policies, action, resource)
+
     assert allowed("oss:PutObject", "user/7/avatar.png")
     assert allowed("oss:GetObject", "user/7/avatar.png")
     assert not allowed("oss:PutObject", "user/8/avatar.png")
@@ -136,8 +142,9 @@ def test_without_a_session_policy_the_token_gets_the_role_policy(sts_sandbox, sa
         sandbox_config, access_key_id=creds.access_key_id, security_token=creds.security_token
     )
     assert len(principal.policies) == 1
-    assert is_allowed(principal.policies, "oss:DeleteObject", object_resource(BUCKET, "any/key"))
-    assert not is_allowed(principal.policies, "oss:PutObject", object_resource("other-bucket", "k"))
+    where = {"region": sandbox_config.region, "owner": sandbox_config.owner_account_id}
+    assert is_allowed(principal.policies, "oss:DeleteObject", object_resource(BUCKET, "any/key", **where))
+    assert not is_allowed(principal.policies, "oss:PutObject", object_resource("other-bucket", "k", **where))
 
 
 def test_duration_defaults_to_one_hour(sts_sandbox, sandbox_config):

@@ -33,6 +33,9 @@ def test_test_settings_pass():
         ("CREDENTIAL_URL_LIFETIME_MINUTES", 7 * 24 * 60 + 1, "uploads.E020"),  # past the refresh token
         ("UPLOAD_QUOTA_BYTES", -1, "uploads.E010"),
         ("UPLOAD_QUOTA_OBJECTS", -1, "uploads.E011"),
+        ("ALIYUN_OSS_OWNER_ACCOUNT_ID", "owner", "uploads.E012"),
+        ("ALIYUN_OSS_OWNER_ACCOUNT_ID", "acs:ram::1234:role/x", "uploads.E012"),
+        ("ALIYUN_OSS_OWNER_ACCOUNT_ID", "12*", "uploads.E012"),
     ],
 )
 def test_bad_value_is_reported_with_hint(settings, setting, value, check_id):
@@ -79,3 +82,8 @@ def test_deploy_check_warns_about_a_per_process_cache(settings):
         "default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:6379/15"}
     }
     assert "uploads.W002" not in {m.id for m in run_checks(include_deployment_checks=True)}
+
+
+def test_a_numeric_owner_account_override_passes(settings):
+    settings.ALIYUN_OSS_OWNER_ACCOUNT_ID = "5555000011112222"
+    assert check_ids() == set()

@@ -3,12 +3,12 @@
 from concurrent.futures import ThreadPoolExecutor
 
 from uploads import services
-from uploads.policy import upload_policy
+from uploads.services import session_policy_build
 
 
 def test_concurrent_requests_of_one_user_share_one_sts_call(sandbox, settings):
     sandbox.config.faults.configure(latency_ms=300)  # every waiter arrives while the first call is in flight
-    policy = upload_policy(bucket=settings.ALIYUN_OSS_BUCKET, user_id=42)
+    policy = session_policy_build(user_id=42)
     key = services._cache_key(42, policy)
     before = sandbox.config.faults.snapshot()["issued"]
 
@@ -27,7 +27,7 @@ def test_concurrent_requests_of_one_user_share_one_sts_call(sandbox, settings):
 def test_different_users_do_not_share_credentials(sandbox, settings):
     keys = {}
     for user_id in (1, 2):
-        policy = upload_policy(bucket=settings.ALIYUN_OSS_BUCKET, user_id=user_id)
+        policy = session_policy_build(user_id=user_id)
         result = services._fresh_or_cached(
             services._cache_key(user_id, policy), session_name=f"user-{user_id}", policy=policy
         )
@@ -39,7 +39,7 @@ def test_different_users_do_not_share_credentials(sandbox, settings):
 def test_cached_credentials_are_encrypted_at_rest(sandbox, settings):
     from django.core.cache import cache
 
-    policy = upload_policy(bucket=settings.ALIYUN_OSS_BUCKET, user_id=5)
+    policy = session_policy_build(user_id=5)
     key = services._cache_key(5, policy)
     credentials = services._fresh_or_cached(key, session_name="user-5", policy=policy).credentials
     blob = cache.get(key)

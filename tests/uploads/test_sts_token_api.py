@@ -7,7 +7,7 @@ from django.core.cache import cache
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from sandbox.policy import is_allowed, object_resource
+from sandbox.policy import bucket_resource, is_allowed, object_resource
 from sandbox.tokens import resolve_principal
 from uploads.models import TokenIssuance
 
@@ -62,9 +62,11 @@ def test_policy_that_reached_sts_allows_only_own_prefix(jwt_client, user, other_
         sandbox.config, access_key_id=body["accessKeyId"], security_token=body["securityToken"]
     )
     bucket = body["bucket"]
+    where = sandbox.config
 
     def can(action: str, key: str, in_bucket: str = bucket) -> bool:
-        return is_allowed(principal.policies, action, object_resource(in_bucket, key))
+        resource = object_resource(in_bucket, key, region=where.region, owner=where.owner_account_id)
+        return is_allowed(principal.policies, action, resource)
 
     assert can("oss:PutObject", f"user/{user.pk}/avatars/me.png")
     assert can("oss:GetObject", f"user/{user.pk}/avatars/me.png")
@@ -72,8 +74,31 @@ def test_policy_that_reached_sts_allows_only_own_prefix(jwt_client, user, other_
     assert not can("oss:PutObject", f"user/{other_user.pk}/me.png")
     assert not can("oss:PutObject", f"user/{user.pk}/me.png", in_bucket="someone-elses-bucket")
     assert not can("oss:PutObjectAcl", f"user/{user.pk}/me.png")
-    assert not is_allowed(principal.policies, "oss:ListObjects", f"acs:oss:*:*:{bucket}")
-    assert not is_allowed(principal.policies, "oss:PutBucketAcl", f"acs:oss:*:*:{bucket}")
+    bucket_arn = bucket_resource(bucket, region=where.region, owner=where.owner_account_id)
+    assert not is_allowed(principal.policies, "oss:ListObjects", bucket_arn)
+    assert not is_allowed(principal.policies, "oss:PutBucketAcl", bucket_arn)
+    assert not can("oss:PutObject", f"user/{other_user.pk}/x:{bucket}/user/{user.pk}/y")  # colon trick
+
+
+def test_the_policy_names_the_bucket_owner_from_the_role_arn_or_the_override(jwt_client, user, settings):
+    body = jwt_client.post(URL).json()
+    row = TokenIssuance.objects.get(access_key_id=body["accessKeyId"])
+    allow = row.policy["Statement"][0]["Resource"][0]
+    assert allow == f"acs:oss:cn-hangzhou:1234567890123456:{body['bucket']}/user/{user.pk}/*"
+
+    settings.ALIYUN_OSS_OWNER_ACCOUNT_ID = "5555000011112222"  # a bucket in another account
+    body = jwt_client.post(URL).json()
+    row = TokenIssuance.objects.get(access_key_id=body["accessKeyId"])
+    assert row.policy["Statement"][0]["Resource"][0].startswith("acs:oss:cn-hangzhou:5555000011112222:")
+
+
+def test_no_known_bucket_owner_is_a_clear_502_and_audited(jwt_client, user, settings):
+    settings.DEBUG = True  # only development may start without a role ARN (uploads.E004)
+    settings.ALIYUN_STS_ROLE_ARN = ""
+    answer = jwt_client.post(URL)
+    assert answer.status_code == 502 and answer.json()["code"] == "sts_rejected"
+    row = TokenIssuance.objects.get()
+    assert (row.outcome, row.error_code, row.access_key_id) == ("failed", "no_bucket_owner", "")
 
 
 def test_session_user_needs_csrf_token(client, user, password):
