@@ -26,7 +26,7 @@ from tests.browser.helpers import (
     throttle_uploads,
 )
 from tests.pngs import png_bytes
-from uploads.policy import upload_policy
+from uploads.services import session_policy_build
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -253,7 +253,7 @@ def test_refused_credentials_are_renewed_once(page, live_server, user, password,
         minted = issue_credentials(
             sandbox.config,
             role_session_name=f"user-{user.pk}",
-            session_policy=upload_policy(bucket=sandbox.config.bucket, user_id=user.pk),
+            session_policy=session_policy_build(user_id=user.pk),
             duration_seconds=1,
         )
         answer = credentials_answer(minted, sandbox=sandbox, user=user)

@@ -28,7 +28,7 @@ from alibabacloud_sts20150401.client import Client
 from alibabacloud_sts20150401.models import AssumeRoleRequest
 from alibabacloud_tea_openapi.models import Config
 
-from uploads.policy import upload_policy
+from uploads.policy import role_arn_account_id, upload_policy
 
 _CLIENT = Client(
     Config(
@@ -53,7 +53,12 @@ def _answer(start_response: Callable[..., Any], status: str, body: dict[str, str
 def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     if environ.get("PATH_INFO") == "/healthz":
         return _answer(start_response, "200 OK", {"status": "ok"})
-    policy = upload_policy(bucket=_BUCKET, user_id=_USER_ID)
+    policy = upload_policy(
+        bucket=_BUCKET,
+        user_id=_USER_ID,
+        region=os.environ.get("ALIYUN_OSS_REGION", "cn-hangzhou"),
+        owner_account_id=role_arn_account_id(_ROLE_ARN),
+    )
     request = AssumeRoleRequest(
         role_arn=_ROLE_ARN,
         role_session_name=f"user-{_USER_ID}",
