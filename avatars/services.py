@@ -2,7 +2,8 @@
 
 The browser uploads straight to OSS with a token scoped to ``user/<id>/``; nothing it says about the
 file is trusted. Completion looks the object up with the server's own key and checks what is really
-stored there (size, declared type and the first bytes) before the avatar changes.
+stored there (size and the first bytes) before the avatar changes, and serves it only as the image
+type those bytes prove.
 """
 
 import logging
@@ -46,14 +47,35 @@ CONFIRMED_AVATAR_PREFIX = "avatars/"
 logger = logging.getLogger(__name__)
 
 
-def _is_image(head: bytes) -> bool:
-    """Magic numbers of the accepted formats: a declared ``image/png`` is a claim, these bytes are not."""
-    return (
-        head.startswith(b"\x89PNG\r\n\x1a\n")
-        or head.startswith(b"\xff\xd8\xff")
-        or head[:6] in (b"GIF87a", b"GIF89a")
-        or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
-    )
+def _sniffed_type(head: bytes) -> str | None:
+    """The image type the first bytes prove (magic numbers), or None: a declared ``image/png`` is a
+    claim, these bytes are not. The server stores and serves the avatar as this type."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def avatar_content_disposition(content_type: str) -> str:
+    """``inline`` with a fixed file name: the avatar is shown where it is opened, and the type it is
+    served as (set on the copy, pinned in the signed URL) is always a raster image, which cannot run
+    script; the name never comes from the uploader. Anything else is only ever an ``attachment``."""
+    extension = AVATAR_CONTENT_TYPES.get(content_type)
+    return f'inline; filename="avatar{extension}"' if extension else "attachment"
+
+
+def avatar_served_type(avatar_key: str) -> str:
+    """The type a confirmed avatar is served as, from the extension the server gave its key
+    (``application/octet-stream`` for a key the server did not name, which is then never inline)."""
+    for content_type, extension in AVATAR_CONTENT_TYPES.items():
+        if avatar_key.endswith(extension):
+            return content_type
+    return "application/octet-stream"
 
 
 def _check_size(size: int) -> None:
@@ -126,17 +148,28 @@ def user_avatar_set(*, user: User, key: str, checked: "AvatarCheck | None" = Non
         if checked is not None:
             checked.etag = info.etag
         _check_size(info.size)
-        _check_content_type(info.content_type)
-        if info.size == 0 or not _is_image(oss.read_prefix(key, _SNIFF_BYTES)):
+        # The bytes sniffed are those of the version with this ETag (If-Match), and the copy is made
+        # only from that version (x-oss-copy-source-if-match). The type the uploader declared is not
+        # used: the copy gets the sniffed type (metadata directive REPLACE), so re-uploading the same
+        # bytes as text/html between the checks and the copy changes nothing that is served.
+        content_type = (
+            _sniffed_type(oss.read_prefix(key, _SNIFF_BYTES, if_match=info.etag)) if info.size else None
+        )
+        if content_type is None:
             raise ApplicationError(
                 "The uploaded file is not a PNG, JPEG, GIF or WebP image.", code="not_an_image"
             )
-        # The upload key stays writable by the user's token: serve a copy the token cannot touch,
-        # made only if the object is still exactly the one just checked.
+        # The upload key stays writable by the user's token: serve a copy the token cannot touch.
         confirmed_key = (
-            f"{CONFIRMED_AVATAR_PREFIX}{user.pk}/{uuid.uuid4().hex}{AVATAR_CONTENT_TYPES[info.content_type]}"
+            f"{CONFIRMED_AVATAR_PREFIX}{user.pk}/{uuid.uuid4().hex}{AVATAR_CONTENT_TYPES[content_type]}"
         )
-        oss.copy_object(key, confirmed_key, if_match=info.etag)
+        oss.copy_object(
+            key,
+            confirmed_key,
+            if_match=info.etag,
+            content_type=content_type,
+            content_disposition=avatar_content_disposition(content_type),
+        )
     except oss.OssError as exc:
         raise _oss_failure(exc) from None
     previous_key = user.avatar_key

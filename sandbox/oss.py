@@ -31,7 +31,7 @@ from urllib.parse import quote, unquote
 
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-from werkzeug.http import http_date
+from werkzeug.http import http_date, parse_date
 from werkzeug.wrappers import Request, Response
 
 from core.aliyun_names import BUCKET_NAME
@@ -58,6 +58,14 @@ MAX_KEY_BYTES = 1023
 MAX_XML_BODY = 2 * 1024 * 1024
 DRAIN_LIMIT = 64 * 1024 * 1024
 POLICY_DENIED = "Access denied by authorizer's policy."
+# Standard headers OSS keeps from an upload (PutObject, multipart, PostObject, CopyObject REPLACE).
+STANDARD_OBJECT_HEADERS = (
+    "Cache-Control",
+    "Content-Disposition",
+    "Content-Encoding",
+    "Content-Language",
+    "Expires",
+)
 RESPONSE_OVERRIDES = {
     "response-content-type": "Content-Type",
     "response-content-language": "Content-Language",
@@ -92,6 +100,14 @@ class OssError(Exception):
         self.message = message
         self.status = status
         self.extra = extra
+
+
+class NotModified(Exception):
+    """If-None-Match / If-Modified-Since held: 304 with the object's validators and no body."""
+
+    def __init__(self, meta: ObjectMeta) -> None:
+        super().__init__("not modified")
+        self.meta = meta
 
 
 def _not_implemented(what: str) -> OssError:
@@ -141,6 +157,12 @@ class OssApp:
         request_id = secrets.token_hex(12).upper()
         try:
             response = self._handle(request, request_id)
+        except NotModified as answer:
+            response = Response(
+                status=304,
+                headers={"ETag": answer.meta.etag, "Last-Modified": http_date(answer.meta.last_modified)},
+            )
+            response.headers.pop("Content-Type", None)
         except (OssError, AuthError, StorageError, bucket_config.BucketConfigError) as exc:
             response = self._error(
                 request, request_id, exc.code, exc.message, exc.status, getattr(exc, "extra", {})
@@ -273,6 +295,7 @@ class OssApp:
             staged,
             content_type=_content_type(request.headers.get("Content-Type")),
             user_meta=_user_meta(request.headers.items()),
+            headers=_standard_headers(request.headers.items()),
         )
         return _empty(
             200, {"ETag": meta.etag, "x-oss-hash-crc64ecma": meta.crc64, "Content-MD5": staged.content_md5}
@@ -306,6 +329,7 @@ class OssApp:
             if replace
             else source.content_type,
             user_meta=_user_meta(request.headers.items()) if replace else source.user_meta,
+            headers=_standard_headers(request.headers.items()) if replace else source.headers,
         )
         body = _xml("CopyObjectResult", [("ETag", meta.etag), ("LastModified", _iso(meta.last_modified))])
         return _xml_response(body, headers={"x-oss-hash-crc64ecma": meta.crc64})
@@ -315,6 +339,11 @@ class OssApp:
         if opened is None:
             raise OssError("NoSuchKey", "The specified key does not exist.", 404, Key=target.key)
         meta, handle = opened
+        try:
+            _check_preconditions(request, meta)
+        except BaseException:
+            handle.close()
+            raise
         headers = _object_headers(meta)
         for parameter, header in RESPONSE_OVERRIDES.items():
             if parameter in request.args:
@@ -335,6 +364,7 @@ class OssApp:
         meta = self.storage.head(self.config.bucket, target.key)
         if meta is None:
             raise OssError("NoSuchKey", "The specified key does not exist.", 404, Key=target.key)
+        _check_preconditions(request, meta)
         headers = _object_headers(meta)
         headers["Content-Length"] = str(meta.size)
         response = Response(status=200, headers=headers)
@@ -416,6 +446,7 @@ class OssApp:
             target.key,
             content_type=_content_type(request.headers.get("Content-Type")),
             user_meta=_user_meta(request.headers.items()),
+            headers=_standard_headers(request.headers.items()),
         )
         encode = _encoder(request)
         return _xml_response(
@@ -471,6 +502,7 @@ class OssApp:
             user_meta=upload.user_meta,
             etag=etag,
             object_type="Multipart",
+            headers=upload.headers,
         )
         self.storage.drop_upload(upload)
         encode = _encoder(request)
@@ -583,6 +615,7 @@ class OssApp:
             content_type=_content_type(fields.get("content-type") or upload.mimetype or None),
             user_meta=_user_meta(fields.items()),
             if_absent=forbid_overwrite,
+            headers=_standard_headers(fields.items()),
         )
         headers = {"ETag": meta.etag, "x-oss-hash-crc64ecma": meta.crc64}
         status = fields.get("success_action_status", "")
@@ -922,8 +955,45 @@ def _object_headers(meta: ObjectMeta) -> dict[str, str]:
         "x-oss-storage-class": "Standard",
         "Accept-Ranges": "bytes",
     }
+    headers.update(meta.headers)
     headers.update(meta.user_meta)
     return headers
+
+
+def _standard_headers(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The standard headers OSS keeps with an object (request headers, or PostObject form fields)."""
+    wanted = {name.lower(): name for name in STANDARD_OBJECT_HEADERS}
+    return {wanted[name.lower()]: value for name, value in items if name.lower() in wanted}
+
+
+def _check_preconditions(request: Request, meta: ObjectMeta) -> None:
+    """If-Match / If-Unmodified-Since (412 PreconditionFailed), If-None-Match / If-Modified-Since (304),
+    evaluated in RFC 7232's order, as OSS does for GetObject and HeadObject."""
+    failed = OssError(
+        "PreconditionFailed", "At least one of the pre-conditions you specified did not hold.", 412
+    )
+    if_match = request.headers.get("If-Match")
+    last_modified = int(meta.last_modified)
+    if if_match is not None:
+        if _etag_value(if_match) != _etag_value(meta.etag) and if_match.strip() != "*":
+            raise failed
+    elif (
+        since := _http_time(request.headers.get("If-Unmodified-Since"))
+    ) is not None and last_modified > since:
+        raise failed
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None:
+        if _etag_value(if_none_match) == _etag_value(meta.etag) or if_none_match.strip() == "*":
+            raise NotModified(meta)
+    elif (
+        since := _http_time(request.headers.get("If-Modified-Since"))
+    ) is not None and last_modified <= since:
+        raise NotModified(meta)
+
+
+def _http_time(value: str | None) -> int | None:
+    parsed = parse_date(value) if value else None
+    return int(parsed.timestamp()) if parsed is not None else None
 
 
 def _read_span(handle: BinaryIO, start: int, length: int) -> Iterator[bytes]:

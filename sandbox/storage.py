@@ -80,6 +80,8 @@ class ObjectMeta:
     user_meta: dict[str, str] = field(default_factory=dict)
     object_type: str = "Normal"
     data_file: str = ""
+    # Standard HTTP headers given at upload and returned by HEAD/GET (Content-Disposition, Cache-Control, ...).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ class UploadMeta:
     content_type: str
     user_meta: dict[str, str]
     initiated: float
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -208,6 +211,7 @@ class Storage:
         etag: str | None = None,
         object_type: str = "Normal",
         if_absent: bool = False,
+        headers: Mapping[str, str] | None = None,
     ) -> ObjectMeta:
         """Publish staged bytes as ``bucket/key``, replacing any previous object atomically.
 
@@ -228,6 +232,7 @@ class Storage:
             user_meta=dict(user_meta),
             object_type=object_type,
             data_file=data_name,
+            headers=dict(headers or {}),
         )
         with self._lock:
             previous = self._read_meta(meta_path)
@@ -294,7 +299,13 @@ class Storage:
         return self.uploads / upload_id
 
     def initiate(
-        self, bucket: str, key: str, *, content_type: str, user_meta: Mapping[str, str]
+        self,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str,
+        user_meta: Mapping[str, str],
+        headers: Mapping[str, str] | None = None,
     ) -> UploadMeta:
         upload = UploadMeta(
             upload_id=uuid.uuid4().hex.upper(),
@@ -303,6 +314,7 @@ class Storage:
             content_type=content_type,
             user_meta=dict(user_meta),
             initiated=datetime.now(UTC).timestamp(),
+            headers=dict(headers or {}),
         )
         directory = self.uploads / upload.upload_id
         directory.mkdir(parents=True)

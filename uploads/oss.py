@@ -118,14 +118,28 @@ def head_object(key: str) -> ObjectInfo:
     )
 
 
-def copy_object(source_key: str, target_key: str, *, if_match: str) -> None:
-    """Server-side copy inside the bucket, only if the source still has the ETag that was checked."""
+def copy_object(
+    source_key: str, target_key: str, *, if_match: str, content_type: str, content_disposition: str
+) -> None:
+    """Server-side copy inside the bucket, only if the source still has the ETag ``if_match``.
+
+    The copy's metadata is the server's, not the uploader's: ``x-oss-metadata-directive: REPLACE`` with
+    ``content_type`` and ``content_disposition``, and no ``x-oss-meta-*`` (REPLACE keeps only what the
+    request sends). An ETag is the MD5 of the bytes, so a re-upload of the same bytes with another
+    Content-Type keeps it: only REPLACE decides what the copy is served as. Raises ``OssError``
+    (``object_changed`` when the ETag no longer matches).
+    """
     try:
         _bucket().copy_object(
             settings.ALIYUN_OSS_BUCKET,
             source_key,
             target_key,
-            headers={"x-oss-copy-source-if-match": if_match},
+            headers={
+                "x-oss-copy-source-if-match": if_match,
+                "x-oss-metadata-directive": "REPLACE",
+                "Content-Type": content_type,
+                "Content-Disposition": content_disposition,
+            },
         )
     except Oss2Error as exc:
         raise _translate(exc, "CopyObject") from None
@@ -139,15 +153,21 @@ def delete_object(key: str) -> None:
         raise _translate(exc, "DeleteObject") from None
 
 
-def signed_get_url(key: str, expires_seconds: int) -> str:
-    """A URL anyone holding it may GET for ``expires_seconds``: signing is local, no request to OSS."""
-    return _bucket().sign_url("GET", key, expires_seconds, slash_safe=True)
+def signed_get_url(key: str, expires_seconds: int, *, content_type: str, content_disposition: str) -> str:
+    """A URL anyone holding it may GET for ``expires_seconds``: signing is local, no request to OSS.
+
+    The URL pins ``response-content-type`` and ``response-content-disposition`` (both signed), so OSS
+    answers with those headers whatever metadata the object carries.
+    """
+    params = {"response-content-type": content_type, "response-content-disposition": content_disposition}
+    return _bucket().sign_url("GET", key, expires_seconds, slash_safe=True, params=params)
 
 
-def read_prefix(key: str, length: int) -> bytes:
-    """The first ``length`` bytes of ``key`` (a ranged GET), to check what a file really is."""
+def read_prefix(key: str, length: int, *, if_match: str) -> bytes:
+    """The first ``length`` bytes of ``key`` (a ranged GET with ``If-Match``), to check what a file really
+    is: the bytes are those of the version whose ETag is ``if_match``, or ``OssError`` ``object_changed``."""
     try:
-        result = _bucket().get_object(key, byte_range=(0, length - 1))
+        result = _bucket().get_object(key, byte_range=(0, length - 1), headers={"If-Match": if_match})
         return result.read(length)
     except Oss2Error as exc:
         raise _translate(exc, "GetObject") from None
