@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
-from urllib.parse import quote, unquote
+from urllib.parse import parse_qsl, quote, unquote
 
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -280,6 +280,7 @@ class OssApp:
     def _op_PutObject(self, request: Request, target: Target) -> Response:
         _refuse_callback(request)
         key = target.key
+        acl, tags = _object_acl(request) or "default", _tagging(request) or {}
         if request.headers.get("x-oss-forbid-overwrite", "").lower() == "true" and self.storage.head(
             self.config.bucket, key
         ):
@@ -296,6 +297,8 @@ class OssApp:
             content_type=_content_type(request.headers.get("Content-Type")),
             user_meta=_user_meta(request.headers.items()),
             headers=_standard_headers(request.headers.items()),
+            acl=acl,
+            tags=tags,
         )
         return _empty(
             200, {"ETag": meta.etag, "x-oss-hash-crc64ecma": meta.crc64, "Content-MD5": staged.content_md5}
@@ -321,6 +324,12 @@ class OssApp:
                 )
             staged = self.storage.stage(handle)
         replace = request.headers.get("x-oss-metadata-directive", "COPY").upper() == "REPLACE"
+        # x-oss-tagging-directive: Copy (the default) keeps the source's tags, Replace takes x-oss-tagging.
+        tags = (
+            _tagging(request)
+            if request.headers.get("x-oss-tagging-directive", "").lower() == "replace"
+            else None
+        )
         meta = self.storage.commit(
             self.config.bucket,
             target.key,
@@ -330,6 +339,8 @@ class OssApp:
             else source.content_type,
             user_meta=_user_meta(request.headers.items()) if replace else source.user_meta,
             headers=_standard_headers(request.headers.items()) if replace else source.headers,
+            acl=_object_acl(request) or "default",
+            tags=tags if tags is not None else source.tags,
         )
         body = _xml("CopyObjectResult", [("ETag", meta.etag), ("LastModified", _iso(meta.last_modified))])
         return _xml_response(body, headers={"x-oss-hash-crc64ecma": meta.crc64})
@@ -447,6 +458,8 @@ class OssApp:
             content_type=_content_type(request.headers.get("Content-Type")),
             user_meta=_user_meta(request.headers.items()),
             headers=_standard_headers(request.headers.items()),
+            acl=_object_acl(request) or "default",
+            tags=_tagging(request) or {},
         )
         encode = _encoder(request)
         return _xml_response(
@@ -503,6 +516,8 @@ class OssApp:
             etag=etag,
             object_type="Multipart",
             headers=upload.headers,
+            acl=upload.acl,
+            tags=upload.tags,
         )
         self.storage.drop_upload(upload)
         encode = _encoder(request)
@@ -796,14 +811,18 @@ def _classify(request: Request, target: Target, config: SandboxConfig) -> Operat
         if copy:
             source_bucket, source_key = _copy_source(request)
             read = ("oss:GetObject", _object_arn(config, source_bucket, source_key))
-            name = "UploadPartCopy" if "uploadId" in args else "CopyObject"
-            return Operation(name, (("oss:PutObject", resource), read))
+            if "uploadId" in args:
+                return Operation("UploadPartCopy", (("oss:PutObject", resource), read))
+            return Operation(
+                "CopyObject", (("oss:PutObject", resource), read, *_acl_and_tagging(request, resource))
+            )
         if "uploadId" in args or "partNumber" in args:
             return single("UploadPart", "oss:PutObject")
-        return single("PutObject", "oss:PutObject")
+        return Operation("PutObject", (("oss:PutObject", resource), *_acl_and_tagging(request, resource)))
     if method == "POST":
         if "uploads" in args:
-            return single("InitiateMultipartUpload", "oss:PutObject")
+            extra = _acl_and_tagging(request, resource)
+            return Operation("InitiateMultipartUpload", (("oss:PutObject", resource), *extra))
         if "uploadId" in args:
             return single("CompleteMultipartUpload", "oss:PutObject")
         if "append" in args:
@@ -957,7 +976,52 @@ def _object_headers(meta: ObjectMeta) -> dict[str, str]:
     }
     headers.update(meta.headers)
     headers.update(meta.user_meta)
+    if meta.tags:
+        headers["x-oss-tagging-count"] = str(len(meta.tags))
     return headers
+
+
+OBJECT_ACLS = ("default", "private", "public-read", "public-read-write")
+MAX_TAGS, MAX_TAG_KEY, MAX_TAG_VALUE = 10, 128, 256
+
+
+def _acl_and_tagging(request: Request, resource: str) -> tuple[tuple[str, str], ...]:
+    """Setting an ACL or tags while writing needs the permission to set them (oss:PutObjectAcl,
+    oss:PutObjectTagging), as Alibaba documents for PutObject: they are not side effects of a write."""
+    grants = []
+    if "x-oss-object-acl" in request.headers:
+        grants.append(("oss:PutObjectAcl", resource))
+    if "x-oss-tagging" in request.headers:
+        grants.append(("oss:PutObjectTagging", resource))
+    return tuple(grants)
+
+
+def _object_acl(request: Request) -> str | None:
+    value = request.headers.get("x-oss-object-acl")
+    if value is None:
+        return None
+    if value not in OBJECT_ACLS:
+        raise OssError(
+            "InvalidArgument", "no such object access control exists", ArgumentName="x-oss-object-acl"
+        )
+    return value
+
+
+def _tagging(request: Request) -> dict[str, str] | None:
+    """``x-oss-tagging: k1=v1&k2=v2`` (URL-encoded), at most 10 tags of 128/256 characters."""
+    value = request.headers.get("x-oss-tagging")
+    if value is None:
+        return None
+    try:
+        pairs = parse_qsl(value, keep_blank_values=True, strict_parsing=bool(value))
+    except ValueError:
+        raise OssError("InvalidArgument", "The tag provided was not a valid tag.") from None
+    tags = dict(pairs)
+    if len(tags) != len(pairs) or len(tags) > MAX_TAGS:
+        raise OssError("BadRequest", "Object tags cannot be greater than 10 or have duplicate keys.")
+    if any(not k or len(k) > MAX_TAG_KEY or len(v) > MAX_TAG_VALUE for k, v in tags.items()):
+        raise OssError("InvalidArgument", "The tag provided was not a valid tag.")
+    return tags
 
 
 def _standard_headers(items: Iterable[tuple[str, str]]) -> dict[str, str]:

@@ -230,14 +230,22 @@ def _token_from(facts: RequestFacts, query: Mapping[str, str]) -> str | None:
     )
 
 
+def _too_skewed(signed_at: datetime, now: datetime, message: str) -> AuthError:
+    """OSS's answer names both times and the allowed skew, so a client can correct its clock."""
+    return AuthError(
+        "RequestTimeTooSkewed",
+        message,
+        403,
+        RequestTime=signed_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        ServerTime=now.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        MaxAllowedSkewMilliseconds=str(int(MAX_CLOCK_SKEW.total_seconds() * 1000)),
+    )
+
+
 def _check_skew(signed_at: datetime, now: datetime) -> None:
     if abs(now - signed_at) > MAX_CLOCK_SKEW:
-        raise AuthError(
-            "RequestTimeTooSkewed",
-            "The difference between the request time and the current time is too large.",
-            403,
-            RequestTime=signed_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-            ServerTime=now.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        raise _too_skewed(
+            signed_at, now, "The difference between the request time and the current time is too large."
         )
 
 
@@ -331,7 +339,7 @@ def _parse_presigned_v4(query: Mapping[str, str], token: str | None, now: dateti
     if signed_at + timedelta(seconds=int(expires)) < now:
         raise AuthError("AccessDenied", "Request has expired.")
     if signed_at - now > MAX_CLOCK_SKEW:
-        raise AuthError("RequestTimeTooSkewed", "The request time is in the future.")
+        raise _too_skewed(signed_at, now, "The request time is in the future.")
     signature = query.get("x-oss-signature", "")
     if not signature:
         raise AuthError("AccessDenied", "Presigned URL needs x-oss-signature.")

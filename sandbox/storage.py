@@ -82,6 +82,8 @@ class ObjectMeta:
     data_file: str = ""
     # Standard HTTP headers given at upload and returned by HEAD/GET (Content-Disposition, Cache-Control, ...).
     headers: dict[str, str] = field(default_factory=dict)
+    acl: str = "default"  # x-oss-object-acl given at upload
+    tags: dict[str, str] = field(default_factory=dict)  # x-oss-tagging given at upload
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,8 @@ class UploadMeta:
     user_meta: dict[str, str]
     initiated: float
     headers: dict[str, str] = field(default_factory=dict)
+    acl: str = "default"
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -212,6 +216,8 @@ class Storage:
         object_type: str = "Normal",
         if_absent: bool = False,
         headers: Mapping[str, str] | None = None,
+        acl: str = "default",
+        tags: Mapping[str, str] | None = None,
     ) -> ObjectMeta:
         """Publish staged bytes as ``bucket/key``, replacing any previous object atomically.
 
@@ -233,6 +239,8 @@ class Storage:
             object_type=object_type,
             data_file=data_name,
             headers=dict(headers or {}),
+            acl=acl,
+            tags=dict(tags or {}),
         )
         with self._lock:
             previous = self._read_meta(meta_path)
@@ -306,6 +314,8 @@ class Storage:
         content_type: str,
         user_meta: Mapping[str, str],
         headers: Mapping[str, str] | None = None,
+        acl: str = "default",
+        tags: Mapping[str, str] | None = None,
     ) -> UploadMeta:
         upload = UploadMeta(
             upload_id=uuid.uuid4().hex.upper(),
@@ -315,6 +325,8 @@ class Storage:
             user_meta=dict(user_meta),
             initiated=datetime.now(UTC).timestamp(),
             headers=dict(headers or {}),
+            acl=acl,
+            tags=dict(tags or {}),
         )
         directory = self.uploads / upload.upload_id
         directory.mkdir(parents=True)

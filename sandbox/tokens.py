@@ -136,9 +136,11 @@ def resolve_principal(
             "The OSS Access Key Id you provided does not exist in our records.",
         )
     if not security_token:
+        # What OSS answers: without its token an STS AccessKeyId is unknown to it. Alibaba's
+        # troubleshooting for this message lists a missing token first.
         raise CredentialError(
-            "InvalidSecurityToken",
-            "The request uses an STS AccessKey but carries no security token.",
+            "InvalidAccessKeyId",
+            "The OSS Access Key Id you provided does not exist in our records.",
         )
     payload = _unseal(config, security_token)
     if payload.get("ak") != access_key_id:

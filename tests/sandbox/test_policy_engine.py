@@ -366,3 +366,12 @@ def test_the_default_role_policy_covers_objects_but_not_acls():
     for action in ("oss:PutObjectAcl", "oss:GetObjectAcl", "oss:PutBucketAcl", "oss:DeleteBucket"):
         assert not is_allowed([ROLE], action, obj("user/7/a"))
         assert not is_allowed([ROLE], action, bkt())
+
+
+def test_a_wildcard_spans_colons_in_the_sandbox():
+    """The stricter reading: ``*`` may swallow colons, so a colon in a key can reach another prefix."""
+    loose = policy(allow("oss:PutObject", f"acs:oss:*:*:{BUCKET}/user/7/*"))
+    assert is_allowed([loose], "oss:PutObject", obj(f"user/8/x:{BUCKET}/user/7/y"))
+    pinned = policy(allow("oss:PutObject", f"acs:oss:{REGION}:{OWNER}:{BUCKET}/user/7/*"))
+    assert not is_allowed([pinned], "oss:PutObject", obj(f"user/8/x:{BUCKET}/user/7/y"))
+    assert is_allowed([pinned], "oss:PutObject", obj("user/7/y"))
