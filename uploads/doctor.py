@@ -26,6 +26,7 @@ from django.conf import settings
 
 from core.aliyun_names import is_loopback_host
 from uploads import oss, oss_admin, sts
+from uploads.policy import bucket_owner_account_id
 from uploads.provisioning import PROBE_USER_PREFIX, session_policy
 from uploads.ram import AdminCredentials, RamAdmin, RamError
 
@@ -156,7 +157,14 @@ def run_checks(inputs: DoctorInputs) -> list[DoctorCheck]:
     try:
         minted = sts.assume_role(
             role_session_name="aliyun-doctor",
-            policy=session_policy(bucket=settings.ALIYUN_OSS_BUCKET, prefix=PROBE_USER_PREFIX),
+            policy=session_policy(
+                bucket=settings.ALIYUN_OSS_BUCKET,
+                prefix=PROBE_USER_PREFIX,
+                region=settings.ALIYUN_OSS_REGION,
+                owner=bucket_owner_account_id(
+                    role_arn=settings.ALIYUN_STS_ROLE_ARN, override=settings.ALIYUN_OSS_OWNER_ACCOUNT_ID
+                ),
+            ),
             duration_seconds=duration,
         )
         credentials = oss_admin.TemporaryCredentials(

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape
 
-from uploads.policy import upload_policy, user_prefix
+from uploads.policy import bucket_owner_account_id, upload_policy, user_prefix
 
 # The doctor's probe user: 0 is never a real user's id (ids start at 1), so its folder is reserved.
 PROBE_USER_PREFIX = "user/0/"
@@ -91,6 +91,7 @@ class SetupInputs:
     duration_seconds: int
     abort_multipart_days: int = 1
     expire_uploads_days: int | None = 7
+    owner_account_id: str = ""  # the bucket owner's account (ALIYUN_OSS_OWNER_ACCOUNT_ID); empty: the role's
 
 
 @dataclass(frozen=True)
@@ -175,56 +176,61 @@ def _retarget(policy: dict[str, Any], bucket: str, prefix: str) -> dict[str, Any
     return json.loads(text.replace(sample, f"{bucket}/{prefix}"))
 
 
-def session_policy(*, bucket: str, prefix: str) -> dict[str, Any]:
+def _sample_policy(*, bucket: str, region: str, owner: str) -> dict[str, Any]:
+    return upload_policy(bucket=bucket, user_id=_SAMPLE_USER, region=region, owner_account_id=owner)
+
+
+def session_policy(*, bucket: str, prefix: str, region: str, owner: str) -> dict[str, Any]:
     """The session policy a token for folder `prefix` carries (the product's, for another folder)."""
-    return _retarget(upload_policy(bucket=bucket, user_id=_SAMPLE_USER), bucket, prefix)
+    return _retarget(_sample_policy(bucket=bucket, region=region, owner=owner), bucket, prefix)
 
 
-def role_permission_policy(*, bucket: str) -> dict[str, Any]:
+def role_permission_policy(*, bucket: str, region: str, owner: str) -> dict[str, Any]:
     """The role's own policy: the session policy's statements widened from one user's folder to
-    every user's (`user/*`), and nothing else. The token gets the intersection of both."""
-    return session_policy(bucket=bucket, prefix=UPLOAD_PREFIX)
+    every user's (`user/*`), and nothing else (its Deny on keys with `:` included). The token gets
+    the intersection of both."""
+    return session_policy(bucket=bucket, prefix=UPLOAD_PREFIX, region=region, owner=owner)
 
 
-def _object_resource_base(bucket: str) -> str:
-    """`acs:oss:<region>:<account>:<bucket>/` exactly as the session policy writes its resources."""
+def _object_resource_bases(*, bucket: str, region: str, owner: str) -> list[str]:
+    """`acs:oss:<region>:<account>:<bucket>/` exactly as the session policy's Allow writes its resources
+    (one per spelling of the region it names)."""
     sample = f"{bucket}/{user_prefix(_SAMPLE_USER)}"
-    for statement in upload_policy(bucket=bucket, user_id=_SAMPLE_USER)["Statement"]:
+    bases: list[str] = []
+    for statement in _sample_policy(bucket=bucket, region=region, owner=owner)["Statement"]:
         resources = statement.get("Resource", [])
         for resource in [resources] if isinstance(resources, str) else resources:
-            if sample in resource:
-                return resource.split(sample, 1)[0] + f"{bucket}/"
-    raise ValueError("the session policy has no resource under a user's folder")
+            if statement["Effect"] == "Allow" and sample in resource:
+                bases.append(resource.split(sample, 1)[0] + f"{bucket}/")
+    if not bases:
+        raise ValueError("the session policy has no resource under a user's folder")
+    return bases
 
 
-def server_oss_policy(*, bucket: str) -> dict[str, Any]:
+def server_oss_policy(*, bucket: str, region: str, owner: str) -> dict[str, Any]:
     """The server's own key in OSS: read uploads and avatars (checks, ranged reads, signed GET URLs),
     write and delete confirmed avatars (the copy, and removing the replaced one), delete the
     doctor's probe objects, and list inside `user/` and `avatars/` (the quota's counts). No ACL change,
     no other bucket-wide action."""
-    base = _object_resource_base(bucket)
+    bases = _object_resource_bases(bucket=bucket, region=region, owner=owner)
+
+    def under(*prefixes: str) -> list[str]:
+        return [f"{base}{prefix}*" for prefix in prefixes for base in bases]
+
     return {
         "Version": "1",
         "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": ["oss:GetObject"],
-                "Resource": [f"{base}{UPLOAD_PREFIX}*", f"{base}{AVATAR_PREFIX}*"],
-            },
+            {"Effect": "Allow", "Action": ["oss:GetObject"], "Resource": under(UPLOAD_PREFIX, AVATAR_PREFIX)},
             {
                 "Effect": "Allow",
                 "Action": ["oss:PutObject", "oss:DeleteObject"],
-                "Resource": [f"{base}{AVATAR_PREFIX}*"],
+                "Resource": under(AVATAR_PREFIX),
             },
-            {
-                "Effect": "Allow",
-                "Action": ["oss:DeleteObject"],
-                "Resource": [f"{base}{PROBE_USER_PREFIX}*"],
-            },
+            {"Effect": "Allow", "Action": ["oss:DeleteObject"], "Resource": under(PROBE_USER_PREFIX)},
             {  # counting what a user's folders hold for the quota (reconcile_upload_usage)
                 "Effect": "Allow",
                 "Action": ["oss:ListObjects"],
-                "Resource": [base.rstrip("/")],
+                "Resource": [base.rstrip("/") for base in bases],
                 "Condition": {"StringLike": {"oss:Prefix": [f"{UPLOAD_PREFIX}*", f"{AVATAR_PREFIX}*"]}},
             },
         ],
@@ -258,6 +264,10 @@ def setup_plan(inputs: SetupInputs) -> SetupPlan:
     """The desired state for these settings."""
     account_id = account_id_of(inputs.role_arn)
     role_name = role_name_of(inputs.role_arn)
+    where = {
+        "region": inputs.region,
+        "owner": bucket_owner_account_id(role_arn=inputs.role_arn, override=inputs.owner_account_id),
+    }
     lifecycle = [LifecycleRule(LIFECYCLE_ABORT_ID, "", abort_multipart_days=inputs.abort_multipart_days)]
     if inputs.expire_uploads_days:
         lifecycle.append(
@@ -279,14 +289,14 @@ def setup_plan(inputs: SetupInputs) -> SetupPlan:
             ManagedPolicy(
                 _policy_name(role_name, "server-oss"),
                 f"The uploads server's own access to {inputs.bucket} (avatar checks and copies)",
-                server_oss_policy(bucket=inputs.bucket),
+                server_oss_policy(bucket=inputs.bucket, **where),
             ),
         ),
         role_policies=(
             ManagedPolicy(
                 _policy_name(role_name, "permissions"),
                 f"What user upload tokens may do in {inputs.bucket}/{UPLOAD_PREFIX}",
-                role_permission_policy(bucket=inputs.bucket),
+                role_permission_policy(bucket=inputs.bucket, **where),
             ),
         ),
         bucket=inputs.bucket,

@@ -28,6 +28,8 @@ INPUTS = SetupInputs(
     origins=("https://a.example",),
     duration_seconds=3600,
 )
+WHERE = {"region": "cn-hangzhou", "owner": "1234567890123456"}
+ARN = {"region": "cn-hangzhou", "owner": "1234567890123456"}
 KEYS = st.text(alphabet=string.ascii_letters + string.digits + "/._-: ", min_size=1, max_size=40)
 
 
@@ -35,40 +37,44 @@ KEYS = st.text(alphabet=string.ascii_letters + string.digits + "/._-: ", min_siz
 @given(user_id=st.integers(min_value=1, max_value=10**6), rest=KEYS, action=st.sampled_from(UPLOAD_ACTIONS))
 def test_the_role_allows_everything_the_session_policy_allows(user_id, rest, action):
     """Whatever uploads/policy.py grants a token, the role it is minted from grants too (same source)."""
-    session = parse_policy(upload_policy(bucket=INPUTS.bucket, user_id=user_id))
-    role = parse_policy(role_permission_policy(bucket=INPUTS.bucket))
-    resource = object_resource(INPUTS.bucket, f"user/{user_id}/{rest}")
+    session = parse_policy(
+        upload_policy(
+            bucket=INPUTS.bucket, user_id=user_id, region="cn-hangzhou", owner_account_id="1234567890123456"
+        )
+    )
+    role = parse_policy(role_permission_policy(bucket=INPUTS.bucket, **WHERE))
+    resource = object_resource(INPUTS.bucket, f"user/{user_id}/{rest}", **ARN)
     if is_allowed([session], action, resource):
         assert is_allowed([role], action, resource)
 
 
 def test_the_role_allows_nothing_outside_user_folders_nor_deletes():
-    role = parse_policy(role_permission_policy(bucket=INPUTS.bucket))
-    assert not is_allowed([role], "oss:PutObject", object_resource(INPUTS.bucket, "avatars/7/a.png"))
-    assert not is_allowed([role], "oss:DeleteObject", object_resource(INPUTS.bucket, "user/7/a.png"))
-    assert not is_allowed([role], "oss:PutObject", object_resource("other-bucket", "user/7/a.png"))
+    role = parse_policy(role_permission_policy(bucket=INPUTS.bucket, **WHERE))
+    assert not is_allowed([role], "oss:PutObject", object_resource(INPUTS.bucket, "avatars/7/a.png", **ARN))
+    assert not is_allowed([role], "oss:DeleteObject", object_resource(INPUTS.bucket, "user/7/a.png", **ARN))
+    assert not is_allowed([role], "oss:PutObject", object_resource("other-bucket", "user/7/a.png", **ARN))
 
 
 def test_the_probe_folder_is_nobodys():
-    probe = parse_policy(session_policy(bucket=INPUTS.bucket, prefix="user/0/"))
-    assert is_allowed([probe], "oss:PutObject", object_resource(INPUTS.bucket, "user/0/x"))
-    assert not is_allowed([probe], "oss:PutObject", object_resource(INPUTS.bucket, "user/1/x"))
+    probe = parse_policy(session_policy(bucket=INPUTS.bucket, prefix="user/0/", **WHERE))
+    assert is_allowed([probe], "oss:PutObject", object_resource(INPUTS.bucket, "user/0/x", **ARN))
+    assert not is_allowed([probe], "oss:PutObject", object_resource(INPUTS.bucket, "user/1/x", **ARN))
 
 
 def test_the_server_reads_uploads_and_writes_only_avatars():
-    server = parse_policy(server_oss_policy(bucket=INPUTS.bucket))
+    server = parse_policy(server_oss_policy(bucket=INPUTS.bucket, **WHERE))
     bucket = INPUTS.bucket
-    assert is_allowed([server], "oss:GetObject", object_resource(bucket, "user/7/avatars/a.png"))
-    assert is_allowed([server], "oss:PutObject", object_resource(bucket, "avatars/7/a.png"))
-    assert is_allowed([server], "oss:DeleteObject", object_resource(bucket, "avatars/7/a.png"))
-    assert is_allowed([server], "oss:DeleteObject", object_resource(bucket, "user/0/probe.txt"))
-    assert not is_allowed([server], "oss:PutObject", object_resource(bucket, "user/7/a.png"))
-    assert not is_allowed([server], "oss:DeleteObject", object_resource(bucket, "user/7/a.png"))
-    assert not is_allowed([server], "oss:PutObjectAcl", object_resource(bucket, "avatars/7/a.png"))
+    assert is_allowed([server], "oss:GetObject", object_resource(bucket, "user/7/avatars/a.png", **ARN))
+    assert is_allowed([server], "oss:PutObject", object_resource(bucket, "avatars/7/a.png", **ARN))
+    assert is_allowed([server], "oss:DeleteObject", object_resource(bucket, "avatars/7/a.png", **ARN))
+    assert is_allowed([server], "oss:DeleteObject", object_resource(bucket, "user/0/probe.txt", **ARN))
+    assert not is_allowed([server], "oss:PutObject", object_resource(bucket, "user/7/a.png", **ARN))
+    assert not is_allowed([server], "oss:DeleteObject", object_resource(bucket, "user/7/a.png", **ARN))
+    assert not is_allowed([server], "oss:PutObjectAcl", object_resource(bucket, "avatars/7/a.png", **ARN))
     listing = {"oss:Prefix": "user/7/"}
-    assert is_allowed([server], "oss:ListObjects", bucket_resource(bucket), listing)
-    assert is_allowed([server], "oss:ListObjects", bucket_resource(bucket), {"oss:Prefix": "avatars/"})
-    assert not is_allowed([server], "oss:ListObjects", bucket_resource(bucket), {"oss:Prefix": ""})
+    assert is_allowed([server], "oss:ListObjects", bucket_resource(bucket, **ARN), listing)
+    assert is_allowed([server], "oss:ListObjects", bucket_resource(bucket, **ARN), {"oss:Prefix": "avatars/"})
+    assert not is_allowed([server], "oss:ListObjects", bucket_resource(bucket, **ARN), {"oss:Prefix": ""})
 
 
 def test_names_and_the_duration():

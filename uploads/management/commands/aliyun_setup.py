@@ -115,6 +115,7 @@ class Command(BaseCommand):
             duration_seconds=settings.ALIYUN_STS_DURATION_SECONDS,
             abort_multipart_days=options["abort_multipart_days"],
             expire_uploads_days=options["expire_uploads_days"] or None,
+            owner_account_id=settings.ALIYUN_OSS_OWNER_ACCOUNT_ID,
         )
 
     def _ram_user(self) -> str:
