@@ -29,6 +29,7 @@ from uploads.policy import (
     upload_policy,
     user_prefix,
 )
+from uploads.provisioning import role_permission_policy
 
 BUCKET = "avatars"
 OWNER = "1234567890123456"
@@ -40,14 +41,19 @@ def product_policy(bucket: str = BUCKET, user_id: int = 7) -> dict:
     return upload_policy(bucket=bucket, user_id=user_id, region=REGION, owner_account_id=OWNER)
 
 
-def readme_role_policy(bucket: str) -> dict:
-    """The role policy README.md recommends (RAM console, step 2)."""
+def wildcard_role_policy(bucket: str) -> dict:
+    """A hand-written role policy with both wildcards, as the console how-to shows it."""
     return {
         "Version": "1",
         "Statement": [
             {"Effect": "Allow", "Action": list(UPLOAD_ACTIONS), "Resource": [f"acs:oss:*:*:{bucket}/user/*"]}
         ],
     }
+
+
+def setup_role_policy(bucket: str) -> dict:
+    """The role policy `manage.py aliyun_setup` prints and applies (README, real bucket set-up)."""
+    return role_permission_policy(bucket=bucket, region=REGION, owner=OWNER)
 
 
 def allowed_under(reading: str, documents: list[dict], action: str, key: str, **where: str) -> bool:
@@ -84,9 +90,9 @@ def test_allowed_exactly_inside_the_prefix_and_colon_free_under_both_readings(ca
 
 
 @settings(max_examples=200, deadline=None)
-@given(cases(), st.sampled_from([default_role_policy, readme_role_policy]))
+@given(cases(), st.sampled_from([default_role_policy, wildcard_role_policy, setup_role_policy]))
 def test_role_policy_intersection_keeps_the_same_answer(case, role_policy) -> None:
-    """The sandbox's default role policy and the README's both leave the session policy in charge."""
+    """The sandbox's default role policy, a wildcard one and aliyun_setup's all leave the session policy in charge."""
     bucket, user_id, key, region = case
     documents = [role_policy(bucket), product_policy(bucket, user_id)]
     arn = object_arn(bucket, key, region=region, owner=OWNER)
