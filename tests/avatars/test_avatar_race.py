@@ -113,6 +113,7 @@ def test_racing_the_confirmation_never_yields_a_non_image(jwt_client, user, monk
         thread.start()
     outcomes: Counter[str] = Counter()
     confirmed: list[str] = []
+    last_served: dict[str, str] = {}
     try:
         while outcomes["confirmed"] < CONFIRMATIONS and sum(outcomes.values()) < CONFIRMATIONS * 20:
             uploader.put_object(key, POLYGLOT, headers={"Content-Type": "image/png"})
@@ -131,6 +132,7 @@ def test_racing_the_confirmation_never_yields_a_non_image(jwt_client, user, monk
             assert served.headers["Content-Disposition"].startswith('inline; filename="avatar.')
             assert served.content.startswith(b"\x89PNG\r\n\x1a\n"), served.content[:16]
             assert not [name for name in headers if name.lower().startswith("x-oss-meta-")]
+            last_served = dict(served.headers)
     finally:
         stop.set()
         for thread in threads:
@@ -141,8 +143,9 @@ def test_racing_the_confirmation_never_yields_a_non_image(jwt_client, user, monk
     last = confirmed_headers(confirmed[-1])
     print(f"\nrace: {dict(outcomes)}; racing writes {dict(writes)}")
     print(
-        "confirmed object's headers:",
+        "confirmed object's headers (HEAD):",
         {k: v for k, v in last.items() if k not in ("x-oss-request-id", "Date")},
     )
+    print("served through the signed URL (GET):", {k: v for k, v in last_served.items() if k != "Date"})
     for name, count in (*outcomes.items(), *writes.items()):
         REPORT[f"avatar race: {name}"] += count
