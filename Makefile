@@ -25,7 +25,7 @@ PORT ?= 8000
 # The sandbox bucket enforces CORS like OSS: until a CORS rule is applied, it lets the demo's origin in.
 export SANDBOX_CORS_ALLOWED_ORIGINS ?= http://$(HOST):$(PORT)
 
-.PHONY: install run test sandbox lint serve bench loadcheck
+.PHONY: install run test sandbox lint serve bench loadcheck profile
 
 # Our translations (locale/<lang>/LC_MESSAGES/*.po, kept up to date by `manage.py translations`), compiled
 # by Babel: no GNU gettext needed. The .mo files are build outputs (.gitignore).
@@ -86,3 +86,8 @@ bench: install
 
 loadcheck: install
 	$(PY) tests/perf/loadcheck.py $(LOADCHECK_ARGS)
+
+# Where the workers' CPU goes under the bench's load, by py-spy: `make profile PROFILE_ARGS=reused`
+# (or fresh, refresh, me, peer; --flame DIR for flame graphs). Needs ptrace rights (root here).
+profile: install
+	$(PY) tests/perf/profile.py $(PROFILE_ARGS)
