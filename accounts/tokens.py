@@ -23,7 +23,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from .models import User
-from .selectors import token_is_current, user_can_sign_in
+from .selectors import token_is_current, user_by_pk, user_can_sign_in
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_USER_ID = 2**63 - 1
@@ -133,7 +133,7 @@ def token_user(token: jwt_tokens.Token) -> User:
     if user_id is None:
         raise InvalidToken("Token contained no recognizable user identification")
     issued_at = token_issued_at(token)
-    user = User.objects.filter(pk=user_id).first()
+    user = user_by_pk(user_id)
     if user is None:
         raise AuthenticationFailed("User not found", code="user_not_found")
     if not user_can_sign_in(user=user):
