@@ -6,7 +6,6 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers as drf_serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import UntypedToken
@@ -14,6 +13,7 @@ from rest_framework_simplejwt.tokens import UntypedToken
 from core.schema import JSON_BODY, error_responses
 
 from . import serializers
+from .throttling import ScopedRateThrottle
 
 
 @extend_schema_serializer(

@@ -1,12 +1,89 @@
-"""One login budget per client address, shared by the JWT endpoint and the HTML login forms."""
+"""Rate limits: DRF's throttles counted in one atomic Redis round trip, and one login budget per
+client address, shared by the JWT endpoint and the HTML login forms."""
 
+import logging
 import math
+import threading
+import time
 from collections.abc import Callable
-from functools import wraps
+from functools import cache, wraps
+from typing import Any
 
+import redis  # noqa: F401 -- imported in full before `limits` looks it up (see _new_limiter)
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from rest_framework.throttling import SimpleRateThrottle
+from limits import RateLimitItemPerSecond, storage, strategies
+from rest_framework import throttling
+
+logger = logging.getLogger(__name__)
+
+
+_limiter_lock = threading.Lock()
+
+
+@cache
+def _limiter(uri: str) -> strategies.MovingWindowRateLimiter:
+    with _limiter_lock:
+        return _new_limiter(uri)
+
+
+def _new_limiter(uri: str) -> strategies.MovingWindowRateLimiter:
+    # `limits` finds redis-py in sys.modules and reads its __version__: a request thread that got
+    # there while another was still importing it read no version and failed. Hence the import above.
+    options: dict[str, Any] = {}
+    if not uri.startswith("memory:"):
+        # As the cache (config/settings.py): a Redis outage degrades instead of hanging requests.
+        options = {"key_prefix": "ossup:throttle", "socket_connect_timeout": 2, "socket_timeout": 2}
+    return strategies.MovingWindowRateLimiter(storage.storage_from_string(uri, **options))
+
+
+def rate_limiter() -> strategies.MovingWindowRateLimiter:
+    """The process's limiter: on the cache's Redis (settings.REDIS_URL), else in process memory."""
+    return _limiter(settings.REDIS_URL or "memory://")
+
+
+class SimpleRateThrottle(throttling.SimpleRateThrottle):
+    """DRF's throttle, same rates and semantics, counted by the `limits` library (moving window).
+
+    At most N requests in any trailing window of the rate's duration; a refused request does not
+    count; Retry-After is the time until the oldest counted request leaves the window (DRF's
+    ``wait()`` once the limit is reached). DRF keeps the window as a pickled list in the cache and
+    reads then rewrites it: two Redis round trips per request, and concurrent requests can
+    overwrite each other's entry. `limits` checks and records in one Lua script (one round trip,
+    atomic). If Redis is down the request is let through, as DRF's throttle does on this cache.
+    """
+
+    _reset_at = 0.0
+
+    def allow_request(self, request: HttpRequest, view: Any) -> bool:
+        if self.rate is None:
+            return True
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return True
+        limiter = rate_limiter()
+        item = RateLimitItemPerSecond(self.num_requests, self.duration)
+        try:
+            if limiter.hit(item, self.key):
+                return True
+            self._reset_at = limiter.get_window_stats(item, self.key).reset_time
+        except limiter.storage.base_exceptions:
+            logger.warning("Rate limit storage unavailable; request let through", exc_info=True)
+            return True
+        return False
+
+    def wait(self) -> float:
+        return max(0.0, self._reset_at - time.time())
+
+
+class ScopedRateThrottle(throttling.ScopedRateThrottle, SimpleRateThrottle):
+    """DRF's ScopedRateThrottle (``throttle_scope`` on the view) counted as ``SimpleRateThrottle``."""
+
+
+def rate_limits_clear() -> None:
+    """Forget every request counted so far (tests start from nothing, like the cache)."""
+    rate_limiter().storage.reset()
 
 
 class LoginRateThrottle(SimpleRateThrottle):

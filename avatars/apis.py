@@ -5,10 +5,10 @@ from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts.models import User
+from accounts.throttling import ScopedRateThrottle
 from core.schema import JSON_BODY, JWT_401, error_responses
 from core.serializers import StrictCharField
 from uploads.apis import request_context

@@ -6,6 +6,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from accounts.throttling import rate_limits_clear
 from sandbox.config import SandboxConfig
 from sandbox.server import Sandbox
 
@@ -25,9 +26,11 @@ def _point_at_sandbox(settings, sandbox: Sandbox) -> Iterator[None]:
     settings.ALIYUN_OSS_ENDPOINT = sandbox.oss_endpoint
     sandbox.config.faults.configure(latency_ms=0, throttle_every=0, fail_every=0)
     cache.clear()
+    rate_limits_clear()
     yield
     sandbox.config.faults.configure(latency_ms=0, throttle_every=0, fail_every=0)
     cache.clear()
+    rate_limits_clear()
 
 
 @pytest.fixture

@@ -13,11 +13,11 @@ from rest_framework import exceptions, serializers
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts.authentication import JWTAuthentication
 from accounts.models import User
+from accounts.throttling import ScopedRateThrottle
 from core.exceptions import ApplicationError
 from core.requests import auth_method, client_ip
 from core.schema import (

@@ -180,9 +180,9 @@ def _reused_breakdown(user_id: int, repeat: int = 1000) -> list[list[str]]:
     """CPU and wall ms of each step (b) adds to (a), one at a time in this process, same stack."""
     from django.test import RequestFactory
     from rest_framework.request import Request
-    from rest_framework.throttling import ScopedRateThrottle
 
     from accounts.models import User
+    from accounts.throttling import ScopedRateThrottle
     from uploads import services
     from uploads.apis import StsTokenApi
     from uploads.policy import upload_policy, user_prefix
@@ -221,7 +221,7 @@ def _reused_breakdown(user_id: int, repeat: int = 1000) -> list[list[str]]:
         )
 
     steps = [
-        ("rate limit (DRF throttle, 2 Redis round trips)", throttle),
+        ("rate limit (limits moving window, 1 Redis round trip)", throttle),
         ("audit row (INSERT + commit)", audit),
         ("cached credentials (Redis GET + decrypt)", lambda: services._cache_get(key)),
         ("response serializer", lambda: StsTokenApi.OutputSerializer(handed_out).data),
