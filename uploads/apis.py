@@ -29,7 +29,7 @@ from core.schema import (
     error_schema,
     stock_error_responses,
 )
-from core.serializers import StrictCharField
+from core.serializers import StrictCharField, representation
 
 from .models import TokenIssuance
 from .purposes import DEFAULT_PURPOSE
@@ -114,13 +114,16 @@ class StsTokenApi(APIView):
             sts_token_refuse(user=request.user, context=request_context(request), reason=exc.default_code)
             raise
         credentials = sts_token_issue(user=request.user, context=request_context(request))
-        response = Response(self.OutputSerializer(credentials).data)
+        response = Response(_sts_token_output(credentials))
         response["Cache-Control"] = "no-store"
         return response
 
     def throttled(self, request: Request, wait: float | None) -> None:
         sts_token_refuse(user=request.user, context=request_context(request), reason="throttled")
         super().throttled(request, wait)
+
+
+_sts_token_output = representation(StsTokenApi.OutputSerializer)  # OutputSerializer(x).data, cheaper
 
 
 _FORM_FIELD_NAMES = (

@@ -1,0 +1,48 @@
+"""core.serializers.representation: what the serializer's ``.data`` gives, for what the API hands out."""
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from core.serializers import representation
+from uploads.apis import StsTokenApi
+from uploads.services import UploadCredentials
+
+text = st.text(max_size=40)
+
+
+@given(
+    values=st.tuples(text, text, text, text, text, text, text),
+    expiration=st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    ),
+    offset_minutes=st.integers(min_value=-12 * 60, max_value=14 * 60),
+)
+def test_sts_token_answer_is_the_output_serializers_data(values, expiration, offset_minutes):
+    key_id, secret, token, bucket, region, endpoint, prefix = values
+    credentials = UploadCredentials(
+        key_id,
+        secret,
+        token,
+        expiration.astimezone(timezone(timedelta(minutes=offset_minutes))),
+        bucket,
+        region,
+        endpoint,
+        prefix,
+    )
+    expected = StsTokenApi.OutputSerializer(credentials).data
+    assert representation(StsTokenApi.OutputSerializer)(credentials) == expected
+    assert list(representation(StsTokenApi.OutputSerializer)(credentials)) == list(expected)
+
+
+def test_none_stays_none():
+    class Thing:
+        accessKeyId = None
+
+    class OneField(StsTokenApi.OutputSerializer.__base__):
+        from rest_framework import serializers
+
+        accessKeyId = serializers.CharField()
+
+    assert representation(OneField)(Thing()) == {"accessKeyId": None}
