@@ -9,6 +9,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -91,7 +92,13 @@ def _audit(*, user: User, context: RequestContext, outcome: str, prefix: str, **
 
 
 def _fernet() -> Fernet:
-    key = hashlib.sha256(b"uploads.sts-cache:" + settings.SECRET_KEY.encode()).digest()
+    return _fernet_for(settings.SECRET_KEY)
+
+
+@lru_cache(maxsize=2)
+def _fernet_for(secret_key: str) -> Fernet:
+    """Derived once per process (and SECRET_KEY), not on every cache read and write."""
+    key = hashlib.sha256(b"uploads.sts-cache:" + secret_key.encode()).digest()
     return Fernet(base64.urlsafe_b64encode(key))
 
 
