@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 from rest_framework_simplejwt.token_blacklist.admin import BlacklistedTokenAdmin, OutstandingTokenAdmin
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
@@ -21,7 +22,7 @@ class UserAdmin(DjangoUserAdmin):
         ("Sign-in", {"fields": ("tokens_valid_after", "is_demo")}),
     )
 
-    @admin.action(description="Sign out everywhere (end their tokens and sessions)", permissions=["change"])
+    @admin.action(description=_("Sign out everywhere (end their tokens and sessions)"), permissions=["change"])
     def sign_out_everywhere(self, request: HttpRequest, queryset: QuerySet) -> None:
         count = 0
         for user in queryset:

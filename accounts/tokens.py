@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 from rest_framework_simplejwt import tokens as jwt_tokens
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings
@@ -44,12 +45,12 @@ class _Hardened:
         try:
             super().__init__(token, verify)  # type: ignore[call-arg]
         except (TypeError, ValueError, OverflowError, OSError) as exc:  # e.g. "exp": "123" or 1e300
-            raise TokenError("Token is invalid") from exc
+            raise TokenError(_("Token is invalid")) from exc
 
     def verify(self) -> None:
         jti = self.payload.get(api_settings.JTI_CLAIM)
         if not isinstance(jti, str) or not 0 < len(jti) <= 255 or not jti.isprintable():
-            raise TokenError("Token has no id")
+            raise TokenError(_("Token has no id"))
         super().verify()  # type: ignore[misc]
 
     def set_iat(self, claim: str = "iat", at_time: datetime | None = None) -> None:
@@ -135,12 +136,12 @@ def token_user(token: jwt_tokens.Token) -> User:
     issued_at = token_issued_at(token)
     user = user_by_pk(user_id)
     if user is None:
-        raise AuthenticationFailed("User not found", code="user_not_found")
+        raise AuthenticationFailed(_("User not found"), code="user_not_found")
     if not user_can_sign_in(user=user):
-        raise AuthenticationFailed("User is inactive", code="user_inactive")
+        raise AuthenticationFailed(_("User is inactive"), code="user_inactive")
     if not token_is_current(user=user, issued_at=issued_at):
         raise AuthenticationFailed(
-            "Token was revoked (password change or sign-out everywhere); sign in again.",
+            _("Token was revoked (password change or sign-out everywhere); sign in again."),
             code="token_revoked",
         )
     return user
@@ -158,7 +159,7 @@ def refresh_token_rotate(raw_refresh: str) -> dict[str, str]:
     with transaction.atomic():
         _row, created = refresh.blacklist()
         if not created:
-            raise TokenError("Token is blacklisted")
+            raise TokenError(_("Token is blacklisted"))
         access = refresh.access_token
         refresh.set_jti()
         refresh.set_exp()

@@ -15,6 +15,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from core.audit_admin import ReadOnlyAuditAdmin
@@ -33,7 +34,7 @@ class AvatarChangeAdmin(ReadOnlyAuditAdmin):
     list_filter = ("kind", "reason", "auth_method", "created_at")
     exact_search_fields = ("username", "request_id", "object_key", "etag")
     ip_search_fields = ("client_ip",)
-    search_help_text = "Exact username, request id, object key, ETag or client IP."
+    search_help_text = _("Exact username, request id, object key, ETag or client IP.")
     date_hierarchy = "created_at"
     list_per_page = 100
     show_full_result_count = False
@@ -57,16 +58,16 @@ class AvatarChangeAdmin(ReadOnlyAuditAdmin):
     class Media:
         css = {"all": ("css/audit-admin.css",)}
 
-    @admin.display(description="user", ordering="username")
+    @admin.display(description=_("user"), ordering="username")
     def user_link(self, obj: AvatarChange) -> SafeString:
         url = reverse("admin:avatars_user_timeline", args=[obj.username])
         return format_html('<a href="{}" title="This user\'s audit timeline">{}</a>', url, obj.username)
 
-    @admin.display(description="what", ordering="kind")
+    @admin.display(description=_("what"), ordering="kind")
     def kind_badge(self, obj: AvatarChange) -> SafeString:
         return format_html('<span class="audit-badge audit-{}">{}</span>', obj.kind, obj.get_kind_display())
 
-    @admin.display(description="object key")
+    @admin.display(description=_("object key"))
     def object_key_short(self, obj: AvatarChange) -> SafeString:
         return format_html('<span class="audit-clip audit-mono" title="{0}">{0}</span>', obj.object_key)
 

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class AvatarChange(models.Model):
@@ -12,10 +13,10 @@ class AvatarChange(models.Model):
     """
 
     class Kind(models.TextChoices):
-        UPLOAD_KEY_GRANTED = "upload_key_granted", "Upload key granted"
-        UPLOAD_KEY_REFUSED = "upload_key_refused", "Upload key refused"
-        CONFIRMATION_ACCEPTED = "confirmation_accepted", "Confirmation accepted"
-        CONFIRMATION_REFUSED = "confirmation_refused", "Confirmation refused"
+        UPLOAD_KEY_GRANTED = "upload_key_granted", _("Upload key granted")
+        UPLOAD_KEY_REFUSED = "upload_key_refused", _("Upload key refused")
+        CONFIRMATION_ACCEPTED = "confirmation_accepted", _("Confirmation accepted")
+        CONFIRMATION_REFUSED = "confirmation_refused", _("Confirmation refused")
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(
@@ -44,7 +45,7 @@ class AvatarChange(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        verbose_name = "avatar change"
+        verbose_name = _("avatar change")
         indexes = [
             models.Index(fields=["kind", "-created_at"], name="avatarchange_kind_created"),
             models.Index(fields=["username", "-created_at"], name="avatarchange_username_created"),

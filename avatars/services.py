@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from core.exceptions import ApplicationError
@@ -81,7 +82,8 @@ def avatar_served_type(avatar_key: str) -> str:
 def _check_size(size: int) -> None:
     if size > settings.AVATAR_MAX_BYTES:
         raise ApplicationError(
-            f"The file is {size} bytes; avatars may be at most {settings.AVATAR_MAX_BYTES} bytes.",
+            _("The file is %(size)d bytes; avatars may be at most %(max)d bytes.")
+            % {"size": size, "max": settings.AVATAR_MAX_BYTES},
             code="object_too_large",
         )
 
@@ -89,7 +91,7 @@ def _check_size(size: int) -> None:
 def _check_content_type(content_type: str) -> None:
     if content_type not in AVATAR_CONTENT_TYPES:
         raise ApplicationError(
-            "Avatars must be PNG, JPEG, GIF or WebP images.",
+            _("Avatars must be PNG, JPEG, GIF or WebP images."),
             code="not_an_image",
         )
 
@@ -97,17 +99,23 @@ def _check_content_type(content_type: str) -> None:
 def avatar_key_check(*, user: User, key: str) -> str:
     """Refuse any key the user's token could not have written: outside ``user/<id>/`` or not normalised."""
     if not key or len(key.encode("utf-8")) > MAX_KEY_BYTES:
-        raise ApplicationError(f"The key must be 1 to {MAX_KEY_BYTES} bytes long.", code="invalid")
+        raise ApplicationError(
+            _("The key must be 1 to %(max)d bytes long.") % {"max": MAX_KEY_BYTES}, code="invalid"
+        )
     if any(ord(ch) < 0x20 or ch == "\x7f" or ch == "\\" for ch in key):
-        raise ApplicationError("The key contains characters OSS keys here never do.", code="invalid")
+        raise ApplicationError(_("The key contains characters OSS keys here never do."), code="invalid")
     segments = key.split("/")
     if any(segment in ("", ".", "..") for segment in segments) or posixpath.normpath(key) != key:
         raise ApplicationError(
-            "The key must be a plain path without empty, '.' or '..' parts.", code="invalid"
+            _("The key must be a plain path without empty, '.' or '..' parts."), code="invalid"
         )
     prefix = user_prefix(user.pk)
     if not key.startswith(prefix):
-        raise ApplicationError(f"The key must be inside {prefix}.", code="outside_prefix", status_code=403)
+        raise ApplicationError(
+            _("The key must be inside %(prefix)s.") % {"prefix": prefix},
+            code="outside_prefix",
+            status_code=403,
+        )
     return key
 
 
@@ -124,10 +132,10 @@ def user_avatar_upload_key(*, user: User, content_type: str, size: int) -> str:
 
 def _oss_failure(exc: oss.OssError) -> ApplicationError:
     messages = {
-        "object_not_found": "Nothing has been uploaded under that key.",
-        "object_changed": "The file changed while it was being checked; upload it again.",
-        "oss_unavailable": "The storage service is unavailable; try again shortly.",
-        "oss_rejected": "The storage service refused the server's configuration.",
+        "object_not_found": _("Nothing has been uploaded under that key."),
+        "object_changed": _("The file changed while it was being checked; upload it again."),
+        "oss_unavailable": _("The storage service is unavailable; try again shortly."),
+        "oss_rejected": _("The storage service refused the server's configuration."),
     }
     return ApplicationError(
         messages[exc.code],
@@ -157,7 +165,7 @@ def user_avatar_set(*, user: User, key: str, checked: "AvatarCheck | None" = Non
         )
         if content_type is None:
             raise ApplicationError(
-                "The uploaded file is not a PNG, JPEG, GIF or WebP image.", code="not_an_image"
+                _("The uploaded file is not a PNG, JPEG, GIF or WebP image."), code="not_an_image"
             )
         # The upload key stays writable by the user's token: serve a copy the token cannot touch.
         confirmed_key = (
@@ -247,7 +255,7 @@ def avatar_upload_key_grant(*, user: User, content_type: str, size: int, context
     except DatabaseError:
         logger.exception("Could not write the avatar change audit row")
         raise ApplicationError(
-            "The audit log is unavailable; no upload key was handed out.",
+            _("The audit log is unavailable; no upload key was handed out."),
             code="audit_unavailable",
             status_code=503,
             retry_after=5,

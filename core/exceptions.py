@@ -9,6 +9,8 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, JsonResponse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -21,7 +23,7 @@ class ApplicationError(Exception):
 
     status_code = status.HTTP_400_BAD_REQUEST
     default_code = "error"
-    default_detail = "The request could not be completed."
+    default_detail = _("The request could not be completed.")
 
     def __init__(
         self,
@@ -52,24 +54,29 @@ def _first_code(codes: Any) -> str:
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, ApplicationError):
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
-        return Response({"detail": exc.detail, "code": exc.code}, status=exc.status_code, headers=headers)
+        # str(): a lazy message is put into the request's language here (LocaleMiddleware chose it).
+        return Response(
+            {"detail": str(exc.detail), "code": exc.code}, status=exc.status_code, headers=headers
+        )
 
     if isinstance(exc, RequestDataTooBig):
-        return Response({"detail": "The request body is too large.", "code": "request_too_large"}, status=413)
+        return Response(
+            {"detail": gettext("The request body is too large."), "code": "request_too_large"}, status=413
+        )
     if isinstance(exc, SuspiciousOperation):
-        return Response({"detail": "Bad request.", "code": "bad_request"}, status=400)
+        return Response({"detail": gettext("Bad request."), "code": "bad_request"}, status=400)
 
     response = exception_handler(exc, context)
     if response is None:
         logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
         return Response(
-            {"detail": "Internal server error.", "code": "internal_error"},
+            {"detail": gettext("Internal server error."), "code": "internal_error"},
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
 
     if isinstance(exc, exceptions.ValidationError):
         response.data = {
-            "detail": "Invalid input.",
+            "detail": gettext("Invalid input."),
             "code": "invalid",
             "errors": exc.detail,
         }
@@ -78,7 +85,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         detail = exc.detail
         if isinstance(detail, dict):  # simplejwt: {"detail", "code", "messages"}
             code = str(detail.get("code") or code)
-            detail = detail.get("detail", "Request failed.")
+            detail = detail.get("detail", gettext("Request failed."))
         response.data = {"detail": str(detail), "code": code}
     return response
 
@@ -89,7 +96,7 @@ def _json_error(status_code: int, detail: str, code: str) -> JsonResponse:
 
 def bad_request(request: HttpRequest, exception: Exception | None = None):
     if request.path.startswith("/api/"):
-        return _json_error(400, "Bad request.", "bad_request")
+        return _json_error(400, gettext("Bad request."), "bad_request")
     from django.views.defaults import bad_request as default_bad_request
 
     return default_bad_request(request, exception)
@@ -97,7 +104,9 @@ def bad_request(request: HttpRequest, exception: Exception | None = None):
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None):
     if request.path.startswith("/api/"):
-        return _json_error(403, "You do not have permission to perform this action.", "permission_denied")
+        return _json_error(
+            403, gettext("You do not have permission to perform this action."), "permission_denied"
+        )
     from django.views.defaults import permission_denied as default_permission_denied
 
     return default_permission_denied(request, exception)
@@ -105,7 +114,7 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None):
 
 def not_found(request: HttpRequest, exception: Exception | None = None):
     if request.path.startswith("/api/"):
-        return _json_error(404, "Not found.", "not_found")
+        return _json_error(404, gettext("Not found."), "not_found")
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
@@ -113,7 +122,7 @@ def not_found(request: HttpRequest, exception: Exception | None = None):
 
 def server_error(request: HttpRequest):
     if request.path.startswith("/api/"):
-        return _json_error(500, "Internal server error.", "internal_error")
+        return _json_error(500, gettext("Internal server error."), "internal_error")
     from django.views.defaults import server_error as default_server_error
 
     return default_server_error(request)

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
 
 from core.audit_admin import ReadOnlyAuditAdmin
 
@@ -126,7 +127,7 @@ class TokenIssuanceAdmin(ReadOnlyAuditAdmin):
     list_filter = ("outcome", "grant", "auth_method", "created_at")
     exact_search_fields = ("username", "access_key_id", "request_id")
     ip_search_fields = ("client_ip",)
-    search_help_text = "Exact username, STS access key id, client IP or request id."
+    search_help_text = _("Exact username, STS access key id, client IP or request id.")
     date_hierarchy = "created_at"
     list_select_related = ()  # the row carries a copied username; the user is not joined
     show_full_result_count = False
@@ -143,14 +144,14 @@ class TokenIssuanceAdmin(ReadOnlyAuditAdmin):
         ordering = self.get_ordering(request)
         return queryset.order_by(*ordering) if ordering else queryset
 
-    @admin.display(description="user", ordering="username")
+    @admin.display(description=_("user"), ordering="username")
     def user_link(self, obj: TokenIssuance) -> SafeString:
         url = _timeline_url(obj.username)
         if url is None:
             return format_html("{}", obj.username)
         return format_html('<a href="{}" title="This user\'s audit timeline">{}</a>', url, obj.username)
 
-    @admin.display(description="outcome", ordering="outcome")
+    @admin.display(description=_("outcome"), ordering="outcome")
     def outcome_badge(self, obj: TokenIssuance) -> SafeString:
         return format_html(
             '<span class="audit-badge audit-{}" title="{}">{}</span>',
@@ -159,11 +160,11 @@ class TokenIssuanceAdmin(ReadOnlyAuditAdmin):
             obj.outcome,
         )
 
-    @admin.display(description="error code", ordering="error_code")
+    @admin.display(description=_("error code"), ordering="error_code")
     def error_code_short(self, obj: TokenIssuance) -> SafeString:
         return format_html('<span class="audit-clip" title="{0}">{0}</span>', obj.error_code)
 
-    @admin.display(description="STS access key id")
+    @admin.display(description=_("STS access key id"))
     def access_key_short(self, obj: TokenIssuance) -> SafeString:
         return format_html('<span class="audit-clip audit-mono" title="{0}">{0}</span>', obj.access_key_id)
 
@@ -301,7 +302,7 @@ class UploadUsageAdmin(admin.ModelAdmin):
     list_display = ("user", "used", "objects", "quota", "counted_at")
     list_select_related = ("user",)
     search_fields = ("=user__username",)
-    search_help_text = "Exact username."
+    search_help_text = _("Exact username.")
     raw_id_fields = ("user",)
     fields = (
         "user",
@@ -327,22 +328,22 @@ class UploadUsageAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: UploadUsage | None = None) -> tuple[str, ...]:
         return (*self.readonly_fields, "user") if obj else self.readonly_fields
 
-    @admin.display(description="used")
+    @admin.display(description=_("used"))
     def used(self, obj: UploadUsage) -> str:
         return filesizeformat(usage_summary_of(obj).used_bytes)
 
-    @admin.display(description="objects")
+    @admin.display(description=_("objects"))
     def objects(self, obj: UploadUsage) -> int:
         return usage_summary_of(obj).used_objects
 
-    @admin.display(description="quota")
+    @admin.display(description=_("quota"))
     def quota(self, obj: UploadUsage) -> str:
         summary = usage_summary_of(obj)
         size = filesizeformat(summary.quota_bytes) if summary.quota_bytes else "no limit"
         count = f"{summary.quota_objects} objects" if summary.quota_objects else "no object limit"
         return f"{size}, {count}"
 
-    @admin.action(description="Count the selected users' folders in OSS now", permissions=["change"])
+    @admin.action(description=_("Count the selected users' folders in OSS now"), permissions=["change"])
     def recount(self, request: HttpRequest, queryset: QuerySet) -> None:
         for usage in queryset.select_related("user"):
             try:

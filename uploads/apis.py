@@ -1,6 +1,7 @@
 from datetime import UTC
 
 from django.urls import reverse
+from django.utils.translation import gettext
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -361,7 +362,7 @@ class _StockFormatApi(APIView):
             {
                 "StatusCode": str(response.status_code),
                 "ErrorCode": data.get("code", "error"),
-                "ErrorMessage": data.get("detail", "The request failed."),
+                "ErrorMessage": data.get("detail", gettext("The request failed.")),
             }
         ).data
         response["Cache-Control"] = "no-store"

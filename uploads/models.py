@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class TokenIssuance(models.Model):
@@ -11,20 +12,20 @@ class TokenIssuance(models.Model):
     """
 
     class Outcome(models.TextChoices):
-        ISSUED = "issued", "Issued (new STS credentials)"
-        REUSED = "reused", "Reused (cached credentials)"
-        REFUSED = "refused", "Refused (rate limited, invalid request or over quota)"
-        FAILED = "failed", "Failed (STS error)"
+        ISSUED = "issued", _("Issued (new STS credentials)")
+        REUSED = "reused", _("Reused (cached credentials)")
+        REFUSED = "refused", _("Refused (rate limited, invalid request or over quota)")
+        FAILED = "failed", _("Failed (STS error)")
 
     class Grant(models.TextChoices):
-        STS_TOKEN = "sts_token", "STS credentials"
-        POST_POLICY = "post_policy", "Signed form (PostObject policy)"
+        STS_TOKEN = "sts_token", _("STS credentials")
+        POST_POLICY = "post_policy", _("Signed form (PostObject policy)")
 
     class AuthMethod(models.TextChoices):
-        JWT = "jwt", "JWT"
-        SESSION = "session", "Session"
-        CREDENTIAL_URL = "credential_url", "Credential URL"
-        OTHER = "other", "Other"
+        JWT = "jwt", _("JWT")
+        SESSION = "session", _("Session")
+        CREDENTIAL_URL = "credential_url", _("Credential URL")
+        OTHER = "other", _("Other")
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(
@@ -66,7 +67,7 @@ class TokenIssuance(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        verbose_name = "token issuance"
+        verbose_name = _("token issuance")
         indexes = [
             models.Index(fields=["outcome", "-created_at"], name="issuance_outcome_created"),
             models.Index(fields=["auth_method", "-created_at"], name="issuance_auth_created"),
@@ -173,7 +174,7 @@ class CredentialUrl(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        verbose_name = "credential URL"
+        verbose_name = _("credential URL")
         indexes = [models.Index(fields=["user", "expires_at"], name="credential_url_user_expires")]
 
     def __str__(self) -> str:
@@ -210,8 +211,8 @@ class UploadUsage(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "upload usage"
-        verbose_name_plural = "upload usage"
+        verbose_name = _("upload usage")
+        verbose_name_plural = _("upload usage")
 
     def __str__(self) -> str:
         return f"Upload usage of user {self.user_id}"

@@ -19,6 +19,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.selectors import token_is_current
@@ -81,7 +82,7 @@ def _audit(*, user: User, context: RequestContext, outcome: str, prefix: str, **
     except DatabaseError:
         logger.exception("Could not write the token issuance audit row")
         raise ApplicationError(
-            "The audit log is unavailable; no credentials were issued.",
+            _("The audit log is unavailable; no credentials were issued."),
             code="audit_unavailable",
             status_code=503,
             retry_after=5,
@@ -405,15 +406,21 @@ def _purpose_for(*, purpose: str, content_type: str, size: int) -> purposes.Uplo
     found = purposes.upload_purpose_get(purpose)
     if found is None:
         names = ", ".join(purposes.upload_purpose_names()) or "none"
-        raise ApplicationError(f"Unknown purpose {purpose!r}; known: {names}.", code="unknown_purpose")
+        raise ApplicationError(
+            _("Unknown purpose %(purpose)r; known: %(names)s.") % {"purpose": purpose, "names": names},
+            code="unknown_purpose",
+        )
     if content_type not in found.content_types:
         accepted = ", ".join(found.content_types)
         raise ApplicationError(
-            f"Files for {found.name} must be one of: {accepted}.", code="unsupported_content_type"
+            _("Files for %(purpose)s must be one of: %(types)s.")
+            % {"purpose": found.name, "types": accepted},
+            code="unsupported_content_type",
         )
     if size > found.max_bytes():
         raise ApplicationError(
-            f"The file is {size} bytes; {found.name} uploads may be at most {found.max_bytes()} bytes.",
+            _("The file is %(size)d bytes; %(purpose)s uploads may be at most %(max)d bytes.")
+            % {"size": size, "purpose": found.name, "max": found.max_bytes()},
             code="object_too_large",
         )
     return found
@@ -545,17 +552,17 @@ def credential_url_user(*, secret: str) -> User:
         else None
     )
     if row is None:
-        raise _credential_url_refused("credential_url_invalid", "This credential URL does not exist.")
+        raise _credential_url_refused("credential_url_invalid", _("This credential URL does not exist."))
     user = row.user
     # token_is_current: the user's sign-in cut-off (password change, deactivation, "sign out
     # everywhere" in the admin) ends credential URLs made before it, as it ends their JWTs.
     if row.revoked_at is not None or not token_is_current(user=user, issued_at=row.created_at):
         raise _credential_url_refused(
-            "credential_url_revoked", "This credential URL was ended by a sign-out or a password change."
+            "credential_url_revoked", _("This credential URL was ended by a sign-out or a password change.")
         )
     if row.expires_at <= timezone.now():
         raise _credential_url_refused(
-            "credential_url_expired", "This credential URL has expired; ask the API for a new one."
+            "credential_url_expired", _("This credential URL has expired; ask the API for a new one.")
         )
     return user
 
@@ -572,7 +579,7 @@ def credential_urls_revoke(*, user: User) -> int:
 
 def _quota_exceeded() -> ApplicationError:
     return ApplicationError(
-        "Your storage quota is used up; delete files or ask for a larger quota.",
+        _("Your storage quota is used up; delete files or ask for a larger quota."),
         code="quota_exceeded",
         status_code=403,
     )
@@ -581,7 +588,7 @@ def _quota_exceeded() -> ApplicationError:
 def _usage_unavailable() -> ApplicationError:
     logger.exception("Could not read or write the upload usage")
     return ApplicationError(
-        "The database is unavailable; nothing was handed out.",
+        _("The database is unavailable; nothing was handed out."),
         code="audit_unavailable",
         status_code=503,
         retry_after=5,

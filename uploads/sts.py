@@ -25,6 +25,7 @@ from darabonba.policy.retry import RetryOptions
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.utils.translation import gettext_lazy as _  # messages the API may show, in the caller's language
 
 from core.aliyun_names import is_loopback_host
 
@@ -128,7 +129,7 @@ def _throttled(exc: AlibabaCloudException, *, retry_after_ms: int | None) -> Sts
     """STS said slow down: Retry-After from its x-acs-retry-after (milliseconds), at least 1 s."""
     return StsError(
         "sts_throttled",
-        "Alibaba Cloud STS is throttling requests.",
+        _("Alibaba Cloud STS is throttling requests."),
         upstream_code=exc.code or "Throttling",
         request_id=exc.request_id or "",
         retry_after=max(1, -(-int(retry_after_ms or 1000) // 1000)),
@@ -154,14 +155,14 @@ def assume_role(*, role_session_name: str, policy: dict[str, Any], duration_seco
         logger.error("STS refused AssumeRole: code=%s request_id=%s", exc.code, exc.request_id)
         raise StsError(
             "sts_rejected",
-            "Alibaba Cloud STS refused the server's configuration.",
+            _("Alibaba Cloud STS refused the server's configuration."),
             upstream_code=exc.code or "",
             request_id=exc.request_id or "",
         ) from None
     except ServerException as exc:
         raise StsError(
             "sts_unavailable",
-            "Alibaba Cloud STS is unavailable.",
+            _("Alibaba Cloud STS is unavailable."),
             upstream_code=exc.code or "",
             request_id=exc.request_id or "",
             retry_after=5,
@@ -170,7 +171,7 @@ def assume_role(*, role_session_name: str, policy: dict[str, Any], duration_seco
         logger.warning("STS unreachable: %s", type(exc).__name__)
         raise StsError(
             "sts_unavailable",
-            "Alibaba Cloud STS could not be reached.",
+            _("Alibaba Cloud STS could not be reached."),
             upstream_code="",
             retry_after=5,
         ) from None
@@ -193,7 +194,7 @@ def assume_role(*, role_session_name: str, policy: dict[str, Any], duration_seco
             getattr(response.body, "request_id", ""),
         )
         raise StsError(
-            "sts_unavailable", "Alibaba Cloud STS gave an unexpected answer.", retry_after=5
+            "sts_unavailable", _("Alibaba Cloud STS gave an unexpected answer."), retry_after=5
         ) from None
 
 
@@ -212,12 +213,12 @@ def caller_identity() -> CallerIdentity:
     except ClientException as exc:
         raise StsError(
             "sts_rejected",
-            "Alibaba Cloud STS refused the server's key.",
+            _("Alibaba Cloud STS refused the server's key."),
             upstream_code=exc.code or "",
             request_id=exc.request_id or "",
         ) from None
     except Exception:
-        raise StsError("sts_unavailable", "Alibaba Cloud STS could not be reached.") from None
+        raise StsError("sts_unavailable", _("Alibaba Cloud STS could not be reached.")) from None
     return CallerIdentity(
         account_id=body.account_id or "", arn=body.arn or "", identity_type=body.identity_type or ""
     )
