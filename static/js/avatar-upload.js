@@ -30,7 +30,7 @@
   'use strict';
 
   const uploaders = document.querySelectorAll('#avatar-uploader, #file-uploader');
-  if (!uploaders.length || typeof OSS === 'undefined') {
+  if (!uploaders.length || typeof OSS === 'undefined' || typeof ossCredentials === 'undefined') {
     return;
   }
 
@@ -184,12 +184,6 @@
     return data;
   }
 
-  /** What ali-oss's refreshSTSToken expects, and nothing else (the API's endpoint/region/bucket would
-   * be merged into the client's options). */
-  function refreshableCredentials(answer) {
-    return { accessKeyId: answer.accessKeyId, accessKeySecret: answer.accessKeySecret, stsToken: answer.securityToken };
-  }
-
   function isLocalHost(hostname) {
     return hostname === 'localhost' || /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname) || hostname.startsWith('[');
   }
@@ -206,9 +200,11 @@
       // An IP or localhost endpoint (the local sandbox) needs path-style /<bucket>/<key> addressing.
       sldEnable: isLocalHost(endpoint.hostname),
       bucket: answer.bucket,
-      ...refreshableCredentials(answer),
+      // Exactly {accessKeyId, accessKeySecret, stsToken} (static/js/oss-credentials.js): the API's endpoint,
+      // region and bucket would otherwise be merged into the client's options at each refresh.
+      ...ossCredentials.toRefreshSTSToken(answer),
       authorizationV4: true,
-      refreshSTSToken: async () => refreshableCredentials(await api('POST', stsTokenUrl, {})),
+      refreshSTSToken: ossCredentials.refreshSTSTokenWith(() => api('POST', stsTokenUrl, {})),
       // Refresh well before expiry: every third of the token's life, at most every 5 minutes (the cap also
       // protects against a browser clock far behind the server's).
       refreshSTSTokenInterval: Math.max(1000, Math.min(MAX_REFRESH_INTERVAL_MS, lifetimeMs / 3)),

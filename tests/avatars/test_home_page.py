@@ -37,6 +37,7 @@ def test_page_has_the_controls_and_the_servers_limits(client, user, settings):
     assert 'data-accepted-types="image/png,image/jpeg,image/gif,image/webp"' in html
     assert "csrfmiddlewaretoken" in html
     assert f'src="{SDK_URL}"' in html and 'src="/static/js/avatar-upload.js"' in html
+    assert html.index("/static/js/oss-credentials.js") < html.index("/static/js/avatar-upload.js")
 
 
 def test_ali_oss_bundle_is_served_from_the_pinned_npm_package(client):
