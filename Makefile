@@ -23,7 +23,7 @@ export ALIYUN_OSS_ENDPOINT ?= http://127.0.0.1:8702
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # The sandbox bucket enforces CORS like OSS: until a CORS rule is applied, it lets the demo's origin in.
-export SANDBOX_CORS_ALLOWED_ORIGINS ?= http://$(HOST):$(PORT)
+export SANDBOX_CORS_ALLOWED_ORIGINS ?= http://$(HOST):$(PORT),http://localhost:$(PORT)
 
 .PHONY: install run test sandbox lint serve bench loadcheck profile
 

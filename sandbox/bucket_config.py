@@ -1,4 +1,4 @@
-"""The bucket's CORS and lifecycle configuration: stored as applied, and CORS enforced like OSS.
+"""The bucket's CORS, lifecycle and ACL: stored as applied, CORS and a public-read ACL enforced like OSS.
 
 `PutBucketCors` / `GetBucketCors` / `DeleteBucketCors` and `PutBucketLifecycle` /
 `GetBucketLifecycle` / `DeleteBucketLifecycle` (`?cors`, `?lifecycle` on the bucket) keep their XML
@@ -11,6 +11,7 @@ an allowed origin and method gets `Access-Control-Allow-Origin` and the rule's
 `Access-Control-Expose-Headers`; any other gets no CORS header, so the browser hides the answer.
 While no rule was applied, one stand-in rule allows the origins of `SANDBOX_CORS_ALLOWED_ORIGINS`
 (`*`: any) with every method and header. Lifecycle rules are stored and returned, not executed.
+`PutBucketAcl` (`x-oss-acl`) makes the bucket `public-read`: unsigned GET and HEAD are then answered.
 """
 
 from __future__ import annotations
@@ -44,8 +45,10 @@ MAX_CORS_RULES = 20
 MAX_LIFECYCLE_RULES = 1000
 MAX_BODY = 64 * 1024
 OPERATIONS = frozenset(
-    f"{verb}Bucket{what}" for verb in ("Put", "Get", "Delete") for what in ("Cors", "Lifecycle")
+    {f"{verb}Bucket{what}" for verb in ("Put", "Get", "Delete") for what in ("Cors", "Lifecycle")}
+    | {"PutBucketAcl", "GetBucketAcl"}
 )
+ACLS = ("private", "public-read", "public-read-write")
 FORBIDDEN = (
     "CORSResponse: This CORS request is not allowed. This is usually because the evalution of "
     "Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers "
@@ -100,7 +103,7 @@ class BucketSettings:
         try:
             self._state: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            self._state = {"cors": None, "lifecycle": None}
+            self._state = {"cors": None, "lifecycle": None, "acl": "private"}
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,6 +126,15 @@ class BucketSettings:
             self._state["cors"] = None if rules is None else [asdict(rule) for rule in rules]
             self._save()
 
+    def acl(self) -> str:
+        with self._lock:
+            return self._state.get("acl") or "private"
+
+    def set_acl(self, acl: str) -> None:
+        with self._lock:
+            self._state["acl"] = acl
+            self._save()
+
     def lifecycle(self) -> list[Any] | None:
         with self._lock:
             return self._state.get("lifecycle")
@@ -142,6 +154,11 @@ def rules_in_force(config: Any) -> list[CorsRule]:
     if not origins:
         return []
     return [CorsRule(origins, CORS_METHODS, ("*",), DEFAULT_EXPOSE, DEFAULT_MAX_AGE)]
+
+
+def anonymous_read_allowed(config: Any, method: str) -> bool:
+    """A public-read (or public-read-write) bucket answers unsigned GET and HEAD, as OSS does."""
+    return method in ("GET", "HEAD") and config.bucket_settings.acl() in ("public-read", "public-read-write")
 
 
 def _header_names(value: str | None) -> list[str]:
@@ -196,6 +213,23 @@ def actual_cors_headers(config: Any, request: Request) -> dict[str, str]:
 def handle_bucket_config(config: Any, operation: str, request: Request) -> Response:
     """Answer an authorized Put/Get/DeleteBucket{Cors,Lifecycle} for the configured bucket."""
     settings: BucketSettings = config.bucket_settings
+    if operation == "PutBucketAcl":
+        acl = request.headers.get("x-oss-acl", "")
+        if acl not in ACLS:
+            raise BucketConfigError("InvalidArgument", f"x-oss-acl must be one of {', '.join(ACLS)}.")
+        settings.set_acl(acl)
+        return _empty(200)
+    if operation == "GetBucketAcl":
+        owner = config.ram.account_id
+        return _xml_response(
+            _tree_xml(
+                "AccessControlPolicy",
+                [
+                    ("Owner", [("ID", owner), ("DisplayName", owner)]),
+                    ("AccessControlList", [("Grant", settings.acl())]),
+                ],
+            )
+        )
     if operation == "PutBucketCors":
         settings.set_cors(_parse_cors(_body(request)))
         return _empty(200)

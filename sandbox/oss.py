@@ -211,6 +211,8 @@ class OssApp:
             query=list(request.args.items(multi=True)),
         )
         credential = oss_auth.parse_credential(facts, now)
+        if credential is None and bucket_config.anonymous_read_allowed(self.config, request.method):
+            return self._anonymous_read(request, path)
         if credential is None:
             raise OssError(
                 "AccessDenied", "You have no right to access this object because of bucket acl.", 403
@@ -274,6 +276,17 @@ class OssApp:
         for action, resource in operation.grants:
             if not is_allowed(principal.policies, action, resource, context):
                 raise OssError("AccessDenied", POLICY_DENIED, 403)
+
+    def _anonymous_read(self, request: Request, path: str) -> Response:
+        """An unsigned GET/HEAD of a public-read bucket: objects and listing, nothing else."""
+        target = _candidate_targets(path, self.config.bucket, request.host)[0]
+        _validate_key(target.key)
+        operation = _classify(request, target) if target.bucket == self.config.bucket else None
+        if operation is None or operation.name not in ("GetObject", "HeadObject", "ListObjects"):
+            raise OssError(
+                "AccessDenied", "You have no right to access this object because of bucket acl.", 403
+            )
+        return getattr(self, f"_op_{operation.name}")(request, target)
 
     # ------------------------------------------------------------------ objects
 

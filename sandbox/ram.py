@@ -67,6 +67,7 @@ _ADMIN_BUCKET_ACTIONS = [
     "oss:GetBucketLifecycle",
     "oss:DeleteBucketLifecycle",
     "oss:GetBucketAcl",
+    "oss:PutBucketAcl",
     "oss:GetBucketInfo",
 ]
 NO_PERMISSION = "You are not authorized to do this action. You should be authorized by RAM."

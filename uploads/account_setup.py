@@ -27,6 +27,7 @@ def account_state_read(*, plan: SetupPlan, admin: AdminCredentials) -> CurrentSt
         role_policies=ram.role_policies(plan.role_name) if role else set(),
         cors_rules=oss_admin.bucket_cors(admin),
         lifecycle_rules=oss_admin.bucket_lifecycle(admin),
+        bucket_acl=oss_admin.bucket_acl(admin),
     )
 
 
@@ -67,6 +68,8 @@ def account_changes_apply(
             ram.attach_policy_to_role(plan.role_name, change.summary.removeprefix("attach "))
         elif change.kind == "PutBucketCors":
             oss_admin.set_bucket_cors(admin, plan.cors_rules)
+        elif change.kind == "PutBucketAcl":
+            oss_admin.make_bucket_private(admin)
         elif change.kind == "PutBucketLifecycle":
             oss_admin.set_bucket_lifecycle(admin, merged_lifecycle(plan, current.lifecycle_rules))
         else:  # pragma: no cover - plan_changes makes only the kinds above

@@ -172,6 +172,22 @@ def set_bucket_lifecycle(credentials: AdminCredentials, rules: list[LifecycleRul
         raise _error(exc, "PutBucketLifecycle") from None
 
 
+def bucket_acl(credentials: AdminCredentials) -> str:
+    """``private``, ``public-read`` or ``public-read-write`` (GetBucketAcl)."""
+    try:
+        return _admin_bucket(credentials).get_bucket_acl().acl
+    except Oss2Error as exc:
+        raise _error(exc, "GetBucketAcl") from None
+
+
+def make_bucket_private(credentials: AdminCredentials) -> None:
+    """PutBucketAcl private: no anonymous access."""
+    try:
+        _admin_bucket(credentials).put_bucket_acl(oss2.BUCKET_ACL_PRIVATE)
+    except Oss2Error as exc:
+        raise _error(exc, "PutBucketAcl") from None
+
+
 # --- the doctor's probe (temporary user credentials) ---------------------------------------------
 
 

@@ -124,6 +124,7 @@ class CurrentState:
     role_policies: set[tuple[str, str]] = field(default_factory=set)
     cors_rules: list[CorsRule] | None = None
     lifecycle_rules: list[LifecycleRule] | None = None
+    bucket_acl: str | None = None  # private, public-read or public-read-write
 
     @property
     def role_exists(self) -> bool:
@@ -416,6 +417,16 @@ def plan_changes(plan: SetupPlan, current: CurrentState) -> list[Change]:
                 [cors_rule_json(rule) for rule in plan.cors_rules],
             )
         )
+    if current.bucket_acl not in (None, "private"):
+        changes.append(
+            Change(
+                "PutBucketAcl",
+                f"bucket {plan.bucket}",
+                f"make the bucket private (it is {current.bucket_acl})",
+                current.bucket_acl,
+                "private",
+            )
+        )
     wanted_lifecycle = merged_lifecycle(plan, current.lifecycle_rules)
     if current.lifecycle_rules is None or current.lifecycle_rules != wanted_lifecycle:
         changes.append(
@@ -498,6 +509,7 @@ def plan_json(plan: SetupPlan) -> dict[str, Any]:
             "region": plan.region,
             "cors": [cors_rule_json(rule) for rule in plan.cors_rules],
             "lifecycle": [lifecycle_rule_json(rule) for rule in plan.lifecycle_rules],
+            "acl": "private",
         },
     }
 

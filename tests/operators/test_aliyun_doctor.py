@@ -138,3 +138,17 @@ def test_a_skewed_clock(set_up):
     assert checks["sts"]["detail"].startswith("InvalidTimeStamp.Expired")
     assert "clock is more than 15 minutes off" in checks["sts"]["fix"]
     assert checks["clock"]["detail"].startswith("this server is 1200 s ahead of Alibaba Cloud")
+
+
+def test_a_public_bucket_and_setup_making_it_private(set_up):
+    admin_bucket(set_up).put_bucket_acl(oss2.BUCKET_ACL_PUBLIC_READ)
+    status, checks = results()
+    assert status == 1
+    assert checks["private"]["detail"].startswith("anonymous list: 200, anonymous read: 200")
+    assert "set-acl oss://avatars-test private" in checks["private"]["fix"]
+
+    out = io.StringIO()
+    call_command("aliyun_setup", "--apply", "--yes", stdout=out)
+    assert "PutBucketAcl bucket avatars-test: make the bucket private (it is public-read)" in out.getvalue()
+    status, checks = results()
+    assert status == 0 and checks["private"]["detail"].startswith("anonymous list: 403")

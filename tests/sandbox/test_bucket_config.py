@@ -174,3 +174,20 @@ def test_a_skewed_clock_shows_in_date_and_refuses_signatures(private_sandbox):
     with pytest.raises(oss2.exceptions.OssError) as refused:
         admin(private_sandbox).get_bucket_cors()
     assert (refused.value.status, refused.value.code) == (403, "RequestTimeTooSkewed")
+
+
+def test_a_public_read_acl_answers_unsigned_reads_only(private_sandbox):
+    bucket = admin(private_sandbox)
+    bucket.put_object("user/7/public.txt", b"seen")
+    url = f"{private_sandbox.oss_endpoint}/{settings.ALIYUN_OSS_BUCKET}/user/7/public.txt"
+    assert bucket.get_bucket_acl().acl == "private"
+    assert requests.get(url, timeout=5).status_code == 403
+
+    bucket.put_bucket_acl(oss2.BUCKET_ACL_PUBLIC_READ)
+    assert bucket.get_bucket_acl().acl == "public-read"
+    assert requests.get(url, timeout=5).content == b"seen"
+    assert requests.put(url, data=b"x", timeout=5).status_code == 403  # reading only
+    assert requests.delete(url, timeout=5).status_code == 403
+
+    bucket.put_bucket_acl(oss2.BUCKET_ACL_PRIVATE)
+    assert requests.get(url, timeout=5).status_code == 403

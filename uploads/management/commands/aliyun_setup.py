@@ -155,7 +155,7 @@ class Command(BaseCommand):
             f"\n   lifecycle rules (PutBucketLifecycle; the bucket's other rules are kept)\n{lifecycle_xml(plan.lifecycle_rules)}"
         )
         out(
-            "\n4. Keep the bucket private (no public-read ACL, no anonymous bucket policy).\n\n"
+            "\n4. The bucket's ACL private (--apply sets it; also keep anonymous access out of any bucket policy).\n\n"
             f"Apply: {ADMIN_KEY_ID}=… {ADMIN_KEY_SECRET}=… python manage.py aliyun_setup --apply\n"
             "Or as aliyun CLI commands: python manage.py aliyun_setup --cli\n"
             "Then check it live: python manage.py aliyun_doctor"
@@ -165,7 +165,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Changes to apply ({len(changes)}):")
         for change in changes:
             self.stdout.write(f"  {change.kind} {change.target}: {change.summary}")
-            if change.after is None or isinstance(change.after, int):
+            if change.after is None or isinstance(change.after, int | str):
                 continue
             before = _pretty(change.before).splitlines() if change.before is not None else []
             after = _pretty(change.after).splitlines()
