@@ -281,7 +281,7 @@ class OssApp:
         """An unsigned GET/HEAD of a public-read bucket: objects and listing, nothing else."""
         target = _candidate_targets(path, self.config.bucket, request.host)[0]
         _validate_key(target.key)
-        operation = _classify(request, target) if target.bucket == self.config.bucket else None
+        operation = _classify(request, target, self.config) if target.bucket == self.config.bucket else None
         if operation is None or operation.name not in ("GetObject", "HeadObject", "ListObjects"):
             raise OssError(
                 "AccessDenied", "You have no right to access this object because of bucket acl.", 403

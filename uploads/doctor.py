@@ -348,6 +348,8 @@ def _check_private(title: str, probe_key: str | None) -> DoctorCheck:
         )
     public = [what for what, status in statuses.items() if status < 400]
     detail = ", ".join(f"anonymous {what}: {status}" for what, status in statuses.items())
+    if any(status >= 500 for status in statuses.values()):
+        return DoctorCheck("private", title, False, detail, "OSS failed to answer; run the doctor again.")
     if public:
         return DoctorCheck(
             "private",
