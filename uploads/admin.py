@@ -42,6 +42,8 @@ CSV_FIELDS = [
     "client_ip",
     "user_agent",
     "request_id",
+    "attempts",
+    "last_attempt_at",
 ]
 
 
@@ -121,6 +123,7 @@ class TokenIssuanceAdmin(ReadOnlyAuditAdmin):
         "auth_method",
         "client_ip",
         "error_code_short",
+        "attempts",
         "access_key_short",
     )
     list_display_links = ("time",)

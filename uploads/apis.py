@@ -120,11 +120,24 @@ class StsTokenApi(APIView):
         return response
 
     def throttled(self, request: Request, wait: float | None) -> None:
-        sts_token_refuse(user=request.user, context=request_context(request), reason="throttled")
+        sts_token_refuse(
+            user=request.user,
+            context=request_context(request),
+            reason="throttled",
+            window_seconds=throttle_window_seconds(self.throttle_scope),
+        )
         super().throttled(request, wait)
 
 
 _sts_token_output = representation(StsTokenApi.OutputSerializer)  # OutputSerializer(x).data, cheaper
+
+
+def throttle_window_seconds(scope: str) -> int:
+    """The rate limit's window ("60/min" → 60): a user's refusals within one share an audit row."""
+    throttle = ScopedRateThrottle()
+    throttle.scope = scope
+    _count, duration = throttle.parse_rate(throttle.get_rate())
+    return int(duration or 60)
 
 
 _FORM_FIELD_NAMES = (
@@ -265,15 +278,16 @@ class PostPolicyApi(APIView):
         return response
 
     def throttled(self, request: Request, wait: float | None) -> None:
-        self._refuse(request, "throttled")
+        self._refuse(request, "throttled", window_seconds=throttle_window_seconds(self.throttle_scope))
         super().throttled(request, wait)
 
-    def _refuse(self, request: Request, reason: str) -> None:
+    def _refuse(self, request: Request, reason: str, window_seconds: int | None = None) -> None:
         sts_token_refuse(
             user=request.user,
             context=request_context(request),
             reason=reason,
             grant=TokenIssuance.Grant.POST_POLICY,
+            window_seconds=window_seconds,
         )
 
 

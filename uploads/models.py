@@ -64,6 +64,14 @@ class TokenIssuance(models.Model):
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveIntegerField(
+        default=1,
+        help_text="Requests this row stands for: throttled refusals of one user within one throttle "
+        "window share a row (sum this, not rows, to count requests); every other row is 1.",
+    )
+    last_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="Time of the latest request counted in attempts (when more than one)."
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -357,9 +357,53 @@ def sts_token_issue(*, user: User, context: RequestContext) -> UploadCredentials
 
 
 def sts_token_refuse(
-    *, user: User, context: RequestContext, reason: str, grant: str = TokenIssuance.Grant.STS_TOKEN
+    *,
+    user: User,
+    context: RequestContext,
+    reason: str,
+    grant: str = TokenIssuance.Grant.STS_TOKEN,
+    window_seconds: int | None = None,
 ) -> None:
-    """Audit an issuance the server refused before calling STS (rate limited, invalid, over quota)."""
+    """Audit an issuance the server refused before calling STS (rate limited, invalid, over quota).
+
+    With ``window_seconds`` (the throttle's window, for refusals of a rate limit) the refusals of one
+    user for one grant and reason share a row while it is younger than the window: its ``attempts`` counts
+    them and ``last_attempt_at`` is the latest. A flood therefore costs one row per user per window,
+    not one per request, and a reviewer still sees how many and when. Raises ApplicationError
+    ``audit_unavailable`` (503) if the row cannot be written.
+    """
+    if window_seconds:
+        now = timezone.now()
+        try:
+            with transaction.atomic():
+                # One refusal of a user at a time: PostgreSQL locks the user's row; SQLite's
+                # transactions take the database's write lock as they begin (config/settings.py).
+                list(User.objects.select_for_update().filter(pk=user.pk).values_list("pk"))
+                counted = TokenIssuance.objects.filter(
+                    pk__in=TokenIssuance.objects.filter(
+                        user=user,
+                        grant=grant,
+                        outcome=TokenIssuance.Outcome.REFUSED,
+                        error_code=reason,
+                        created_at__gt=now - timedelta(seconds=window_seconds),
+                    ).values("pk")[:1]
+                ).update(attempts=F("attempts") + 1, last_attempt_at=now)
+                if counted:
+                    return
+                _refusal_audit(user=user, context=context, reason=reason, grant=grant, created_at=now)
+        except DatabaseError:
+            logger.exception("Could not count a refusal in the token issuance audit log")
+            raise ApplicationError(
+                "The audit log is unavailable; no credentials were issued.",
+                code="audit_unavailable",
+                status_code=503,
+                retry_after=5,
+            ) from None
+        return
+    _refusal_audit(user=user, context=context, reason=reason, grant=grant)
+
+
+def _refusal_audit(*, user: User, context: RequestContext, reason: str, grant: str, **fields: Any) -> None:
     _audit(
         user=user,
         context=context,
@@ -368,6 +412,7 @@ def sts_token_refuse(
         grant=grant,
         role_session_name=role_session_name(user.pk),
         error_code=reason,
+        **fields,
     )
 
 

@@ -20,8 +20,8 @@ def test_issuance_is_rate_limited_per_user_and_refusals_are_audited(
     refused = jwt_client.post(URL)
     assert refused.json()["code"] == "throttled"
     assert int(refused["Retry-After"]) > 0
-    outcomes = list(TokenIssuance.objects.order_by("id").values_list("outcome", "error_code"))
-    assert outcomes == [("issued", ""), ("reused", ""), ("refused", "throttled"), ("refused", "throttled")]
+    outcomes = list(TokenIssuance.objects.order_by("id").values_list("outcome", "error_code", "attempts"))
+    assert outcomes == [("issued", "", 1), ("reused", "", 1), ("refused", "throttled", 2)]
 
 
 def test_throttle_is_per_user_not_global(jwt_client, api_client, other_user, password, monkeypatch):
@@ -37,3 +37,32 @@ def test_throttle_is_per_user_not_global(jwt_client, api_client, other_user, pas
     ]
     other.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     assert other.post(URL).status_code == 200
+
+
+def test_a_throttled_flood_costs_one_refused_row_per_window_that_counts_every_refusal(
+    jwt_client, monkeypatch, user
+):
+    """300 requests in a minute with 60 allowed: the 240 refusals are one or two rows (a window
+    may close mid-flood) whose attempts add up, and each granted request keeps its own row."""
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"sts_token": "60/min", "login": "100/min"})
+
+    statuses = [jwt_client.post(URL).status_code for _ in range(300)]
+
+    assert statuses.count(200) == 60 and statuses.count(429) == 240
+    refused = TokenIssuance.objects.filter(user=user, outcome="refused")
+    print(f"300 requests: {refused.count()} refused row(s), attempts {list(refused.values_list('attempts', flat=True))}")
+    assert 1 <= refused.count() <= 2
+    assert sum(refused.values_list("attempts", flat=True)) == 240
+    row = refused.earliest("created_at")
+    assert row.last_attempt_at is not None and row.last_attempt_at > row.created_at
+    assert TokenIssuance.objects.filter(user=user).exclude(outcome="refused").count() == 60
+
+
+def test_a_refusal_after_the_window_starts_a_new_row(jwt_client, monkeypatch, user):
+    from datetime import timedelta
+
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"sts_token": "1/min", "login": "100/min"})
+    assert [jwt_client.post(URL).status_code for _ in range(3)] == [200, 429, 429]
+    TokenIssuance.objects.filter(outcome="refused").update(created_at=TokenIssuance.objects.get(outcome="refused").created_at - timedelta(seconds=61))
+    assert jwt_client.post(URL).status_code == 429
+    assert list(TokenIssuance.objects.filter(outcome="refused").order_by("created_at").values_list("attempts", flat=True)) == [2, 1]
