@@ -1,13 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from accounts.throttling import throttle_login_posts
 from accounts.urls import api_urlpatterns as accounts_api
 from accounts.urls import page_urlpatterns as accounts_pages
 from avatars.urls import api_urlpatterns as avatars_api
 from avatars.urls import page_urlpatterns as avatars_pages
+from core.schema import SwaggerUiView
 from uploads.urls import api_urlpatterns as uploads_api
 
 handler400 = "core.exceptions.bad_request"
@@ -25,5 +26,5 @@ urlpatterns = [
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("api/", include(accounts_api + avatars_api + uploads_api)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/docs/", SwaggerUiView.as_view(url_name="schema"), name="swagger-ui"),
 ]

@@ -61,7 +61,8 @@ def page(browser: Browser) -> Iterator[Page]:
     page = watch_console(context.new_page())
     yield page
     context.close()
-    assert csp_violations(page) == []
+    violations = csp_violations(page)
+    assert violations == [], violations
 
 
 @pytest.fixture(scope="session")
