@@ -3,4 +3,7 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-application = get_wsgi_application()
+
+from core.middleware import TextCharsetWSGIMiddleware
+
+application = TextCharsetWSGIMiddleware(get_wsgi_application())

@@ -1,6 +1,7 @@
 """Request ids: one per request, echoed in the response, attached to every log line and audit row."""
 
 import contextvars
+import json
 import logging
 import re
 import uuid
@@ -8,6 +9,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils.http import parse_header_parameters
 
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -45,3 +47,42 @@ class RequestIdLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = _request_id.get()
         return True
+
+
+def _is_text_charset(charset: str) -> bool:
+    try:
+        "".encode(charset)  # rejects bytes-to-bytes codecs such as bz2_codec, base64_codec
+    except LookupError as exc:
+        return "not a text encoding" not in str(exc)  # an unknown name: Django ignores it
+    return True
+
+
+class TextCharsetWSGIMiddleware:
+    """WSGI middleware (config/wsgi.py): answers 400 ``unsupported_charset`` when the Content-Type
+    names a codec that is not a text encoding (``charset=bz2_codec``, ``base64_codec``…).
+
+    Django takes such a charset as the request's encoding and decodes the query string with it
+    while it builds the request, before any Django middleware runs: a LookupError, a 500 that no
+    error handler could catch.
+    """
+
+    def __init__(self, application: Callable) -> None:
+        self.application = application
+
+    def __call__(self, environ: dict, start_response: Callable) -> object:
+        _content_type, params = parse_header_parameters(environ.get("CONTENT_TYPE", ""))
+        charset = params.get("charset")
+        if charset is None or _is_text_charset(charset):
+            return self.application(environ, start_response)
+        body = json.dumps(
+            {"detail": "The charset in the Content-Type header is not a text encoding.", "code": "unsupported_charset"}
+        ).encode()
+        start_response(
+            "400 Bad Request",
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body))),
+                ("X-Request-ID", uuid.uuid4().hex),
+            ],
+        )
+        return [body]

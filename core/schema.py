@@ -168,7 +168,11 @@ def stock_error_responses(*codes: str | tuple[str, ...]) -> dict[int, OpenApiRes
 class SwaggerUiView(SpectacularSwaggerSplitView):
     """Swagger UI with its start-up script as a file of its own (``?script``), so the page works
     under a Content-Security-Policy without inline code; OPTIONS answers with the allowed methods
-    (DRF's metadata response has no HTML template, which made it a 500)."""
+    (DRF's metadata response has no HTML template, which made it a 500). The page is public and
+    signs nobody in: with a bad token, its HTML error page would authenticate while rendering (the
+    auth context processor) and fail there."""
+
+    authentication_classes = ()
 
     def options(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         return HttpResponse(headers={"Allow": ", ".join(self.allowed_methods)})
