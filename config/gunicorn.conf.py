@@ -17,6 +17,7 @@ from gunicorn.glogging import Logger
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
+from core.middleware import QueryStringLogFilter
 from core.redaction import RedactSecretsLogFilter, redact_secrets
 from uploads.sts import call_deadline_seconds
 
@@ -33,6 +34,7 @@ class JsonAccessLogger(Logger):
                 isinstance(f, RedactSecretsLogFilter) for f in logger.filters
             ):  # setup runs again on HUP
                 logger.addFilter(RedactSecretsLogFilter())
+                logger.addFilter(QueryStringLogFilter())  # "Error handling request <uri>" names it
 
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta) -> None:
         if not self.access_log_enabled:

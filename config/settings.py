@@ -305,6 +305,8 @@ LOGGING = {
         "request_id": {"()": "core.middleware.RequestIdLogFilter"},
         # Credential-URL secrets (osscu_…) never reach a log line, whoever logs the path.
         "redact_secrets": {"()": "core.redaction.RedactSecretsLogFilter"},
+        # Nor does any query string (signed URLs, tokens a client put there).
+        "no_query_string": {"()": "core.middleware.QueryStringLogFilter"},
     },
     "formatters": {
         "json": {
@@ -318,9 +320,14 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["request_id", "redact_secrets"],
+            "filters": ["request_id", "redact_secrets", "no_query_string"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.server": {"level": "WARNING"}},
+    # Django's own handlers for these (a DEBUG-only console, runserver's request lines) are dropped:
+    # each line goes once through the console handler above, with its request id and filters.
+    "loggers": {
+        "django": {"handlers": [], "propagate": True},
+        "django.server": {"handlers": [], "level": "WARNING", "propagate": True},
+    },
 }

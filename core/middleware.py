@@ -34,18 +34,59 @@ class RequestIdMiddleware:
         incoming = request.headers.get("X-Request-ID", "") if _behind_proxy() else ""
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id
-        token = _request_id.set(request_id)
-        try:
-            response = self.get_response(request)
-        finally:
-            _request_id.reset(token)
+        # Left set after the response (the next request in this thread sets its own): Django logs
+        # a 4xx/5xx ("django.request") and runserver its request line ("django.server") after the
+        # middleware has returned, and those lines carry the id too.
+        _request_id.set(request_id)
+        response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
 
 
 class RequestIdLogFilter(logging.Filter):
+    """Every line gets ``request_id``: the request's own when the record names it (django.request
+    passes ``request=``), else the one of the request this thread is serving or served last."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = _request_id.get()
+        record.request_id = getattr(getattr(record, "request", None), "request_id", None) or _request_id.get()
+        return True
+
+
+# A path followed by its query string, anywhere in a line ("GET /api/x?token=… HTTP/1.1",
+# "<WSGIRequest: GET '/api/x?token=…'>", a URL in an exception message).
+_QUERY_STRING = re.compile(r"(/[^\s?'\"<>]*)\?[^\s'\"<>]*")
+_STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
+
+
+def strip_query_strings(text: str) -> str:
+    """``text`` with the query string of every path or URL in it removed (it may carry signatures)."""
+    return _QUERY_STRING.sub(r"\1", text) if "?" in text else text
+
+
+class QueryStringLogFilter(logging.Filter):
+    """No log line carries a query string: the message (rendered here), string extras (such as the
+    request Django's loggers attach, as the secret-redacting filter before this one leaves it) and
+    the traceback text lose theirs. On the console handler (config/settings.py) and gunicorn's
+    loggers (config/gunicorn.conf.py)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            message = f"{record.msg} {record.args}"
+        record.msg, record.args = strip_query_strings(message), ()
+        if record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        if record.exc_text:
+            record.exc_text = strip_query_strings(record.exc_text)
+        for name, value in list(vars(record).items()):
+            if name in _STANDARD_ATTRIBUTES:
+                continue
+            if isinstance(value, HttpRequest):
+                value = f"<{type(value).__name__}: {value.method} {value.path!r}>"
+            if isinstance(value, str):
+                setattr(record, name, strip_query_strings(value))
         return True
 
 

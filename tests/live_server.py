@@ -107,12 +107,14 @@ def live_server(tmp_path: Path, database: str, **overrides: str) -> Iterator[Liv
         url = f"sqlite:///{tmp_path / 'live.sqlite3'}"
     port = free_port()
     env = production_environment(
-        DATABASE_URL=url,
-        GUNICORN_BIND=f"127.0.0.1:{port}",
-        GUNICORN_WORKERS="2",
-        GUNICORN_THREADS="8",
-        GUNICORN_ACCESS_LOG="",
-        **overrides,
+        **{
+            "DATABASE_URL": url,
+            "GUNICORN_BIND": f"127.0.0.1:{port}",
+            "GUNICORN_WORKERS": "2",
+            "GUNICORN_THREADS": "8",
+            "GUNICORN_ACCESS_LOG": "",
+            **overrides,
+        }
     )
     log = tmp_path / "gunicorn.log"
     server = LiveServer(url=f"http://127.0.0.1:{port}", env=env, log=log)
