@@ -25,7 +25,7 @@ PORT ?= 8000
 # The sandbox bucket enforces CORS like OSS: until a CORS rule is applied, it lets the demo's origin in.
 export SANDBOX_CORS_ALLOWED_ORIGINS ?= http://$(HOST):$(PORT),http://localhost:$(PORT)
 
-.PHONY: install run test sandbox lint serve bench loadcheck profile
+.PHONY: install run test sandbox lint serve bench loadcheck profile check-deploy
 
 # Our translations (locale/<lang>/LC_MESSAGES/*.po, kept up to date by `manage.py translations`), compiled
 # by Babel: no GNU gettext needed. The .mo files are build outputs (.gitignore).
@@ -50,9 +50,25 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py create_demo_users
 	@echo "Demo: open http://$(HOST):$(PORT)/ and log in as demo / demo-password (admin: admin / admin-password)"
-	trap 'kill 0' EXIT; \
-	  $(PY) manage.py sandbox --only-if-local & \
-	  $(PY) manage.py runserver $(HOST):$(PORT)
+	@# The sandbox and the web server run together and stop together: if either cannot start
+	@# (a port taken) or dies, the other is stopped and make says why. A sandbox that exits 0
+	@# (--only-if-local with Alibaba Cloud endpoints) leaves the web server running. Each runs in
+	@# a process group of its own (set -m), stopped whole on the way out (runserver's reloader too).
+	@set -m; trap 'kill -- -$$sandbox -$$web 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
+	  $(PY) manage.py sandbox --only-if-local & sandbox=$$!; \
+	  $(PY) manage.py runserver $(HOST):$(PORT) & web=$$!; \
+	  while :; do \
+	    wait -n -p stopped $$sandbox $$web; status=$$?; \
+	    if [ "$$stopped" = "$$sandbox" ] && [ $$status -eq 0 ]; then continue; fi; \
+	    break; \
+	  done; \
+	  if [ "$$stopped" = "$$sandbox" ]; then \
+	    echo "make run: the sandbox stopped (exit $$status), so the web app was stopped too. If a port is taken," \
+	      "free it or move the sandbox: ALIYUN_STS_ENDPOINT=127.0.0.1:<port> ALIYUN_OSS_ENDPOINT=http://127.0.0.1:<port> make run" >&2; \
+	  else \
+	    echo "make run: the web server stopped (exit $$status); if port $(PORT) is taken, try PORT=<port> make run" >&2; \
+	  fi; \
+	  exit $$status
 
 sandbox: install
 	$(PY) manage.py sandbox
@@ -79,6 +95,13 @@ serve: install
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py migrate --noinput
 	exec $(VENV)/bin/gunicorn --config config/gunicorn.conf.py
+
+# The production checks (settings, keys, endpoints, demo users in the database) with the production
+# environment from .env or the shell; DEBUG is off whatever the Makefile's development defaults say.
+check-deploy: export DJANGO_DEBUG := 0
+check-deploy: export DJANGO_SECURE_SSL_REDIRECT := $(SERVE_SSL_REDIRECT)
+check-deploy: install
+	$(PY) manage.py check --deploy --database default --fail-level WARNING
 
 # Figures for the README: gunicorn + PostgreSQL + Redis + the sandbox STS, all on loopback (tests/perf/).
 bench: install

@@ -73,5 +73,11 @@ accesslog = settings.GUNICORN_ACCESS_LOG or None
 logger_class = JsonAccessLogger
 errorlog = "-"
 loglevel = settings.GUNICORN_LOG_LEVEL
+# X-Forwarded-Proto (and gunicorn's other forwarded headers) count only when the app is told a
+# TLS-terminating proxy stands in front (DJANGO_SECURE_PROXY_SSL_HEADER): that proxy is then the only
+# peer, whatever its address. Otherwise from nobody, not even loopback (gunicorn's default), so no
+# client can make a plain-http request look like https. The client address is DRF's business
+# (DJANGO_NUM_PROXIES, X-Forwarded-For); gunicorn never rewrites REMOTE_ADDR.
+forwarded_allow_ips = "*" if getattr(settings, "SECURE_PROXY_SSL_HEADER", None) else ""
 # No runtime control socket: unused here, and two instances on one host would share its path.
 control_socket_disable = True

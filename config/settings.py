@@ -9,7 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -18,23 +17,32 @@ if (BASE_DIR / ".env").is_file():
     env.read_env(BASE_DIR / ".env")
 
 
+# What production start-up is missing or cannot read: reported all together at the end of this
+# module, without a traceback (see the bottom), instead of one ImproperlyConfigured at a time.
+_PROBLEMS: list[str] = []
+_REQUIRED_OUTSIDE_DEBUG = {
+    "DJANGO_SECRET_KEY": "Django's secret: a long random string",
+    "DJANGO_JWT_SIGNING_KEY": "signs JWTs: another long random string (at least 32 bytes)",
+    "DJANGO_ALLOWED_HOSTS": "the host names the site answers to, comma-separated",
+    "ALIYUN_ACCESS_KEY_ID": "the RAM user allowed to call AssumeRole",
+    "ALIYUN_ACCESS_KEY_SECRET": "its AccessKey secret",
+    "ALIYUN_STS_ROLE_ARN": "acs:ram::<account>:role/<name>",
+    "ALIYUN_OSS_BUCKET": "the bucket clients upload to",
+}
+
+
 def _required_outside_debug(name: str, debug_default: str) -> str:
     """Secrets have a throw-away default only in development; production must set them."""
     value = env.str(name, default="")
-    if value:
-        return value
-    if DEBUG:
-        return debug_default
-    raise ImproperlyConfigured(
-        f"Set the {name} environment variable (it has no default when DJANGO_DEBUG is off)."
-    )
+    return value or (debug_default if DEBUG else "")
 
 
 def _int(name: str, default: int) -> int:
     try:
         return env.int(name, default=default)
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"{name} must be an integer, got {env.str(name)!r}.") from exc
+    except ValueError:
+        _PROBLEMS.append(f"  {name} must be an integer, got {env.str(name)!r}.")
+        return default
 
 
 # --- Core -------------------------------------------------------------------------------
@@ -215,8 +223,10 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": _int("DJANGO_NUM_PROXIES", 0),
 }
 
+# The development fallback: long enough for PyJWT not to warn, and refused with DEBUG off (accounts.E003).
+JWT_DEVELOPMENT_SIGNING_KEY = "jwt-development-only-key-never-use-in-production"
 SIMPLE_JWT = {
-    "SIGNING_KEY": _required_outside_debug("DJANGO_JWT_SIGNING_KEY", "jwt-development-only-key"),
+    "SIGNING_KEY": _required_outside_debug("DJANGO_JWT_SIGNING_KEY", JWT_DEVELOPMENT_SIGNING_KEY),
     "ALGORITHM": "HS256",
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=_int("JWT_ACCESS_MINUTES", 15)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=_int("JWT_REFRESH_DAYS", 7)),
@@ -331,3 +341,17 @@ LOGGING = {
         "django.server": {"handlers": [], "level": "WARNING", "propagate": True},
     },
 }
+
+# --- Start-up refuses a production environment with anything missing -----------------------------
+if not DEBUG:
+    _PROBLEMS[:0] = [
+        f"  {name:<26} {meaning}" for name, meaning in _REQUIRED_OUTSIDE_DEBUG.items() if not env.str(name, default="")
+    ]
+if _PROBLEMS:
+    # SystemExit, not ImproperlyConfigured: one message naming everything, and no traceback.
+    raise SystemExit(
+        "The environment is not ready for production (DJANGO_DEBUG is off):\n"
+        + "\n".join(_PROBLEMS)
+        + "\nSet them in the environment or in .env beside manage.py (see .env.example),"
+        " or set DJANGO_DEBUG=1 for development."
+    )

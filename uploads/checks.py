@@ -4,6 +4,7 @@ No network calls here; a live probe of STS belongs in a management command.
 """
 
 import re
+from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -199,3 +200,42 @@ def check_credential_url_lifetime(app_configs: Any = None, **kwargs: Any) -> lis
             )
         ]
     return []
+
+
+# The key pair the Makefile gives the local sandbox (`make run`): public, so never a real RAM user's.
+SANDBOX_KEY_PAIR = ("sandbox-ram-user", "sandbox-ram-user-secret")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@register(Tags.security, READINESS_TAG, deploy=False)
+def check_production_endpoints_and_keys(app_configs: Any = None, **kwargs: Any) -> list:
+    """With DEBUG off: no plain-http OSS endpoint off this machine, no sandbox key pair."""
+    if settings.DEBUG:
+        return []
+    errors: list = []
+    endpoint = urlsplit(settings.ALIYUN_OSS_ENDPOINT)
+    if endpoint.scheme == "http" and endpoint.hostname and not _is_loopback(endpoint.hostname):
+        errors.append(
+            Error(
+                f"ALIYUN_OSS_ENDPOINT {settings.ALIYUN_OSS_ENDPOINT!r} is plain http on a host that is not this machine.",
+                hint="Browsers and apps would send STS credentials and files unencrypted: use https://, e.g. https://oss-cn-hangzhou.aliyuncs.com (http is for the local sandbox on 127.0.0.1 only).",
+                id="uploads.E030",
+            )
+        )
+    if settings.ALIYUN_ACCESS_KEY_ID in SANDBOX_KEY_PAIR or settings.ALIYUN_ACCESS_KEY_SECRET in SANDBOX_KEY_PAIR:
+        errors.append(
+            Error(
+                "ALIYUN_ACCESS_KEY_ID / ALIYUN_ACCESS_KEY_SECRET are the local sandbox's published key pair.",
+                hint="Set the AccessKey pair of the RAM user allowed to call AssumeRole (README: Pointing it at a real bucket and RAM role), or DJANGO_DEBUG=1 for the sandbox.",
+                id="uploads.E031",
+            )
+        )
+    return errors
