@@ -101,7 +101,7 @@ status=0
 "$VENV/bin/schemathesis" --config-file "$work/schemathesis.toml" run "http://127.0.0.1:$web_port/api/schema/" \
   --checks all --exclude-checks positive_data_acceptance \
   --header "Authorization: Bearer $token" \
-  --max-examples 30 --seed 20261128 --request-timeout 15 --workers 2 \
+  --max-examples 100 --seed 20261128 --request-timeout 15 --workers 2 \
   --no-color "$@" || status=$?
 if [ "$status" -ne 0 ]; then
   echo "--- gunicorn log ---" >&2
