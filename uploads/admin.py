@@ -114,17 +114,16 @@ def _timeline_url(username: str) -> str | None:
 
 @admin.register(TokenIssuance)
 class TokenIssuanceAdmin(ReadOnlyAuditAdmin):
-    # The columns a reviewer reads first, narrow enough for 1440 px with both sidebars open; the rest
-    # (prefix, policy, STS request id, user agent) is on each row's page and in the CSV export.
+    # The columns a reviewer reads first, narrow enough for 1440 px with both sidebars open (long
+    # values are clipped, whole in their tooltip); the STS access key id, prefix, policy, STS request id
+    # and user agent are on each row's page, in the user's timeline and in the CSV export.
     list_display = (
         "time",
         "user_link",
         "outcome_badge",
-        "auth_method",
-        "client_ip",
         "error_code_short",
-        "attempts",
-        "access_key_short",
+        "client_ip_short",
+        "auth",
     )
     list_display_links = ("time",)
     list_filter = ("outcome", "grant", "auth_method", "created_at")
@@ -156,20 +155,29 @@ class TokenIssuanceAdmin(ReadOnlyAuditAdmin):
 
     @admin.display(description=_("outcome"), ordering="outcome")
     def outcome_badge(self, obj: TokenIssuance) -> SafeString:
+        """The outcome, and ``x N`` for a row standing for N throttled requests (``attempts``)."""
+        times = f" x{obj.attempts}" if obj.attempts > 1 else ""
         return format_html(
-            '<span class="audit-badge audit-{}" title="{}">{}</span>',
+            '<span class="audit-badge audit-{}" title="{}">{}{}</span>',
             obj.outcome,
             obj.get_outcome_display(),
             obj.outcome,
+            times,
         )
 
     @admin.display(description=_("error code"), ordering="error_code")
     def error_code_short(self, obj: TokenIssuance) -> SafeString:
         return format_html('<span class="audit-clip" title="{0}">{0}</span>', obj.error_code)
 
-    @admin.display(description=_("STS access key id"))
-    def access_key_short(self, obj: TokenIssuance) -> SafeString:
-        return format_html('<span class="audit-clip audit-mono" title="{0}">{0}</span>', obj.access_key_id)
+    @admin.display(description="auth", ordering="auth_method")
+    def auth(self, obj: TokenIssuance) -> str:
+        return obj.auth_method
+
+    @admin.display(description="client IP", ordering="client_ip")
+    def client_ip_short(self, obj: TokenIssuance) -> SafeString:
+        return format_html(
+            '<span class="audit-clip audit-ip audit-mono" title="{0}">{0}</span>', obj.client_ip or ""
+        )
 
     # --- the overview ------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 (function () {
   "use strict";
 
-  var COLOURS = { issued: "#2e7d32", reused: "#64b5f6", refused: "#f9a825", failed: "#c62828" };
+  var COLOURS = { issued: "#2e7d32", reused: "#1565c0", refused: "#b26a00", failed: "#c62828" }; // as the badges
 
   function draw() {
     var canvas = document.getElementById("overview-chart");
