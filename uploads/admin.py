@@ -21,7 +21,15 @@ from core.audit_admin import ReadOnlyAuditAdmin
 
 from . import oss
 from .models import TokenIssuance, UploadUsage
-from .selectors import OUTCOMES, WINDOWS, Anomaly, Overview, issuance_overview, usage_summary_of
+from .selectors import (
+    ADDRESS_SAMPLE,
+    OUTCOMES,
+    WINDOWS,
+    Anomaly,
+    Overview,
+    issuance_overview,
+    usage_summary_of,
+)
 from .services import upload_usage_recount
 
 CSV_FIELDS = [
@@ -201,6 +209,7 @@ class TokenIssuanceAdmin(ReadOnlyAuditAdmin):
         if days not in WINDOWS:
             days = DEFAULT_WINDOW
         overview = issuance_overview(days=days)
+        changelist = reverse("admin:uploads_tokenissuance_changelist")
         context = {
             **self.admin_site.each_context(request),
             "title": f"Token issuances: the last {days} days",
@@ -213,12 +222,12 @@ class TokenIssuanceAdmin(ReadOnlyAuditAdmin):
                 (value, label, getattr(overview.totals, value))
                 for value, label in TokenIssuance.Outcome.choices
             ],
-            "rows": _overview_day_rows(overview),
+            "rows": _overview_day_rows(changelist, overview),
             "tops": [
                 (
                     title,
                     [
-                        (entry, _top_url(entry.username, outcome), _timeline_url(entry.username))
+                        (entry, _top_url(changelist, entry.username, outcome), _timeline_url(entry.username))
                         for entry in entries
                     ],
                 )
@@ -231,11 +240,13 @@ class TokenIssuanceAdmin(ReadOnlyAuditAdmin):
             "anomalies": [
                 (
                     anomaly,
-                    _anomaly_url(anomaly),
+                    _anomaly_url(changelist, anomaly),
                     _timeline_url(anomaly.username) if anomaly.username else None,
                 )
-                for anomaly in overview.anomalies
+                for anomaly in overview.anomalies[:ANOMALIES_SHOWN]
             ],
+            "anomalies_more": max(0, len(overview.anomalies) - ANOMALIES_SHOWN),
+            "address_sample": ADDRESS_SAMPLE,
             "chart": {
                 "days": [day.day.isoformat() for day in overview.days],
                 "series": [
@@ -247,21 +258,22 @@ class TokenIssuanceAdmin(ReadOnlyAuditAdmin):
                     for value, label in TokenIssuance.Outcome.choices
                 ],
             },
-            "changelist_url": reverse("admin:uploads_tokenissuance_changelist"),
+            "changelist_url": changelist,
         }
         return TemplateResponse(request, "admin/uploads/tokenissuance/overview.html", context)
 
 
 DEFAULT_WINDOW = 30
+ANOMALIES_SHOWN = 50  # the newest; a window with more says how many more there are
 
 
-def _list_url(**params: str) -> str:
-    """The change list filtered by ``params`` (its own query parameters)."""
-    return f"{reverse('admin:uploads_tokenissuance_changelist')}?{urlencode(params)}"
+def _list_url(base: str, **params: str) -> str:
+    """The change list at ``base`` filtered by ``params`` (its own query parameters)."""
+    return f"{base}?{urlencode(params)}"
 
 
-def _top_url(username: str, outcome: str) -> str:
-    return _list_url(q=username, outcome__exact=outcome) if outcome else _list_url(q=username)
+def _top_url(base: str, username: str, outcome: str) -> str:
+    return _list_url(base, q=username, outcome__exact=outcome) if outcome else _list_url(base, q=username)
 
 
 def _day_params(day: date) -> dict[str, str]:
@@ -273,7 +285,7 @@ def _day_params(day: date) -> dict[str, str]:
     }
 
 
-def _overview_day_rows(overview: Overview) -> list[dict[str, object]]:
+def _overview_day_rows(base: str, overview: Overview) -> list[dict[str, object]]:
     """Newest day first: its counts, each linked to that day's rows of that outcome in the list."""
     rows = []
     for counts in reversed(overview.days):
@@ -281,9 +293,9 @@ def _overview_day_rows(overview: Overview) -> list[dict[str, object]]:
         rows.append(
             {
                 "day": counts.day,
-                "url": _list_url(**params),
+                "url": _list_url(base, **params),
                 "cells": [
-                    (getattr(counts, outcome), _list_url(**params, outcome__exact=outcome))
+                    (getattr(counts, outcome), _list_url(base, **params, outcome__exact=outcome))
                     for outcome in OUTCOMES
                 ],
                 "total": counts.total,
@@ -292,10 +304,11 @@ def _overview_day_rows(overview: Overview) -> list[dict[str, object]]:
     return rows
 
 
-def _anomaly_url(anomaly: Anomaly) -> str:
+def _anomaly_url(base: str, anomaly: Anomaly) -> str:
     """The change list showing the rows behind an anomaly."""
     if anomaly.kind == "failure_burst":
         return _list_url(
+            base,
             outcome__exact="failed",
             created_at__gte=anomaly.start.isoformat(),
             created_at__lt=anomaly.end.isoformat(),
@@ -303,7 +316,7 @@ def _anomaly_url(anomaly: Anomaly) -> str:
     params = {"q": anomaly.username, **_day_params(timezone.localdate(anomaly.start))}
     if anomaly.kind == "refusal_flood":
         params["outcome__exact"] = "refused"
-    return _list_url(**params)
+    return _list_url(base, **params)
 
 
 @admin.register(UploadUsage)

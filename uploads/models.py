@@ -224,3 +224,24 @@ class UploadUsage(models.Model):
 
     def __str__(self) -> str:
         return f"Upload usage of user {self.user_id}"
+
+
+class IssuanceRollupHourUser(_OutcomeCounts):
+    """One user's issuances in one closed hour of a day not rolled up yet (today), with up to
+    ``ADDRESS_SAMPLE`` of their client IPs, so today's part of the overview reads a few rows per hour
+    instead of every row of the day. A row with an empty username marks an hour as rolled up."""
+
+    time_zone = models.CharField(max_length=64)
+    hour = models.DateTimeField()
+    username = models.CharField(max_length=150, blank=True)
+    addresses = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["time_zone", "hour", "username"], name="issuance_rollup_hour_user"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username or '(hour done)'} at {self.hour:%Y-%m-%d %H:%M %Z}"

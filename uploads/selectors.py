@@ -25,7 +25,14 @@ from django.utils import timezone
 
 from accounts.models import User
 
-from .models import IssuanceRollup, IssuanceRollupHour, IssuanceRollupUser, TokenIssuance, UploadUsage
+from .models import (
+    IssuanceRollup,
+    IssuanceRollupHour,
+    IssuanceRollupHourUser,
+    IssuanceRollupUser,
+    TokenIssuance,
+    UploadUsage,
+)
 
 OUTCOMES = ("issued", "reused", "refused", "failed")
 GRANTED = ("issued", "reused")  # "issuances" in the top users: credentials handed out
@@ -34,6 +41,11 @@ TOP_USERS = 10
 # A closed day is rolled up only this long after it ended: requests in flight at midnight have
 # committed by then, and any throttle window's refusals have been counted.
 ROLLUP_GRACE = timedelta(hours=1)
+# Within a day not rolled up yet, an hour is rolled up this long after it ended.
+HOUR_GRACE = timedelta(minutes=5)
+# Client IPs kept per user and hour in an hour's rollup: enough to tell "many addresses" (and show
+# how many, up to this) without keeping every address.
+ADDRESS_SAMPLE = 50
 
 # Anomalies worth a look (README, "The audit overview"). Each is a lower bound, inclusive.
 MANY_ADDRESSES_PER_DAY = 5  # distinct client IPs of one user in one day: shared or stolen credentials
@@ -171,6 +183,79 @@ def issuance_rollups_ensure(*, days: Iterable[date]) -> int:
     return made
 
 
+def _hourly_summary(rows: QuerySet) -> dict[tuple[datetime, str], dict[str, Any]]:
+    """Per (local hour, username): the outcome counts and up to ``ADDRESS_SAMPLE`` client IPs."""
+    hour = Trunc("created_at", "hour", tzinfo=timezone.get_current_timezone())
+    rows = rows.order_by().annotate(hour=hour)
+    summary: dict[tuple[datetime, str], dict[str, Any]] = {
+        (row["hour"], row["username"]): {**row, "addresses": []}
+        for row in rows.values("hour", "username").annotate(**_outcome_counts())
+    }
+    for start, username, address in rows.values_list("hour", "username", "client_ip").distinct():
+        kept = summary[start, username]["addresses"]
+        if address is not None and len(kept) < ADDRESS_SAMPLE:
+            kept.append(address)
+    return summary
+
+
+def issuance_hour_rollups_ensure(*, hours: Iterable[datetime]) -> int:
+    """Roll up each of ``hours`` (aware starts of closed hours of a day not rolled up yet) that is
+    not rolled up yet; returns how many it did. Concurrent requests: as ``issuance_rollups_ensure``."""
+    zone = timezone.get_current_timezone_name()
+    wanted = set(hours)
+    done = set(
+        IssuanceRollupHourUser.objects.filter(time_zone=zone, hour__in=wanted, username="").values_list(
+            "hour", flat=True
+        )
+    )
+    made = 0
+    for hour in sorted(wanted - done):
+        summary = _hourly_summary(_rows_between(hour, hour + timedelta(hours=1)))
+        try:
+            with transaction.atomic():
+                IssuanceRollupHourUser.objects.create(time_zone=zone, hour=hour, username="")
+                IssuanceRollupHourUser.objects.bulk_create(
+                    IssuanceRollupHourUser(
+                        time_zone=zone,
+                        hour=hour,
+                        username=username,
+                        addresses=row["addresses"],
+                        **{outcome: row[outcome] for outcome in OUTCOMES},
+                    )
+                    for (_, username), row in summary.items()
+                )
+        except IntegrityError:
+            continue
+        made += 1
+    return made
+
+
+def _live(since: datetime, now: datetime) -> tuple[list[dict[str, Any]], dict[tuple[date, str], set[str]]]:
+    """The part of the window after the rolled-up days, per (local hour, username): its closed hours
+    from hour rollups (made now if missing), the rest from the audit rows. Returns those rows
+    (``hour``, ``username``, the outcome counts) and the client IPs seen per (local day, username)."""
+    zone = timezone.get_current_timezone_name()
+    closed = []
+    hour = since
+    while hour + timedelta(hours=1) + HOUR_GRACE <= now:
+        closed.append(hour)
+        hour += timedelta(hours=1)
+    issuance_hour_rollups_ensure(hours=closed)
+    rows: list[dict[str, Any]] = []
+    addresses: dict[tuple[date, str], set[str]] = defaultdict(set)
+    for row in (
+        IssuanceRollupHourUser.objects.filter(time_zone=zone, hour__gte=since, hour__lt=hour)
+        .exclude(username="")
+        .values("hour", "username", "addresses", *OUTCOMES)
+    ):
+        rows.append(row)
+        addresses[timezone.localdate(row["hour"]), row["username"]].update(row["addresses"])
+    for (start, username), row in _hourly_summary(_rows_between(hour)).items():
+        rows.append(row)
+        addresses[timezone.localdate(start), username].update(row["addresses"])
+    return rows, addresses
+
+
 def issuance_overview(*, days: int, now: datetime | None = None) -> Overview:
     """What happened over the last ``days`` local days (today included): counts per day and outcome,
     the top users by issuances, refusals and failures, and the anomalies above their thresholds.
@@ -185,8 +270,12 @@ def issuance_overview(*, days: int, now: datetime | None = None) -> Overview:
     first_day = today - timedelta(days=days - 1)
     last_closed = timezone.localdate(now - ROLLUP_GRACE) - timedelta(days=1)
     rolled_days = [first_day + timedelta(days=n) for n in range((last_closed - first_day).days + 1)]
-    issuance_rollups_ensure(days=rolled_days)
     live_since = _day_start(max(first_day, last_closed + timedelta(days=1)))
+    if issuance_rollups_ensure(days=rolled_days):
+        # The hour rollups of days now rolled up are no longer read.
+        IssuanceRollupHourUser.objects.filter(
+            time_zone=timezone.get_current_timezone_name(), hour__lt=live_since
+        ).delete()
     zone = timezone.get_current_timezone_name()
     rollups = IssuanceRollup.objects.filter(time_zone=zone, day__gte=first_day, day__lte=last_closed)
 
@@ -217,15 +306,27 @@ def issuance_overview(*, days: int, now: datetime | None = None) -> Overview:
     ).values("hour", "failed"):
         anomalies.append(_burst(row))
 
-    # The open part of the window, from the audit rows.
-    live_rows = _rows_between(live_since)
-    for row in _by_user_and_day(live_rows):
-        _add(per_day[row["day"]], row)
+    # The open part of the window: hour rollups and this hour's rows.
+    live_rows, live_addresses = _live(live_since, now)
+    refused_per_user_day: dict[tuple[date, str], int] = defaultdict(int)
+    failed_per_hour: dict[datetime, int] = defaultdict(int)
+    for row in live_rows:
+        day = timezone.localdate(row["hour"])
+        _add(per_day[day], row)
         _add(per_user[row["username"]], row)
-        anomalies += _user_day_anomalies(row)
-    for row in _by_hour(live_rows):
-        if row["failed"] >= FAILURE_BURST_PER_HOUR:
-            anomalies.append(_burst(row))
+        refused_per_user_day[day, row["username"]] += row["refused"]
+        failed_per_hour[row["hour"]] += row["failed"]
+    for (day, username), addresses in live_addresses.items():
+        anomalies += _user_day_anomalies(
+            {"day": day, "username": username, "client_ips": len(addresses), "refused": 0}
+        )
+    for (day, username), refused in refused_per_user_day.items():
+        anomalies += _user_day_anomalies(
+            {"day": day, "username": username, "client_ips": 0, "refused": refused}
+        )
+    for hour, failed in failed_per_hour.items():
+        if failed >= FAILURE_BURST_PER_HOUR:
+            anomalies.append(_burst({"hour": hour, "failed": failed}))
 
     day_list = [DayCounts(day, **per_day.get(day, {})) for day in _days(first_day, today)]
     totals = DayCounts(

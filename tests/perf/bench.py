@@ -19,6 +19,7 @@ streamed CSV export of 100k of them. About two minutes.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import sys
@@ -331,19 +332,13 @@ def _timed_get(session, url: str, repeat: int) -> tuple[float, int]:
     return statistics.median(times) * 1000, status
 
 
-def admin_figures(
-    stack: Stack, users: list[tuple[int, str, str]], rows: int, repeat: int
-) -> dict[str, object]:
+def _admin_session(url: str):
+    """A requests session logged in to the admin as a superuser (created on first use)."""
     import requests
     from django.contrib.auth import get_user_model
 
-    days = 10
-    began = time.perf_counter()
-    start = _fill(rows, users, days)
-    fill_seconds = time.perf_counter() - began
-    get_user_model().objects.create_superuser("perf-admin", password="perf-admin-password")
-
-    url = stack.start_gunicorn("admin")
+    if not get_user_model().objects.filter(username="perf-admin").exists():
+        get_user_model().objects.create_superuser("perf-admin", password="perf-admin-password")
     session = requests.Session()
     login = session.get(f"{url}/admin/login/", timeout=10)
     csrf = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', login.content).group(1).decode()
@@ -353,6 +348,18 @@ def admin_figures(
         timeout=10,
     )
     assert response.status_code == 200 and "sessionid" in session.cookies, "admin login failed"
+    return session
+
+
+def admin_figures(
+    stack: Stack, users: list[tuple[int, str, str]], rows: int, repeat: int
+) -> dict[str, object]:
+    days = 10
+    began = time.perf_counter()
+    start = _fill(rows, users, days)
+    fill_seconds = time.perf_counter() - began
+    url = stack.start_gunicorn("admin")
+    session = _admin_session(url)
 
     changelist = f"{url}/admin/uploads/tokenissuance/"
     day = start + timedelta(days=days // 2)
@@ -406,6 +413,81 @@ def admin_figures(
         "timings": timings,
         "export": (lines - 1, size, export_seconds, rss_before, rss_after),
     }
+
+
+# --- the audit overview at scale (issue 15) ------------------------------------------------------
+
+
+def _fill_today(rows: int, users: list[tuple[int, str, str]], days: int) -> int:
+    """Today's share of audit rows so far, at the rate ``_fill`` used (``rows`` per ``days``): the
+    part of the overview counted live on every view. ``_fill`` stops at today's midnight (UTC)."""
+    from django.db import connection
+
+    step_ms = days * 86_400_000 // rows
+    now = datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    count = int((now - midnight).total_seconds() * 1000) // step_ms
+    ids = sorted(user_id for user_id, _, _ in users)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            FILL_SQL,
+            {"start": midnight, "step": step_ms, "rows": count, "first_user": ids[0], "users": len(ids)},
+        )
+        cursor.execute("ANALYZE uploads_tokenissuance")
+    return count
+
+
+def overview_figures(
+    stack: Stack, users: list[tuple[int, str, str]], rows: int, repeat: int, *, filled: bool
+) -> dict[str, object]:
+    """The audit overview page through gunicorn with ``rows`` audit rows over the last 10 days plus
+    today's so far: the first view (which rolls the closed days up), then each window's median."""
+    from uploads.models import IssuanceRollupHour, IssuanceRollupUser, TokenIssuance
+
+    days = 10
+    began = time.perf_counter()
+    if not filled:
+        _fill(rows, users, days)
+    today = _fill_today(rows, users, days)
+    fill_seconds = time.perf_counter() - began
+    url = stack.start_gunicorn("overview")
+    session = _admin_session(url)
+    page = f"{url}/admin/uploads/tokenissuance/overview/"
+
+    began = time.perf_counter()
+    first = session.get(f"{page}?days=90", timeout=600)
+    cold_ms = (time.perf_counter() - began) * 1000
+    assert first.status_code == 200, f"overview: {first.status_code}"
+    timings = []
+    for window in (7, 30, 90):
+        ms, status = _timed_get(session, f"{page}?days={window}", repeat)
+        assert status == 200, f"overview, {window} days: {status}"
+        timings.append([f"{window} days", f"{ms:.0f}"])
+    stack.stop_gunicorn("overview")
+    return {
+        "rows": TokenIssuance.objects.count(),
+        "today": today,
+        "fill_seconds": fill_seconds,
+        "cold_ms": cold_ms,
+        "timings": timings,
+        "rollup_rows": (IssuanceRollupUser.objects.count(), IssuanceRollupHour.objects.count()),
+    }
+
+
+def report_overview(overview: dict[str, object]) -> None:
+    users, hours = overview["rollup_rows"]  # type: ignore[misc]
+    print()
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(
+        f"Audit overview: {overview['rows']:,} audit rows, {overview['today']:,} of them today's (closed "
+        f"hours rolled up, the current hour read live), through gunicorn, median of repeated requests "
+        f"(target <= 300 ms); load average {load}"
+    )
+    print(table(["overview window", "ms"], overview["timings"]))  # type: ignore[arg-type]
+    print(
+        f"first view of 90 days (rolls up every closed day once): {overview['cold_ms']:.0f} ms; "
+        f"rollup rows kept: {users:,} user-days, {hours:,} hours"
+    )
 
 
 # --- report -------------------------------------------------------------------------------------
@@ -552,23 +634,40 @@ def main() -> int:
     )
     parser.add_argument("--admin-repeat", type=int, default=5, help="requests per admin page (5)")
     parser.add_argument("--skip-admin", action="store_true", help="only the API figures")
+    parser.add_argument("--skip-overview", action="store_true", help="no audit overview figures")
+    parser.add_argument(
+        "--only-overview", action="store_true", help="only the audit overview figures (fills the rows itself)"
+    )
+    parser.add_argument(
+        "--database", default="ossup_bench", help="PostgreSQL database to create (ossup_bench)"
+    )
+    parser.add_argument("--redis-db", type=int, default=13, help="Redis database number (13)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--keep-database", action="store_true", help="keep the ossup_bench database")
     args = parser.parse_args()
 
     started = time.perf_counter()
     with harness.stack(
-        database="ossup_bench",
-        redis_db=13,
+        database=args.database,
+        redis_db=args.redis_db,
         sandbox_args=("--latency-ms", str(STS_LATENCY_MS)),
         keep_database=args.keep_database,
     ) as stack:
         harness.setup_django(stack.env)
         try:
             users = harness.create_users("bench-", 10)
-            api = api_figures(stack, users, args.duration, args.rounds)
+            api = None if args.only_overview else api_figures(stack, users, args.duration, args.rounds)
             admin = (
-                None if args.skip_admin else admin_figures(stack, users, args.admin_rows, args.admin_repeat)
+                None
+                if args.skip_admin or args.only_overview
+                else admin_figures(stack, users, args.admin_rows, args.admin_repeat)
+            )
+            overview = (
+                None
+                if args.skip_overview
+                else overview_figures(
+                    stack, users, args.admin_rows, args.admin_repeat, filled=admin is not None
+                )
             )
         except BaseException:
             for name in list(stack.servers):
@@ -576,7 +675,9 @@ def main() -> int:
             raise
         finally:
             harness.close_django_connections()
-    met = report(api, admin)
+    met = report(api, admin) if api is not None else True
+    if overview is not None:
+        report_overview(overview)
     print(f"\nbench finished in {time.perf_counter() - started:.0f} s (logs removed; stack stopped)")
     return 0 if met or not args.strict else 1
 

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from uploads import selectors
-from uploads.models import IssuanceRollup, TokenIssuance
+from uploads.models import IssuanceRollup, IssuanceRollupHourUser, TokenIssuance
 from uploads.selectors import issuance_overview, issuance_rollups_ensure
 
 pytestmark = pytest.mark.django_db
@@ -287,3 +287,26 @@ def test_the_list_shows_seconds_and_the_time_zone(client, reviewer, now):
     html = client.get(CHANGELIST).content.decode()
     assert re.search(rf">{at:%Y-%m-%d %H:%M:%S} UTC</time>", html)
     assert 'class="audit-badge audit-refused"' in html
+
+
+def test_todays_closed_hours_are_rolled_up_and_still_count_exactly(now):
+    noon = local_noon(now, 0)
+    at_half_past = noon + timedelta(minutes=30)
+    rows = [row("frank", "issued", noon - timedelta(hours=3, minutes=n), ip=f"192.0.2.{n}") for n in range(3)]
+    rows += [
+        row("frank", "refused", noon - timedelta(hours=1, minutes=n), ip=f"192.0.2.{n + 3}") for n in range(2)
+    ]
+    rows += [row("frank", "reused", noon + timedelta(minutes=10), ip="192.0.2.1")]
+    TokenIssuance.objects.bulk_create(rows)
+
+    overview = issuance_overview(days=7, now=at_half_past)
+
+    assert IssuanceRollupHourUser.objects.filter(username="").count() == 12  # 00:00 to 11:00 are closed
+    today = overview.days[-1]
+    assert (today.issued, today.reused, today.refused, today.failed) == (3, 1, 2, 0)
+    # Five addresses over two rolled-up hours make one "many addresses" day (the sixth row repeats one).
+    assert [(a.kind, a.username, a.value) for a in overview.anomalies] == [("many_addresses", "frank", 5)]
+    with CaptureQueriesContext(connection) as queries:
+        assert issuance_overview(days=7, now=at_half_past).days == overview.days
+    reads = [q["sql"] for q in queries if 'FROM "uploads_tokenissuance"' in q["sql"]]
+    assert len(reads) == 2  # only the open hour's rows
