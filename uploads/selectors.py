@@ -1,10 +1,11 @@
-"""Reads of the audit log for reviewers: the overview of issuances over a window of days.
+"""Reads: the audit overview of issuances over a window of days, for reviewers (and quota usage).
 
 Counts are per day of the site's time zone (``TIME_ZONE``). A day that ended more than
 ``ROLLUP_GRACE`` ago no longer changes, so its rows are counted once into rollups
-(``IssuanceRollup*``) the first time an overview needs that day; the rest of the window (today,
-and yesterday during the grace) is counted from the audit rows on every view. An overview of 90
-days thus reads 90 rollups and one day of rows, not the whole window.
+(``IssuanceRollup*``) the first time an overview needs that day; in the rest of the window (today,
+and yesterday during the grace) each hour is rolled up ``HOUR_GRACE`` after it ends, and only the
+open hour's rows are read on every view. An overview of 90 days thus reads rollups and about an
+hour of rows, not the whole window.
 
 The rollups assume what the service guarantees: rows are appended with ``created_at`` set to the
 time of the request, and nothing but the retention command deletes them (which also drops the
