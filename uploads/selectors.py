@@ -21,7 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q, QuerySet, Sum
-from django.db.models.functions import Trunc, TruncDate
+from django.db.models.functions import Coalesce, Trunc, TruncDate
 from django.utils import timezone
 
 from accounts.models import User
@@ -109,8 +109,11 @@ class Overview:
 
 
 def _outcome_counts() -> dict[str, Any]:
-    """Rows per outcome, as aggregate expressions over ``TokenIssuance``."""
-    return {outcome: Count("id", filter=Q(outcome=outcome)) for outcome in OUTCOMES}
+    """Requests per outcome, as aggregate expressions over ``TokenIssuance``: the sum of ``attempts``
+    (a throttled flood shares one row per throttle window; every other row is 1)."""
+    return {
+        outcome: Coalesce(Sum("attempts", filter=Q(outcome=outcome)), 0) for outcome in OUTCOMES
+    }
 
 
 def _day_start(day: date) -> datetime:
