@@ -362,3 +362,18 @@ def test_fits_a_phone(browser, live_server, user, password, width, artifacts):
         assert csp_violations(page) == []
     finally:
         context.close()
+
+
+def test_a_file_name_with_a_colon_still_uploads(page, live_server, user, password, sandbox):
+    """The session policy refuses keys with ':', so the page keeps the name but not the colon."""
+    log_in(page, live_server, user, password)
+    data = b"meeting notes\n" * 100
+    large(page, "file-input").set_input_files(
+        files=[{"name": "12:30 notes.txt", "mimeType": "text/plain", "buffer": data}]
+    )
+    large(page, "upload-button").click()
+
+    expect(large(page, "upload-status")).to_have_text("12:30 notes.txt uploaded.", timeout=30_000)
+    key = page.locator('[data-testid="large-uploaded-key"]').text_content().removeprefix("Stored as ")
+    assert key.startswith(f"user/{user.pk}/files/") and key.endswith("-12_30 notes.txt")
+    assert server_bucket(sandbox).get_object(key).read() == data
