@@ -252,14 +252,12 @@ def _session_policy(*, user: User, context: RequestContext, grant: str) -> dict[
     try:
         return session_policy_build(user_id=user.pk)
     except ValueError:  # only in development: uploads.E004 stops a production start without a role ARN
-        _audit(
+        _attempt_audit(
             user=user,
             context=context,
             outcome=TokenIssuance.Outcome.FAILED,
-            prefix=user_prefix(user.pk),
+            reason="no_bucket_owner",
             grant=grant,
-            role_session_name=role_session_name(user.pk),
-            error_code="no_bucket_owner",
         )
         raise ApplicationError(
             "The server does not know the bucket owner's account (set ALIYUN_STS_ROLE_ARN).",
@@ -276,15 +274,13 @@ def _obtain(
     try:
         return _fresh_or_cached(_cache_key(user.pk, policy), session_name=session_name, policy=policy)
     except sts.StsError as exc:
-        _audit(
+        _attempt_audit(
             user=user,
             context=context,
             outcome=TokenIssuance.Outcome.FAILED,
-            prefix=user_prefix(user.pk),
+            reason=exc.upstream_code or exc.code,
             grant=grant,
-            role_session_name=session_name,
             policy=policy,
-            error_code=exc.upstream_code or exc.code,
             sts_request_id=exc.request_id,
             **audit_fields,
         )
@@ -404,10 +400,24 @@ def sts_token_refuse(
 
 
 def _refusal_audit(*, user: User, context: RequestContext, reason: str, grant: str, **fields: Any) -> None:
-    _audit(
+    _attempt_audit(
         user=user,
         context=context,
         outcome=TokenIssuance.Outcome.REFUSED,
+        reason=reason,
+        grant=grant,
+        **fields,
+    )
+
+
+def _attempt_audit(
+    *, user: User, context: RequestContext, outcome: str, reason: str, grant: str, **fields: Any
+) -> None:
+    """The row of an attempt that handed nothing out (refused or failed): ``reason`` is its error code."""
+    _audit(
+        user=user,
+        context=context,
+        outcome=outcome,
         prefix=user_prefix(user.pk),
         grant=grant,
         role_session_name=role_session_name(user.pk),
