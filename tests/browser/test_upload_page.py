@@ -258,7 +258,7 @@ def test_refused_credentials_are_renewed_once(page, live_server, user, password,
         )
         answer = credentials_answer(minted, sandbox=sandbox, user=user)
         if bad_credentials == "unknown_key":
-            answer["accessKeyId"] = "LTAI5tNoSuchKey0000000000"
+            answer["accessKeyId"] = "sandbox-no-such-key-id"
         else:
             time.sleep(1.2)  # expired on arrival
         return route.fulfill(json=answer)
@@ -281,7 +281,7 @@ def test_credentials_refused_twice_say_the_upload_permission_expired(
         calls.append(1)
         response = route.fetch()
         answer = response.json()
-        answer["accessKeyId"] = "LTAI5tNoSuchKey0000000000"
+        answer["accessKeyId"] = "sandbox-no-such-key-id"
         return route.fulfill(response=response, json=answer)
 
     page.route(STS_TOKEN, always_unknown)
