@@ -28,9 +28,10 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from sandbox.errors import OssError
+
 __all__ = [
     "OPERATIONS",
-    "BucketConfigError",
     "BucketSettings",
     "CorsRule",
     "actual_cors_headers",
@@ -54,17 +55,6 @@ FORBIDDEN = (
     "Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers "
     "are not whitelisted by the resource's CORS spec."
 )
-
-
-class BucketConfigError(Exception):
-    """An OSS error answer (same attributes as `sandbox.oss.OssError`)."""
-
-    def __init__(self, code: str, message: str, status: int = 400, **extra: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.extra = extra
 
 
 @dataclass(frozen=True)
@@ -185,7 +175,7 @@ def preflight_headers(config: Any, request: Request) -> dict[str, str]:
                 if rule.max_age_seconds is not None:
                     headers["Access-Control-Max-Age"] = str(rule.max_age_seconds)
                 return headers
-    raise BucketConfigError("AccessForbidden", FORBIDDEN, 403)
+    raise OssError("AccessForbidden", FORBIDDEN, 403)
 
 
 def actual_cors_headers(config: Any, request: Request) -> dict[str, str]:
@@ -216,7 +206,7 @@ def handle_bucket_config(config: Any, operation: str, request: Request) -> Respo
     if operation == "PutBucketAcl":
         acl = request.headers.get("x-oss-acl", "")
         if acl not in ACLS:
-            raise BucketConfigError("InvalidArgument", f"x-oss-acl must be one of {', '.join(ACLS)}.")
+            raise OssError("InvalidArgument", f"x-oss-acl must be one of {', '.join(ACLS)}.")
         settings.set_acl(acl)
         return _empty(200)
     if operation == "GetBucketAcl":
@@ -236,7 +226,7 @@ def handle_bucket_config(config: Any, operation: str, request: Request) -> Respo
     if operation == "GetBucketCors":
         rules = settings.cors()
         if rules is None:
-            raise BucketConfigError("NoSuchCORSConfiguration", "The CORS configuration does not exist.", 404)
+            raise OssError("NoSuchCORSConfiguration", "The CORS configuration does not exist.", 404)
         return _xml_response(_cors_xml(rules))
     if operation == "DeleteBucketCors":
         settings.set_cors(None)
@@ -247,14 +237,14 @@ def handle_bucket_config(config: Any, operation: str, request: Request) -> Respo
     if operation == "GetBucketLifecycle":
         rules = settings.lifecycle()
         if rules is None:
-            raise BucketConfigError("NoSuchLifecycle", "No Row found in Lifecycle Table.", 404)
+            raise OssError("NoSuchLifecycle", "No Row found in Lifecycle Table.", 404)
         return _xml_response(_tree_xml("LifecycleConfiguration", [("Rule", rule) for rule in rules]))
     settings.set_lifecycle(None)
     return _empty(204)
 
 
-def _malformed() -> BucketConfigError:
-    return BucketConfigError(
+def _malformed() -> OssError:
+    return OssError(
         "MalformedXML",
         "The XML you provided was not well-formed or did not validate against our published schema.",
     )
@@ -283,17 +273,15 @@ def _parse_cors(root: ET.Element) -> list[CorsRule]:
     for element in root.findall("CORSRule"):
         origins, methods = _texts(element, "AllowedOrigin"), _texts(element, "AllowedMethod")
         if not origins or not methods:
-            raise BucketConfigError("InvalidArgument", "A CORS rule needs AllowedOrigin and AllowedMethod.")
+            raise OssError("InvalidArgument", "A CORS rule needs AllowedOrigin and AllowedMethod.")
         if any(m not in CORS_METHODS for m in methods):
-            raise BucketConfigError(
-                "InvalidArgument", f"AllowedMethod must be one of {', '.join(CORS_METHODS)}."
-            )
+            raise OssError("InvalidArgument", f"AllowedMethod must be one of {', '.join(CORS_METHODS)}.")
         headers = _texts(element, "AllowedHeader")
         if any(o.count("*") > 1 for o in origins) or any(h.count("*") > 1 for h in headers):
-            raise BucketConfigError("InvalidArgument", "At most one wildcard '*' in an origin or header.")
+            raise OssError("InvalidArgument", "At most one wildcard '*' in an origin or header.")
         max_age = element.findtext("MaxAgeSeconds")
         if max_age is not None and not max_age.strip().isdigit():
-            raise BucketConfigError("InvalidArgument", "MaxAgeSeconds must be a non-negative integer.")
+            raise OssError("InvalidArgument", "MaxAgeSeconds must be a non-negative integer.")
         rules.append(
             CorsRule(
                 origins,
@@ -304,7 +292,7 @@ def _parse_cors(root: ET.Element) -> list[CorsRule]:
             )
         )
     if not rules or len(rules) > MAX_CORS_RULES:
-        raise BucketConfigError("InvalidArgument", f"A bucket has 1 to {MAX_CORS_RULES} CORS rules.")
+        raise OssError("InvalidArgument", f"A bucket has 1 to {MAX_CORS_RULES} CORS rules.")
     return rules
 
 
@@ -335,9 +323,7 @@ def _parse_lifecycle(root: ET.Element) -> list[Any]:
         raise _malformed()
     rules = [_tree(rule) for rule in root.findall("Rule")]
     if not rules or len(rules) > MAX_LIFECYCLE_RULES:
-        raise BucketConfigError(
-            "InvalidArgument", f"A bucket has 1 to {MAX_LIFECYCLE_RULES} lifecycle rules."
-        )
+        raise OssError("InvalidArgument", f"A bucket has 1 to {MAX_LIFECYCLE_RULES} lifecycle rules.")
     for rule in rules:
         fields = dict(rule) if isinstance(rule, list) else {}
         if fields.get("Status") not in ("Enabled", "Disabled") or (
@@ -346,13 +332,13 @@ def _parse_lifecycle(root: ET.Element) -> list[Any]:
             raise _malformed()
         actions = {"Expiration", "AbortMultipartUpload", "Transition", "NoncurrentVersionExpiration"}
         if not actions & set(fields):
-            raise BucketConfigError("InvalidArgument", "A lifecycle rule needs at least one action.")
+            raise OssError("InvalidArgument", "A lifecycle rule needs at least one action.")
         for action in ("Expiration", "AbortMultipartUpload"):
             days = (
                 dict(fields.get(action) or []).get("Days") if isinstance(fields.get(action), list) else None
             )
             if days is not None and (not days.isdigit() or int(days) < 1):
-                raise BucketConfigError("InvalidArgument", f"{action} Days must be a positive integer.")
+                raise OssError("InvalidArgument", f"{action} Days must be a positive integer.")
     return rules
 
 

@@ -37,6 +37,7 @@ from werkzeug.wrappers import Request, Response
 from core.aliyun_names import BUCKET_NAME
 from sandbox import bucket_config, oss_auth
 from sandbox.config import SandboxConfig
+from sandbox.errors import OssError
 from sandbox.oss_auth import AuthError, RequestFacts, is_decimal
 from sandbox.policy import bucket_resource, is_allowed, object_resource
 from sandbox.storage import (
@@ -89,17 +90,6 @@ _BUCKET_SUBRESOURCES = (
     "policy", "referer", "replication", "stat", "tagging", "uploads", "versioning", "versions",
     "website", "worm",
 )  # fmt: skip
-
-
-class OssError(Exception):
-    """An OSS error answer: code, message, HTTP status and extra XML elements."""
-
-    def __init__(self, code: str, message: str, status: int = 400, **extra: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.extra = extra
 
 
 class NotModified(Exception):
@@ -163,7 +153,7 @@ class OssApp:
                 headers={"ETag": answer.meta.etag, "Last-Modified": http_date(answer.meta.last_modified)},
             )
             response.headers.pop("Content-Type", None)
-        except (OssError, AuthError, StorageError, bucket_config.BucketConfigError) as exc:
+        except (OssError, AuthError, StorageError) as exc:
             response = self._error(
                 request, request_id, exc.code, exc.message, exc.status, getattr(exc, "extra", {})
             )
