@@ -29,7 +29,7 @@ from core.redaction import CREDENTIAL_URL_SECRET_PREFIX
 from . import oss, post_policy, purposes, sts
 from .models import CredentialUrl, TokenIssuance, UploadUsage
 from .policy import bucket_owner_account_id, upload_policy, user_prefix
-from .selectors import UsageSummary, usage_summary_of
+from .selectors import UsageSummary, upload_usage_summary, usage_summary_of
 
 logger = logging.getLogger(__name__)
 
@@ -651,8 +651,9 @@ def _usage_unavailable() -> ApplicationError:
 
 
 def _usage_summary(user: User) -> UsageSummary:
+    """``upload_usage_summary``, with a database failure answered as ``audit_unavailable`` (503)."""
     try:
-        return usage_summary_of(UploadUsage.objects.filter(pk=user.pk).first())
+        return upload_usage_summary(user=user)
     except DatabaseError:
         raise _usage_unavailable() from None
 
