@@ -5,6 +5,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from rest_framework_simplejwt.token_blacklist.admin import BlacklistedTokenAdmin, OutstandingTokenAdmin
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
@@ -19,20 +20,23 @@ class UserAdmin(DjangoUserAdmin):
     readonly_fields = ("tokens_valid_after", "is_demo")
     fieldsets = (
         *DjangoUserAdmin.fieldsets,
-        ("Sign-in", {"fields": ("tokens_valid_after", "is_demo")}),
+        (_("Sign-in"), {"fields": ("tokens_valid_after", "is_demo")}),
     )
 
-    @admin.action(description=_("Sign out everywhere (end their tokens and sessions)"), permissions=["change"])
+    @admin.action(
+        description=_("Sign out everywhere (end their tokens and sessions)"), permissions=["change"]
+    )
     def sign_out_everywhere(self, request: HttpRequest, queryset: QuerySet) -> None:
         count = 0
         for user in queryset:
             user_tokens_revoke(user=user)
             count += 1
-        self.message_user(
-            request,
-            f"Signed out {count} user(s) everywhere: their tokens and sessions issued until now are refused.",
-            messages.SUCCESS,
+        message = ngettext(
+            "Signed out %(count)d user everywhere: their tokens and sessions issued until now are refused.",
+            "Signed out %(count)d users everywhere: their tokens and sessions issued until now are refused.",
+            count,
         )
+        self.message_user(request, message % {"count": count}, messages.SUCCESS)
 
 
 class _NoTokenOutstandingAdmin(OutstandingTokenAdmin):

@@ -2,28 +2,34 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext_lazy as _
 
 
 class User(AbstractUser):
     """The project's user from the first migration, so fields can be added without pain."""
 
     avatar_key = models.CharField(
+        _("avatar key"),
         max_length=1024,
         blank=True,
-        help_text="OSS object key of the confirmed avatar, always under user/<id>/.",
+        help_text=_("OSS object key of the confirmed avatar, always under user/<id>/."),
     )
     tokens_valid_after = models.DateTimeField(
+        _("tokens valid after"),
         null=True,
         blank=True,
-        help_text=(
+        help_text=_(
             "Sign-in cut-off: JWTs (access and refresh), sessions and upload credential links issued "
             "before this time are refused. Moved by a password change, a deactivation and the admin "
             "action 'Sign out everywhere'."
         ),
     )
     is_demo = models.BooleanField(
+        _("demo user"),
         default=False,
-        help_text="Created by create_demo_users with a documented password: refused at sign-in when DEBUG is off.",
+        help_text=_(
+            "Created by create_demo_users with a documented password: refused at sign-in when DEBUG is off."
+        ),
     )
 
     def save(self, *args, **kwargs) -> None:

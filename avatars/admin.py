@@ -15,6 +15,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
@@ -61,7 +62,9 @@ class AvatarChangeAdmin(ReadOnlyAuditAdmin):
     @admin.display(description=_("user"), ordering="username")
     def user_link(self, obj: AvatarChange) -> SafeString:
         url = reverse("admin:avatars_user_timeline", args=[obj.username])
-        return format_html('<a href="{}" title="This user\'s audit timeline">{}</a>', url, obj.username)
+        return format_html(
+            '<a href="{}" title="{}">{}</a>', url, gettext("This user's audit timeline"), obj.username
+        )
 
     @admin.display(description=_("what"), ordering="kind")
     def kind_badge(self, obj: AvatarChange) -> SafeString:
@@ -97,7 +100,7 @@ class AvatarChangeAdmin(ReadOnlyAuditAdmin):
         )
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Audit timeline of {username}",
+            "title": gettext("Audit timeline of %(username)s") % {"username": username},
             "subtitle": None,
             "opts": self.model._meta,
             "username": username,

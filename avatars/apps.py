@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 
 class AvatarsConfig(AppConfig):
@@ -7,6 +8,7 @@ class AvatarsConfig(AppConfig):
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "avatars"
+    verbose_name = _("Avatars")
 
     def ready(self) -> None:
         from uploads.purposes import UploadPurpose, upload_purpose_register, usage_root_register

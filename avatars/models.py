@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -18,34 +19,40 @@ class AvatarChange(models.Model):
         CONFIRMATION_ACCEPTED = "confirmation_accepted", _("Confirmation accepted")
         CONFIRMATION_REFUSED = "confirmation_refused", _("Confirmation refused")
 
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="avatar_changes",
+        verbose_name=_("user"),
     )
-    username = models.CharField(max_length=150)
-    kind = models.CharField(max_length=32, choices=Kind.choices)
+    username = models.CharField(_("username"), max_length=150)
+    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
     reason = models.CharField(
+        _("reason"),
         max_length=64,
         blank=True,
-        help_text="The error code of a refusal (e.g. not_an_image); blank if granted.",
+        help_text=_("The error code of a refusal (e.g. not_an_image); blank if granted."),
     )
-    object_key = models.CharField(max_length=1024, blank=True)
-    etag = models.CharField("ETag", max_length=128, blank=True)
+    object_key = models.CharField(_("object key"), max_length=1024, blank=True)
+    etag = models.CharField(_("ETag"), max_length=128, blank=True)
     avatar_key = models.CharField(
-        "confirmed avatar key", max_length=1024, blank=True, help_text="Where the accepted avatar was copied."
+        _("confirmed avatar key"),
+        max_length=1024,
+        blank=True,
+        help_text=_("Where the accepted avatar was copied."),
     )
-    auth_method = models.CharField(max_length=16, blank=True)
-    client_ip = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=512, blank=True)
-    request_id = models.CharField(max_length=64, blank=True)
+    auth_method = models.CharField(_("auth method"), max_length=16, blank=True)
+    client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=512, blank=True)
+    request_id = models.CharField(_("request id"), max_length=64, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = _("avatar change")
+        verbose_name_plural = _("avatar changes")
         indexes = [
             models.Index(fields=["kind", "-created_at"], name="avatarchange_kind_created"),
             models.Index(fields=["username", "-created_at"], name="avatarchange_username_created"),
@@ -54,4 +61,8 @@ class AvatarChange(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} for {self.username or '?'} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+        return gettext("%(what)s for %(username)s at %(time)s") % {
+            "what": self.get_kind_display(),
+            "username": self.username or "?",
+            "time": f"{self.created_at:%Y-%m-%d %H:%M:%S}",
+        }

@@ -2,9 +2,11 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.utils.translation import gettext, pgettext
+
 from accounts.models import User
 from uploads import oss
-from uploads.models import TokenIssuance
+from uploads.models import OUTCOME_BADGES, TokenIssuance
 
 from .models import AvatarChange
 from .services import avatar_content_disposition, avatar_served_type
@@ -38,6 +40,7 @@ class TimelineEvent:
     pk: int
     what: str  # the outcome or kind, e.g. "refused", "confirmation_accepted"
     label: str  # its human name
+    badge: str  # what it says in a few words, e.g. "credentials refused"
     detail: str  # error code or reason, and the keys involved
     client_ip: str | None
     user_agent: str
@@ -73,6 +76,7 @@ def user_audit_timeline(
             rows = rows.filter(created_at__lt=before)
         for row in rows.order_by("-created_at")[:limit]:
             detail = " · ".join(part for part in (row.error_code, row.access_key_id) if part)
+            outcome = OUTCOME_BADGES.get(row.outcome, row.outcome)
             events.append(
                 TimelineEvent(
                     row.created_at,
@@ -80,6 +84,7 @@ def user_audit_timeline(
                     row.pk,
                     row.outcome,
                     row.get_outcome_display(),
+                    pgettext("timeline badge", "credentials %(outcome)s") % {"outcome": outcome},
                     detail,
                     row.client_ip,
                     row.user_agent,
@@ -99,6 +104,7 @@ def user_audit_timeline(
                     change.pk,
                     change.kind,
                     change.get_kind_display(),
+                    change.get_kind_display().lower(),
                     " · ".join(part for part in parts if part),
                     change.client_ip,
                     change.user_agent,
@@ -111,6 +117,6 @@ def user_audit_timeline(
     return Timeline(
         events=page,
         older=older,
-        addresses=Counter(event.client_ip or "unknown" for event in page).most_common(),
-        user_agents=Counter(event.user_agent or "(none)" for event in page).most_common(),
+        addresses=Counter(event.client_ip or gettext("unknown") for event in page).most_common(),
+        user_agents=Counter(event.user_agent or gettext("(none)") for event in page).most_common(),
     )

@@ -11,6 +11,7 @@ from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
 
 from .csv_export import csv_export_response
 
@@ -85,10 +86,10 @@ class ReadOnlyAuditAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
-    @admin.action(description="Export selected rows as CSV", permissions=["view"])
+    @admin.action(description=_("Export selected rows as CSV"), permissions=["view"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet) -> StreamingHttpResponse:
         return csv_export_response(queryset, fields=self.csv_fields, name=self.csv_name)
 
-    @admin.display(description="time", ordering="created_at")
+    @admin.display(description=_("time"), ordering="created_at")
     def time(self, obj: object) -> SafeString:
         return audit_time_html(obj.created_at)  # type: ignore[attr-defined]

@@ -15,12 +15,13 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from core.audit_admin import ReadOnlyAuditAdmin
 
 from . import oss
-from .models import TokenIssuance, UploadUsage
+from .models import OUTCOME_BADGES, TokenIssuance, UploadUsage
 from .selectors import (
     ADDRESS_SAMPLE,
     OUTCOMES,
@@ -159,7 +160,9 @@ class TokenIssuanceAdmin(ReadOnlyAuditAdmin):
         url = _timeline_url(obj.username)
         if url is None:
             return format_html("{}", obj.username)
-        return format_html('<a href="{}" title="This user\'s audit timeline">{}</a>', url, obj.username)
+        return format_html(
+            '<a href="{}" title="{}">{}</a>', url, gettext("This user's audit timeline"), obj.username
+        )
 
     @admin.display(description=_("outcome"), ordering="outcome")
     def outcome_badge(self, obj: TokenIssuance) -> SafeString:
@@ -169,7 +172,7 @@ class TokenIssuanceAdmin(ReadOnlyAuditAdmin):
             '<span class="audit-badge audit-{}" title="{}">{}{}</span>',
             obj.outcome,
             obj.get_outcome_display(),
-            obj.outcome,
+            OUTCOME_BADGES.get(obj.outcome, obj.outcome),
             times,
         )
 
@@ -177,11 +180,11 @@ class TokenIssuanceAdmin(ReadOnlyAuditAdmin):
     def error_code_short(self, obj: TokenIssuance) -> SafeString:
         return format_html('<span class="audit-clip" title="{0}">{0}</span>', obj.error_code)
 
-    @admin.display(description="auth", ordering="auth_method")
+    @admin.display(description=_("auth"), ordering="auth_method")
     def auth(self, obj: TokenIssuance) -> str:
         return obj.auth_method
 
-    @admin.display(description="client IP", ordering="client_ip")
+    @admin.display(description=_("client IP"), ordering="client_ip")
     def client_ip_short(self, obj: TokenIssuance) -> SafeString:
         return format_html(
             '<span class="audit-clip audit-ip audit-mono" title="{0}">{0}</span>', obj.client_ip or ""
@@ -212,14 +215,19 @@ class TokenIssuanceAdmin(ReadOnlyAuditAdmin):
         changelist = reverse("admin:uploads_tokenissuance_changelist")
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Token issuances: the last {days} days",
+            "title": ngettext(
+                "Token issuances: the last %(days)d day", "Token issuances: the last %(days)d days", days
+            )
+            % {"days": days},
             "subtitle": None,
             "opts": self.model._meta,
             "overview": overview,
             "windows": WINDOWS,
-            "outcomes": TokenIssuance.Outcome.choices,
+            "outcomes": [
+                (value, label, OUTCOME_BADGES[value]) for value, label in TokenIssuance.Outcome.choices
+            ],
             "totals": [
-                (value, label, getattr(overview.totals, value))
+                (value, label, OUTCOME_BADGES[value], getattr(overview.totals, value))
                 for value, label in TokenIssuance.Outcome.choices
             ],
             "rows": _overview_day_rows(changelist, overview),
@@ -232,9 +240,9 @@ class TokenIssuanceAdmin(ReadOnlyAuditAdmin):
                     ],
                 )
                 for title, entries, outcome in (
-                    ("Issuances (issued + reused)", overview.top_issuances, ""),
-                    ("Refusals", overview.top_refusals, "refused"),
-                    ("Failures", overview.top_failures, "failed"),
+                    (_("Issuances (issued + reused)"), overview.top_issuances, ""),
+                    (_("Refusals"), overview.top_refusals, "refused"),
+                    (_("Failures"), overview.top_failures, "failed"),
                 )
             ],
             "anomalies": [
@@ -363,9 +371,14 @@ class UploadUsageAdmin(admin.ModelAdmin):
     @admin.display(description=_("quota"))
     def quota(self, obj: UploadUsage) -> str:
         summary = usage_summary_of(obj)
-        size = filesizeformat(summary.quota_bytes) if summary.quota_bytes else "no limit"
-        count = f"{summary.quota_objects} objects" if summary.quota_objects else "no object limit"
-        return f"{size}, {count}"
+        size = filesizeformat(summary.quota_bytes) if summary.quota_bytes else gettext("no limit")
+        if summary.quota_objects:
+            count = ngettext("%(count)d object", "%(count)d objects", summary.quota_objects) % {
+                "count": summary.quota_objects
+            }
+        else:
+            count = gettext("no object limit")
+        return gettext("%(size)s, %(count)s") % {"size": size, "count": count}
 
     @admin.action(description=_("Count the selected users' folders in OSS now"), permissions=["change"])
     def recount(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -373,6 +386,11 @@ class UploadUsageAdmin(admin.ModelAdmin):
             try:
                 upload_usage_recount(user=usage.user)
             except oss.OssError as exc:
-                self.message_user(request, f"{usage.user}: OSS said {exc.code}.", messages.ERROR)
+                message = gettext("%(user)s: OSS said %(code)s.") % {"user": usage.user, "code": exc.code}
+                self.message_user(request, message, messages.ERROR)
                 return
-        self.message_user(request, f"Counted {queryset.count()} user(s).", messages.SUCCESS)
+        counted = queryset.count()
+        message = ngettext("Counted %(count)d user.", "Counted %(count)d users.", counted) % {
+            "count": counted
+        }
+        self.message_user(request, message, messages.SUCCESS)

@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class UploadsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "uploads"
-    verbose_name = "Uploads"
+    verbose_name = _("Uploads")
 
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_out

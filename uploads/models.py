@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 
@@ -27,55 +28,63 @@ class TokenIssuance(models.Model):
         CREDENTIAL_URL = "credential_url", _("Credential URL")
         OTHER = "other", _("Other")
 
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="token_issuances",
+        verbose_name=_("user"),
     )
-    username = models.CharField(max_length=150)
-    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    username = models.CharField(_("username"), max_length=150)
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
     # db_default: rows written by the previous release during a rolling deploy still get a value.
     grant = models.CharField(
-        "what was asked for",
+        _("what was asked for"),
         max_length=16,
         choices=Grant.choices,
         default=Grant.STS_TOKEN,
         db_default=Grant.STS_TOKEN,
     )
-    auth_method = models.CharField(max_length=16, choices=AuthMethod.choices)
-    prefix = models.CharField(max_length=255)
+    auth_method = models.CharField(_("auth method"), max_length=16, choices=AuthMethod.choices)
+    prefix = models.CharField(_("prefix"), max_length=255)
     object_key = models.CharField(
-        "object key",
+        _("object key"),
         max_length=1024,
         blank=True,
         default="",
         db_default="",
-        help_text="The one key a signed form may write.",
+        help_text=_("The one key a signed form may write."),
     )
-    role_session_name = models.CharField(max_length=64, blank=True)
-    access_key_id = models.CharField("STS access key id", max_length=128, blank=True)
-    expiration = models.DateTimeField(null=True, blank=True)
-    policy = models.JSONField("session policy sent", null=True, blank=True)
-    sts_request_id = models.CharField("STS request id", max_length=64, blank=True)
-    error_code = models.CharField(max_length=128, blank=True)
-    client_ip = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=512, blank=True)
-    request_id = models.CharField(max_length=64, blank=True)
+    role_session_name = models.CharField(_("role session name"), max_length=64, blank=True)
+    access_key_id = models.CharField(_("STS access key id"), max_length=128, blank=True)
+    expiration = models.DateTimeField(_("expiration"), null=True, blank=True)
+    policy = models.JSONField(_("session policy sent"), null=True, blank=True)
+    sts_request_id = models.CharField(_("STS request id"), max_length=64, blank=True)
+    error_code = models.CharField(_("error code"), max_length=128, blank=True)
+    client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=512, blank=True)
+    request_id = models.CharField(_("request id"), max_length=64, blank=True)
     attempts = models.PositiveIntegerField(
+        _("attempts"),
         default=1,
-        help_text="Requests this row stands for: throttled refusals of one user within one throttle "
-        "window share a row (sum this, not rows, to count requests); every other row is 1.",
+        help_text=_(
+            "Requests this row stands for: throttled refusals of one user within one throttle "
+            "window share a row (sum this, not rows, to count requests); every other row is 1."
+        ),
     )
     last_attempt_at = models.DateTimeField(
-        null=True, blank=True, help_text="Time of the latest request counted in attempts (when more than one)."
+        _("last attempt at"),
+        null=True,
+        blank=True,
+        help_text=_("Time of the latest request counted in attempts (when more than one)."),
     )
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = _("token issuance")
+        verbose_name_plural = _("token issuances")
         indexes = [
             models.Index(fields=["outcome", "-created_at"], name="issuance_outcome_created"),
             models.Index(fields=["auth_method", "-created_at"], name="issuance_auth_created"),
@@ -89,9 +98,20 @@ class TokenIssuance(models.Model):
         ]
 
     def __str__(self) -> str:
-        return (
-            f"{self.get_outcome_display()} for {self.username or '?'} at {self.created_at:%Y-%m-%d %H:%M:%S}"
-        )
+        return gettext("%(what)s for %(username)s at %(time)s") % {
+            "what": self.get_outcome_display(),
+            "username": self.username or "?",
+            "time": f"{self.created_at:%Y-%m-%d %H:%M:%S}",
+        }
+
+
+# The outcome in a word, for the audit pages' badges (the choice's label is their tooltip).
+OUTCOME_BADGES = {
+    TokenIssuance.Outcome.ISSUED: pgettext_lazy("outcome badge", "issued"),
+    TokenIssuance.Outcome.REUSED: pgettext_lazy("outcome badge", "reused"),
+    TokenIssuance.Outcome.REFUSED: pgettext_lazy("outcome badge", "refused"),
+    TokenIssuance.Outcome.FAILED: pgettext_lazy("outcome badge", "failed"),
+}
 
 
 # --- Rollups for the overview: what the audit rows of each closed day add up to -------------------
@@ -183,6 +203,7 @@ class CredentialUrl(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = _("credential URL")
+        verbose_name_plural = _("credential URLs")
         indexes = [models.Index(fields=["user", "expires_at"], name="credential_url_user_expires")]
 
     def __str__(self) -> str:
@@ -199,31 +220,40 @@ class UploadUsage(models.Model):
     """
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="upload_usage"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="upload_usage",
+        verbose_name=_("user"),
     )
-    stored_bytes = models.PositiveBigIntegerField(default=0)
-    stored_objects = models.PositiveIntegerField(default=0)
+    stored_bytes = models.PositiveBigIntegerField(_("stored bytes"), default=0)
+    stored_objects = models.PositiveIntegerField(_("stored objects"), default=0)
     pending_bytes = models.PositiveBigIntegerField(
-        default=0, help_text="Declared sizes of form uploads authorised since the last count."
+        _("pending bytes"),
+        default=0,
+        help_text=_("Declared sizes of form uploads authorised since the last count."),
     )
-    pending_objects = models.PositiveIntegerField(default=0)
+    pending_objects = models.PositiveIntegerField(_("pending objects"), default=0)
     counted_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the folders were last listed; empty: never."
+        _("counted at"),
+        null=True,
+        blank=True,
+        help_text=_("When the folders were last listed; empty: never."),
     )
     quota_bytes = models.PositiveBigIntegerField(
-        null=True, blank=True, help_text="Empty: UPLOAD_QUOTA_BYTES. 0: no limit."
+        _("quota bytes"), null=True, blank=True, help_text=_("Empty: UPLOAD_QUOTA_BYTES. 0: no limit.")
     )
     quota_objects = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Empty: UPLOAD_QUOTA_OBJECTS. 0: no limit."
+        _("quota objects"), null=True, blank=True, help_text=_("Empty: UPLOAD_QUOTA_OBJECTS. 0: no limit.")
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("upload usage")
         verbose_name_plural = _("upload usage")
 
     def __str__(self) -> str:
-        return f"Upload usage of user {self.user_id}"
+        return gettext("Upload usage of user %(id)s") % {"id": self.user_id}
 
 
 class IssuanceRollupHourUser(_OutcomeCounts):
