@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 from accounts.throttling import rate_limits_clear
 from sandbox.config import SandboxConfig
 from sandbox.server import Sandbox
+from uploads.services import local_credentials_clear
 
 
 @pytest.fixture(scope="session")
@@ -26,10 +27,12 @@ def _point_at_sandbox(settings, sandbox: Sandbox) -> Iterator[None]:
     settings.ALIYUN_OSS_ENDPOINT = sandbox.oss_endpoint
     sandbox.config.faults.configure(latency_ms=0, throttle_every=0, fail_every=0)
     cache.clear()
+    local_credentials_clear()
     rate_limits_clear()
     yield
     sandbox.config.faults.configure(latency_ms=0, throttle_every=0, fail_every=0)
     cache.clear()
+    local_credentials_clear()
     rate_limits_clear()
 
 

@@ -25,6 +25,7 @@ from django.db.models.functions import Coalesce, Trunc, TruncDate
 from django.utils import timezone
 
 from accounts.models import User
+from core.compiled import get_by_pk
 
 from .models import (
     IssuanceRollup,
@@ -434,5 +435,6 @@ def usage_summary_of(row: UploadUsage | None) -> UsageSummary:
 
 
 def upload_usage_summary(*, user: User) -> UsageSummary:
-    """What ``user``'s folders hold and their quota (``GET /api/me/`` shows it)."""
-    return usage_summary_of(UploadUsage.objects.filter(pk=user.pk).first())
+    """What ``user``'s folders hold and their quota (``GET /api/me/`` shows it, and every hand-out
+    reads it: compiled once, ``core.compiled``). Raises DatabaseError."""
+    return usage_summary_of(get_by_pk(UploadUsage, user.pk))
