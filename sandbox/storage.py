@@ -6,7 +6,8 @@ large upload in memory. Safety rules:
 * a key never becomes a path: every object lives under ``sha256(bucket, key)``;
 * every write goes to a temporary file first and is published with ``os.replace``; the JSON
   metadata is the commit point and names a uniquely named data file, so a reader sees either the
-  old object or the new one, never a mix;
+  old object or the new one, never a mix; listings read published metadata only (``<sha256>.json``),
+  never a writer's temporary file;
 * multipart upload ids are generated here and validated against a strict pattern before they
   touch a path.
 """
@@ -36,6 +37,7 @@ MAX_OBJECT_SIZE = 5 * 1024**3  # PutObject / PostObject / UploadPart limit
 MIN_PART_SIZE = 100 * 1024  # OSS: every part but the last must be at least 100 KB
 MAX_PART_NUMBER = 10000
 _UPLOAD_ID = re.compile(r"^[0-9A-F]{32}$")
+_META_NAME = re.compile(r"[0-9a-f]{64}\.json")  # an object's published metadata: <sha256>.json
 
 # CRC-64/ECMA-182 exactly as oss2 (utils.Crc64) and alibabacloud-oss-v2 compute it.
 _CRC64_POLY = 0x142F0E1EBA9EA3693
@@ -268,16 +270,23 @@ class Storage:
         return self._read_meta(self._meta_path(bucket, key))
 
     def open(self, bucket: str, key: str) -> tuple[ObjectMeta, BinaryIO] | None:
-        """Metadata and an open handle on the same version (a later overwrite cannot tear it)."""
+        """Metadata and an open handle on the same version (a later overwrite cannot tear it).
+
+        An overwrite published between reading the metadata and opening its data file deletes that
+        file: read the newer metadata and try again, for as long as writers keep publishing newer
+        versions (OSS answers an existing key with some whole version, never 404). Only a data file
+        missing under metadata that did not change is an error.
+        """
         meta_path = self._meta_path(bucket, key)
-        for _ in range(3):  # a concurrent overwrite may delete the data file between the reads
-            meta = self._read_meta(meta_path)
-            if meta is None:
-                return None
+        meta = self._read_meta(meta_path)
+        while meta is not None:
             try:
                 return meta, (meta_path.parent / meta.data_file).open("rb")
             except FileNotFoundError:
-                continue
+                newer = self._read_meta(meta_path)
+                if newer is not None and newer.data_file == meta.data_file:
+                    raise
+                meta = newer
         return None
 
     def delete(self, bucket: str, key: str) -> bool:
@@ -294,6 +303,8 @@ class Storage:
         """Every stored object (of one bucket), in key order: listings and test audits."""
         found = []
         for meta_path in self.objects.glob("*/*.json"):
+            if not _META_NAME.fullmatch(meta_path.name):
+                continue  # a writer's temporary file (.tmp-*.json), not yet (or never) published
             meta = self._read_meta(meta_path)
             if meta is not None and (bucket is None or meta.bucket == bucket):
                 found.append(meta)
