@@ -10,6 +10,7 @@ x-oss-copy-source-if-match) must catch. Everything goes through the real API and
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 import oss2
@@ -27,7 +28,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 URL = "/api/me/avatar/"
 POLYGLOT = png_bytes(8, 8) + b"<html><script>document.title='pwned'</script></html>"
 HTML = b"<html><script>document.title='pwned'</script></html>"
-CONFIRMATIONS = 100
+CONFIRMATIONS = 100  # confirmations that must win against the racers, however many attempts that takes
+# The racers win most rounds on a slow machine (2 cores, PostgreSQL: ~5% of ~2000 attempts confirm, in
+# ~100 s), so the test counts wins, not attempts. Past this budget it fails, saying how far it got.
+RACE_BUDGET_SECONDS = 600
+# Why a confirmation may lose the race: the bytes changed under it (ETag binding), or were swapped for HTML.
+RACE_REFUSALS = {"object_changed", "not_an_image"}
 SERVED_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 
 
@@ -114,8 +120,9 @@ def test_racing_the_confirmation_never_yields_a_non_image(jwt_client, user, monk
     outcomes: Counter[str] = Counter()
     confirmed: list[str] = []
     last_served: dict[str, str] = {}
+    started = time.monotonic()
     try:
-        while outcomes["confirmed"] < CONFIRMATIONS and sum(outcomes.values()) < CONFIRMATIONS * 20:
+        while outcomes["confirmed"] < CONFIRMATIONS and time.monotonic() - started < RACE_BUDGET_SECONDS:
             uploader.put_object(key, POLYGLOT, headers={"Content-Type": "image/png"})
             answer = jwt_client.post(URL, {"key": key}, format="json")
             if answer.status_code != 200:
@@ -138,10 +145,15 @@ def test_racing_the_confirmation_never_yields_a_non_image(jwt_client, user, monk
         for thread in threads:
             thread.join()
 
-    assert outcomes["confirmed"] >= CONFIRMATIONS, outcomes
+    elapsed = time.monotonic() - started
+    assert outcomes["confirmed"] >= CONFIRMATIONS, (
+        f"only {outcomes['confirmed']} of {CONFIRMATIONS} confirmations won the race in {elapsed:.0f} s",
+        outcomes,
+    )
+    assert set(outcomes) - {"confirmed"} <= RACE_REFUSALS, outcomes  # no 404 or 5xx for a racing write
     assert writes["metadata flips"] > 0 and writes["byte swaps"] > 0
     last = confirmed_headers(confirmed[-1])
-    print(f"\nrace: {dict(outcomes)}; racing writes {dict(writes)}")
+    print(f"\nrace: {dict(outcomes)} in {elapsed:.0f} s; racing writes {dict(writes)}")
     print(
         "confirmed object's headers (HEAD):",
         {k: v for k, v in last.items() if k not in ("x-oss-request-id", "Date")},
