@@ -127,7 +127,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
-            # A Redis outage degrades (no reuse, no shared throttle history) instead of failing
+            # A Redis outage degrades (reuse only within a worker, no shared throttle history) instead of failing
             # requests; /readyz reports it and the errors are logged.
             "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2, "IGNORE_EXCEPTIONS": True},
             "KEY_PREFIX": "ossup",
