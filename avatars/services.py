@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from core.exceptions import ApplicationError
+from core.text import storable_text
 from uploads import oss
 from uploads.policy import user_prefix
 from uploads.services import RequestContext, upload_usage_refresh
@@ -221,19 +222,20 @@ def avatar_change_record(
 ) -> AvatarChange:
     """Write one ``AvatarChange`` row; ``kind`` is an ``AvatarChange.Kind``, ``reason`` an error code.
 
+    Text from the request is stored as ``core.text.storable_text`` makes it (a NUL becomes U+FFFD).
     Raises ``DatabaseError`` if the row cannot be written; the callers decide what that means.
     """
     return AvatarChange.objects.create(
         user=user,
         username=user.get_username(),
         kind=kind,
-        reason=reason[:64],
-        object_key=object_key[:1024],
-        etag=etag[:128],
-        avatar_key=avatar_key[:1024],
+        reason=storable_text(reason, 64),
+        object_key=storable_text(object_key, 1024),
+        etag=storable_text(etag, 128),
+        avatar_key=storable_text(avatar_key, 1024),
         auth_method=context.auth_method,
         client_ip=context.client_ip,
-        user_agent=context.user_agent[:512],
+        user_agent=storable_text(context.user_agent, 512),
         request_id=context.request_id,
     )
 

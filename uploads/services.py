@@ -26,6 +26,7 @@ from accounts.selectors import token_is_current
 from core import compiled
 from core.exceptions import ApplicationError
 from core.redaction import CREDENTIAL_URL_SECRET_PREFIX
+from core.text import storable_text
 
 from . import oss, post_policy, purposes, sts
 from .models import CredentialUrl, TokenIssuance, UploadUsage
@@ -80,7 +81,7 @@ def _audit(*, user: User, context: RequestContext, outcome: str, prefix: str, **
             prefix=prefix,
             auth_method=context.auth_method,
             client_ip=context.client_ip,
-            user_agent=context.user_agent[:512],
+            user_agent=storable_text(context.user_agent, 512),
             request_id=context.request_id,
             **fields,
         )
@@ -616,7 +617,7 @@ def credential_url_create(*, user: User, context: RequestContext) -> NewCredenti
         expires_at=expires_at,
         auth_method=context.auth_method,
         client_ip=context.client_ip,
-        user_agent=context.user_agent[:512],
+        user_agent=storable_text(context.user_agent, 512),
         request_id=context.request_id,
     )
     return NewCredentialUrl(secret=secret, expires_at=expires_at)

@@ -7,8 +7,13 @@ import io
 import pytest
 from django.contrib.auth.models import Permission
 from django.db import DatabaseError
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
+from accounts.throttling import rate_limits_clear
 from avatars.models import AvatarChange
+from core.text import NUL_STAND_IN
 from tests.avatars.test_avatar_api import KEY_URL, URL, put, upload_key
 from tests.pngs import png_bytes
 
@@ -183,3 +188,19 @@ def test_csv_export_streams_with_reason_key_and_etag(client, reviewer, history):
     assert rows[1]["reason"] == "not_an_image" and rows[1]["etag"]
     assert rows[0]["object_key"] == history and rows[0]["avatar_key"].startswith("avatars/")
     assert rows[0]["user_agent"].startswith("'=")  # no spreadsheet formula from a client's header
+
+
+@hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.text(min_size=1, max_size=60).map(lambda text: text + "\x00" + text))
+def test_a_key_with_a_nul_is_refused_and_still_leaves_its_row(jwt_client, user, key):
+    """PostgreSQL cannot store NUL in text: the refusal's row must be written anyway (issue 9 follow-up)."""
+    rate_limits_clear()  # one user sends every example
+    before = AvatarChange.objects.count()
+    for path in (f"user/{user.pk}/avatars/{key}", key):
+        response = jwt_client.post(URL, {"key": path}, format="json")
+        assert response.status_code == 400, response.content
+        assert response.json()["code"] in {"invalid", "null_characters_not_allowed", "invalid_key"}
+    rows = AvatarChange.objects.order_by("-pk")[:2]
+    assert AvatarChange.objects.count() == before + 2
+    assert all(row.kind == "confirmation_refused" and "\x00" not in row.object_key for row in rows)
+    assert all(NUL_STAND_IN in row.object_key for row in rows)
