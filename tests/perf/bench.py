@@ -268,7 +268,7 @@ def _bare_assume_role_ms(calls: int = 200) -> float:
 FILL_SQL = """
 INSERT INTO uploads_tokenissuance (created_at, user_id, username, outcome, auth_method, prefix,
     role_session_name, access_key_id, expiration, policy, sts_request_id, error_code, client_ip,
-    user_agent, request_id)
+    user_agent, request_id, attempts)
 SELECT %(start)s + g * %(step)s * interval '1 millisecond',
        u.id, u.username,
        (ARRAY['reused','reused','reused','issued','issued','refused','failed'])[1 + g %% 7],
@@ -279,7 +279,7 @@ SELECT %(start)s + g * %(step)s * interval '1 millisecond',
        NULL, upper(md5(g::text)), '',
        ('10.' || (g %% 256) || '.' || (g / 256 %% 256) || '.7')::inet,
        'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Mobile',
-       md5('r' || g::text)
+       md5('r' || g::text), 1
 FROM generate_series(0, %(rows)s - 1) AS g
 JOIN accounts_user u ON u.id = %(first_user)s + g %% %(users)s
 """
@@ -288,9 +288,9 @@ JOIN accounts_user u ON u.id = %(first_user)s + g %% %(users)s
 DORMANT_USER, DORMANT_ROWS = "bench-dormant", 5000
 DORMANT_SQL = f"""
 INSERT INTO uploads_tokenissuance (created_at, username, outcome, auth_method, prefix, role_session_name,
-    access_key_id, sts_request_id, error_code, user_agent, request_id)
+    access_key_id, sts_request_id, error_code, user_agent, request_id, attempts)
 SELECT %(start)s + g * interval '500 milliseconds', '{DORMANT_USER}', 'reused', 'jwt', 'user/0/', 'user-0',
-       'STS.DORMANT' || g, '', '', 'okhttp/4.12.0', md5('dormant' || g::text)
+       'STS.DORMANT' || g, '', '', 'okhttp/4.12.0', md5('dormant' || g::text), 1
 FROM generate_series(1, %(rows)s) AS g
 """
 
