@@ -86,10 +86,11 @@ test: install
 test-all: TEST_MARKS :=
 test-all: test
 
-# ruff, and the dependency contracts of pyproject.toml ([tool.importlinter]): layers, and a product that
-# never imports the sandbox.
+# ruff (lint and format), and the dependency contracts of pyproject.toml ([tool.importlinter]): layers,
+# and a product that never imports the sandbox. `ruff format .` fixes what the format check reports.
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
 # Production serving: DEBUG off, static files collected for whitenoise, gunicorn (config/gunicorn.conf.py).

@@ -57,7 +57,9 @@ def check_no_active_demo_users(app_configs: Any = None, databases: Any = None, *
     from .models import User
 
     try:
-        names = list(User.objects.filter(is_demo=True, is_active=True).values_list("username", flat=True)[:10])
+        names = list(
+            User.objects.filter(is_demo=True, is_active=True).values_list("username", flat=True)[:10]
+        )
     except DatabaseError:  # not migrated yet: nothing to find
         return []
     if not names:
@@ -66,7 +68,7 @@ def check_no_active_demo_users(app_configs: Any = None, databases: Any = None, *
         Error(
             f"Active demo users with documented passwords: {', '.join(names)}.",
             hint="They cannot sign in while DEBUG is off, but deactivate or delete them: in the admin, or "
-            "python manage.py shell -c \"from accounts.models import User; User.objects.filter(is_demo=True).update(is_active=False)\"",
+            'python manage.py shell -c "from accounts.models import User; User.objects.filter(is_demo=True).update(is_active=False)"',
             id="accounts.E004",
         )
     ]

@@ -48,7 +48,9 @@ class _StorageSerializer(serializers.Serializer):
     )
     usedObjects = serializers.IntegerField()
     quotaBytes = serializers.IntegerField(allow_null=True, help_text="Your quota in bytes; null: no limit.")
-    quotaObjects = serializers.IntegerField(allow_null=True, help_text="Your quota in objects; null: no limit.")
+    quotaObjects = serializers.IntegerField(
+        allow_null=True, help_text="Your quota in objects; null: no limit."
+    )
     countedAt = serializers.DateTimeField(
         allow_null=True, help_text="When your folders were last counted in OSS; null: never."
     )

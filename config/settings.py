@@ -345,7 +345,9 @@ LOGGING = {
 # --- Start-up refuses a production environment with anything missing -----------------------------
 if not DEBUG:
     _PROBLEMS[:0] = [
-        f"  {name:<26} {meaning}" for name, meaning in _REQUIRED_OUTSIDE_DEBUG.items() if not env.str(name, default="")
+        f"  {name:<26} {meaning}"
+        for name, meaning in _REQUIRED_OUTSIDE_DEBUG.items()
+        if not env.str(name, default="")
     ]
 if _PROBLEMS:
     # SystemExit, not ImproperlyConfigured: one message naming everything, and no traceback.

@@ -88,7 +88,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             detail = detail.get("detail", gettext("Request failed."))
         response.data = {"detail": str(detail), "code": code}
     else:  # Django's Http404 and PermissionDenied, which DRF turns into {"detail"} alone
-        detail = response.data.get("detail", "Request failed.") if isinstance(response.data, dict) else "Request failed."
+        detail = (
+            response.data.get("detail", "Request failed.")
+            if isinstance(response.data, dict)
+            else "Request failed."
+        )
         code = {404: "not_found", 403: "permission_denied"}.get(response.status_code, "error")
         response.data = {"detail": str(detail), "code": code}
     return response

@@ -116,7 +116,10 @@ class TextCharsetWSGIMiddleware:
         if charset is None or _is_text_charset(charset):
             return self.application(environ, start_response)
         body = json.dumps(
-            {"detail": "The charset in the Content-Type header is not a text encoding.", "code": "unsupported_charset"}
+            {
+                "detail": "The charset in the Content-Type header is not a text encoding.",
+                "code": "unsupported_charset",
+            }
         ).encode()
         start_response(
             "400 Bad Request",

@@ -23,7 +23,9 @@ def _nested_deeper_than(value: Any, limit: int) -> bool:
         if isinstance(item, dict | list):
             if depth > limit:
                 return True
-            pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+            pending.extend(
+                (child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)
+            )
     return False
 
 

@@ -24,7 +24,9 @@ def test_x_forwarded_proto_counts_only_behind_a_declared_proxy(tmp_path, proxy_h
         tmp_path, "sqlite", DJANGO_SECURE_SSL_REDIRECT="1", DJANGO_SECURE_PROXY_SSL_HEADER=proxy_header
     ) as server:
         status, location = get(server.url, "/api/me/", **{"X-Forwarded-Proto": "https"})
-        print(f"DJANGO_SECURE_PROXY_SSL_HEADER={proxy_header}, X-Forwarded-Proto: https from 127.0.0.1 -> {status} {location}")
+        print(
+            f"DJANGO_SECURE_PROXY_SSL_HEADER={proxy_header}, X-Forwarded-Proto: https from 127.0.0.1 -> {status} {location}"
+        )
         assert status == expected
         if expected == 301:
             assert location.startswith("https://")

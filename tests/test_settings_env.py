@@ -55,8 +55,14 @@ def test_every_missing_production_setting_is_reported_at_once_without_a_tracebac
     assert result.returncode == 1
     print(result.stderr)
     for name in [
-        "DJANGO_SECRET_KEY", "DJANGO_JWT_SIGNING_KEY", "DJANGO_ALLOWED_HOSTS", "ALIYUN_ACCESS_KEY_ID",
-        "ALIYUN_ACCESS_KEY_SECRET", "ALIYUN_STS_ROLE_ARN", "ALIYUN_OSS_BUCKET", "ALIYUN_STS_DURATION_SECONDS",
+        "DJANGO_SECRET_KEY",
+        "DJANGO_JWT_SIGNING_KEY",
+        "DJANGO_ALLOWED_HOSTS",
+        "ALIYUN_ACCESS_KEY_ID",
+        "ALIYUN_ACCESS_KEY_SECRET",
+        "ALIYUN_STS_ROLE_ARN",
+        "ALIYUN_OSS_BUCKET",
+        "ALIYUN_STS_DURATION_SECONDS",
     ]:
         assert name in result.stderr, name
     assert "Traceback" not in result.stderr and "DJANGO_DEBUG=1" in result.stderr

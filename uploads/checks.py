@@ -230,7 +230,10 @@ def check_production_endpoints_and_keys(app_configs: Any = None, **kwargs: Any) 
                 id="uploads.E030",
             )
         )
-    if settings.ALIYUN_ACCESS_KEY_ID in SANDBOX_KEY_PAIR or settings.ALIYUN_ACCESS_KEY_SECRET in SANDBOX_KEY_PAIR:
+    if (
+        settings.ALIYUN_ACCESS_KEY_ID in SANDBOX_KEY_PAIR
+        or settings.ALIYUN_ACCESS_KEY_SECRET in SANDBOX_KEY_PAIR
+    ):
         errors.append(
             Error(
                 "ALIYUN_ACCESS_KEY_ID / ALIYUN_ACCESS_KEY_SECRET are the local sandbox's published key pair.",

@@ -112,9 +112,7 @@ class Overview:
 def _outcome_counts() -> dict[str, Any]:
     """Requests per outcome, as aggregate expressions over ``TokenIssuance``: the sum of ``attempts``
     (a throttled flood shares one row per throttle window; every other row is 1)."""
-    return {
-        outcome: Coalesce(Sum("attempts", filter=Q(outcome=outcome)), 0) for outcome in OUTCOMES
-    }
+    return {outcome: Coalesce(Sum("attempts", filter=Q(outcome=outcome)), 0) for outcome in OUTCOMES}
 
 
 def _day_start(day: date) -> datetime:

@@ -12,7 +12,15 @@ def ids(**kwargs) -> set[str]:
     return {message.id for message in run_checks(include_deployment_checks=True, **kwargs)}
 
 
-OURS = {"accounts.E001", "accounts.E002", "accounts.E003", "accounts.E004", "accounts.W001", "uploads.E030", "uploads.E031"}
+OURS = {
+    "accounts.E001",
+    "accounts.E002",
+    "accounts.E003",
+    "accounts.E004",
+    "accounts.W001",
+    "uploads.E030",
+    "uploads.E031",
+}
 
 
 @pytest.fixture
@@ -73,7 +81,10 @@ def test_plain_http_oss_endpoint_off_this_machine(production, endpoint, fires):
     assert ("uploads.E030" in ids()) is fires
 
 
-@pytest.mark.parametrize(("name", "value"), [("ALIYUN_ACCESS_KEY_ID", "sandbox-ram-user"), ("ALIYUN_ACCESS_KEY_SECRET", "sandbox-ram-user-secret")])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("ALIYUN_ACCESS_KEY_ID", "sandbox-ram-user"), ("ALIYUN_ACCESS_KEY_SECRET", "sandbox-ram-user-secret")],
+)
 def test_the_sandbox_key_pair_is_refused(production, name, value):
     setattr(production, name, value)
     assert "uploads.E031" in ids()
@@ -104,7 +115,9 @@ def test_active_demo_users_fail_the_check_until_deactivated(production, demo_use
 
 @pytest.mark.django_db
 def test_a_demo_user_cannot_sign_in_with_debug_off(client, settings, demo_users):
-    token = client.post("/api/auth/token/", {"username": "demo", "password": "demo-password"}, content_type="application/json")
+    token = client.post(
+        "/api/auth/token/", {"username": "demo", "password": "demo-password"}, content_type="application/json"
+    )
     assert (token.status_code, token.json()["code"]) == (401, "no_active_account")
     page = client.post("/accounts/login/", {"username": "demo", "password": "demo-password"})
     assert page.status_code == 200 and not page.wsgi_request.user.is_authenticated
@@ -113,14 +126,20 @@ def test_a_demo_user_cannot_sign_in_with_debug_off(client, settings, demo_users)
 
 
 @pytest.mark.django_db
-def test_a_demo_users_tokens_and_sessions_end_when_debug_goes_off(client, settings, demo_users, django_user_model):
+def test_a_demo_users_tokens_and_sessions_end_when_debug_goes_off(
+    client, settings, demo_users, django_user_model
+):
     settings.DEBUG = True
-    tokens = client.post("/api/auth/token/", {"username": "demo", "password": "demo-password"}, content_type="application/json").json()
+    tokens = client.post(
+        "/api/auth/token/", {"username": "demo", "password": "demo-password"}, content_type="application/json"
+    ).json()
     client.force_login(django_user_model.objects.get(username="admin"))
     assert client.get("/admin/").status_code == 200
     settings.DEBUG = False
     me = client.get("/api/me/", HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
     assert (me.status_code, me.json()["code"]) == (401, "user_inactive")
-    refresh = client.post("/api/auth/token/refresh/", {"refresh": tokens["refresh"]}, content_type="application/json")
+    refresh = client.post(
+        "/api/auth/token/refresh/", {"refresh": tokens["refresh"]}, content_type="application/json"
+    )
     assert refresh.status_code == 401
     assert client.get("/admin/").status_code == 302  # the staff demo session no longer signs in

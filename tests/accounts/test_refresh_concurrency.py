@@ -22,16 +22,22 @@ ROUNDS = 3
 def test_of_concurrent_refreshes_of_one_token_exactly_one_succeeds(tmp_path, database):
     with live_server(tmp_path, database) as server:
         server.manage(
-            "shell", "-c", "from accounts.models import User; User.objects.create_user('racer', password='racer-password-1')"
+            "shell",
+            "-c",
+            "from accounts.models import User; User.objects.create_user('racer', password='racer-password-1')",
         )
-        status, tokens = server.post_json("/api/auth/token/", {"username": "racer", "password": "racer-password-1"})
+        status, tokens = server.post_json(
+            "/api/auth/token/", {"username": "racer", "password": "racer-password-1"}
+        )
         assert status == 200, tokens
         token = tokens["refresh"]
         for _ in range(ROUNDS):
             barrier = threading.Barrier(CONCURRENT)
             results: list[tuple[int, dict]] = []
 
-            def refresh(token: str = token, barrier: threading.Barrier = barrier, results: list = results) -> None:
+            def refresh(
+                token: str = token, barrier: threading.Barrier = barrier, results: list = results
+            ) -> None:
                 barrier.wait()
                 results.append(server.post_json("/api/auth/token/refresh/", {"refresh": token}))
 

@@ -16,7 +16,9 @@ pytestmark = pytest.mark.django_db
 
 
 def login(api_client, username, password) -> dict:
-    response = api_client.post("/api/auth/token/", {"username": username, "password": password}, format="json")
+    response = api_client.post(
+        "/api/auth/token/", {"username": username, "password": password}, format="json"
+    )
     assert response.status_code == 200, response.content
     return response.json()
 
@@ -59,7 +61,11 @@ def test_password_change_in_the_admin_ends_old_tokens(api_client, staff_client, 
     tokens = login(api_client, "alice", password)
     response = staff_client.post(
         f"/admin/accounts/user/{user.pk}/password/",
-        {"password1": "admin-chosen-password-42", "password2": "admin-chosen-password-42", "usable_password": "true"},
+        {
+            "password1": "admin-chosen-password-42",
+            "password2": "admin-chosen-password-42",
+            "usable_password": "true",
+        },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
 
@@ -76,7 +82,9 @@ def test_changepassword_command_ends_old_tokens(api_client, user, password, monk
     call_command("changepassword", "alice", stdout=None)
 
     assert_ended(api_client, tokens)
-    assert me(api_client, login(api_client, "alice", "command-chosen-password-42")["access"]).status_code == 200
+    assert (
+        me(api_client, login(api_client, "alice", "command-chosen-password-42")["access"]).status_code == 200
+    )
 
 
 def test_deactivation_ends_old_tokens_even_after_reactivation(api_client, user, password):
@@ -87,9 +95,12 @@ def test_deactivation_ends_old_tokens_even_after_reactivation(api_client, user, 
     inactive_me = me(api_client, tokens["access"])
     assert (inactive_me.status_code, inactive_me.json()["code"]) == (401, "user_inactive")
     assert refresh(api_client, tokens["refresh"]).status_code == 401
-    assert api_client.post(
-        "/api/auth/token/", {"username": "alice", "password": password}, format="json"
-    ).status_code == 401
+    assert (
+        api_client.post(
+            "/api/auth/token/", {"username": "alice", "password": password}, format="json"
+        ).status_code
+        == 401
+    )
 
     user.is_active = True
     user.save()
@@ -97,7 +108,9 @@ def test_deactivation_ends_old_tokens_even_after_reactivation(api_client, user, 
     assert me(api_client, login(api_client, "alice", password)["access"]).status_code == 200
 
 
-def test_sign_out_everywhere_admin_action_ends_tokens_and_sessions(api_client, staff_client, client, user, password):
+def test_sign_out_everywhere_admin_action_ends_tokens_and_sessions(
+    api_client, staff_client, client, user, password
+):
     from django.test import Client
 
     tokens = login(api_client, "alice", password)
@@ -118,14 +131,19 @@ def test_sign_out_everywhere_admin_action_ends_tokens_and_sessions(api_client, s
 
 def test_a_hash_upgrade_at_login_does_not_sign_anyone_out(api_client, user, password, settings):
     tokens = login(api_client, "alice", password)
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.ScryptPasswordHasher", *settings.PASSWORD_HASHERS]
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.ScryptPasswordHasher",
+        *settings.PASSWORD_HASHERS,
+    ]
     login(api_client, "alice", password)  # re-hashed with the new preferred hasher on the way
     user.refresh_from_db()
     assert user.password.startswith("scrypt$")
     assert me(api_client, tokens["access"]).status_code == 200
 
 
-def test_refresh_token_after_revoke_is_refused_but_the_access_minted_before_is_not_reused(api_client, user, password):
+def test_refresh_token_after_revoke_is_refused_but_the_access_minted_before_is_not_reused(
+    api_client, user, password
+):
     tokens = login(api_client, "alice", password)
     rotated = refresh(api_client, tokens["refresh"]).json()
     user_tokens_revoke(user=user)
@@ -133,7 +151,9 @@ def test_refresh_token_after_revoke_is_refused_but_the_access_minted_before_is_n
 
 
 @given(
-    issued=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)),
+    issued=st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    ),
     offset_us=st.integers(min_value=-5_000_000, max_value=5_000_000),
 )
 def test_token_issue_time_survives_the_jwt_to_the_microsecond(issued, offset_us):

@@ -15,10 +15,16 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def issued_tokens(api_client, user, password) -> list[str]:
     """A login, a rotation (the first token blacklisted) and a logout: every path that stores one."""
-    first = api_client.post("/api/auth/token/", {"username": "alice", "password": password}, format="json").json()
+    first = api_client.post(
+        "/api/auth/token/", {"username": "alice", "password": password}, format="json"
+    ).json()
     second = api_client.post("/api/auth/token/refresh/", {"refresh": first["refresh"]}, format="json").json()
-    third = api_client.post("/api/auth/token/", {"username": "alice", "password": password}, format="json").json()
-    assert api_client.post("/api/auth/logout/", {"refresh": third["refresh"]}, format="json").status_code == 200
+    third = api_client.post(
+        "/api/auth/token/", {"username": "alice", "password": password}, format="json"
+    ).json()
+    assert (
+        api_client.post("/api/auth/logout/", {"refresh": third["refresh"]}, format="json").status_code == 200
+    )
     return [first["refresh"], second["refresh"], third["refresh"], first["access"], second["access"]]
 
 
@@ -42,15 +48,32 @@ def test_no_admin_page_shows_a_token(client, django_user_model, issued_tokens, w
     if who == "superuser":
         staff = django_user_model.objects.create_superuser("root", password="root-password-1234")
     else:
-        staff = django_user_model.objects.create_user("viewer", password="viewer-password-1234", is_staff=True)
+        staff = django_user_model.objects.create_user(
+            "viewer", password="viewer-password-1234", is_staff=True
+        )
         staff.user_permissions.add(
-            *Permission.objects.filter(codename__in=["view_outstandingtoken", "view_blacklistedtoken", "view_user"])
+            *Permission.objects.filter(
+                codename__in=["view_outstandingtoken", "view_blacklistedtoken", "view_user"]
+            )
         )
     client.force_login(staff)
-    pages = ["/admin/", "/admin/token_blacklist/outstandingtoken/", "/admin/token_blacklist/blacklistedtoken/"]
-    pages += [f"/admin/token_blacklist/outstandingtoken/{pk}/change/" for pk in OutstandingToken.objects.values_list("pk", flat=True)]
-    pages += [f"/admin/token_blacklist/blacklistedtoken/{pk}/change/" for pk in BlacklistedToken.objects.values_list("pk", flat=True)]
-    pages += ["/admin/accounts/user/", f"/admin/accounts/user/{django_user_model.objects.get(username='alice').pk}/change/"]
+    pages = [
+        "/admin/",
+        "/admin/token_blacklist/outstandingtoken/",
+        "/admin/token_blacklist/blacklistedtoken/",
+    ]
+    pages += [
+        f"/admin/token_blacklist/outstandingtoken/{pk}/change/"
+        for pk in OutstandingToken.objects.values_list("pk", flat=True)
+    ]
+    pages += [
+        f"/admin/token_blacklist/blacklistedtoken/{pk}/change/"
+        for pk in BlacklistedToken.objects.values_list("pk", flat=True)
+    ]
+    pages += [
+        "/admin/accounts/user/",
+        f"/admin/accounts/user/{django_user_model.objects.get(username='alice').pk}/change/",
+    ]
     for page in pages:
         response = client.get(page)
         assert response.status_code == 200, page

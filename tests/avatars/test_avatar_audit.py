@@ -190,7 +190,9 @@ def test_csv_export_streams_with_reason_key_and_etag(client, reviewer, history):
     assert rows[0]["user_agent"].startswith("'=")  # no spreadsheet formula from a client's header
 
 
-@hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@hypothesis_settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(key=st.text(min_size=1, max_size=60).map(lambda text: text + "\x00" + text))
 def test_a_key_with_a_nul_is_refused_and_still_leaves_its_row(jwt_client, user, key):
     """PostgreSQL cannot store NUL in text: the refusal's row must be written anyway (issue 9 follow-up)."""

@@ -46,7 +46,9 @@ def test_admin_pages_work_under_the_policy(page, live_server, staff, user):
     expect(page.locator(".action-counter")).to_contain_text("selected")
 
 
-def test_login_and_demo_pages_carry_the_policy_with_the_oss_endpoint(page, live_server, user, password, sandbox):
+def test_login_and_demo_pages_carry_the_policy_with_the_oss_endpoint(
+    page, live_server, user, password, sandbox
+):
     response = page.goto(f"{live_server.url}/accounts/login/")
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     log_in(page, live_server, user, password)  # the demo page's scripts ran (data-ready)

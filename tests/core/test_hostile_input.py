@@ -34,7 +34,13 @@ SENT: Counter = Counter()
 
 
 def _regex_sample(regex: str) -> str | None:
-    candidates = ["", "x", "x/", "1/", *(f"{label}/" for label in sorted({m._meta.app_label for m in admin.site._registry}))]
+    candidates = [
+        "",
+        "x",
+        "x/",
+        "1/",
+        *(f"{label}/" for label in sorted({m._meta.app_label for m in admin.site._registry})),
+    ]
     return next((c for c in candidates if re.fullmatch(regex.lstrip("^").rstrip("$"), c)), None)
 
 
@@ -103,14 +109,32 @@ BODIES: list[tuple[str, bytes]] = [
     (JSON, b""),
     ("application/x-www-form-urlencoded", b"&".join(b"f%d=1" % i for i in range(5000))),
     ("application/x-www-form-urlencoded", b"username=%00&password=%ff%fe&next=//evil.example"),
-    ("multipart/form-data; boundary=xyz", b"--xyz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nbroken"),
+    ("multipart/form-data; boundary=xyz", b'--xyz\r\nContent-Disposition: form-data; name="a"\r\n\r\nbroken'),
     ("multipart/form-data", b"no boundary at all"),
     ("text/plain", b"hello"),
     ("application/xml", b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'a'>]><x>&a;</x>"),
 ]
-QUERIES = ["", "?format=xml", "?format=api", "?q=%00", "?q=" + "x" * 5000, "?p=-1", "?p=99999999999999999999",
-           "?o=abc", "?o=99", "?created_at__gte=garbage", "?outcome__exact=%00", "?next=//evil.example",
-           "?script=", "?lang=zz", "?e=1", "?_changelist_filters=%00", "?days=-5", "?days=abc", "?%ff=%fe"]
+QUERIES = [
+    "",
+    "?format=xml",
+    "?format=api",
+    "?q=%00",
+    "?q=" + "x" * 5000,
+    "?p=-1",
+    "?p=99999999999999999999",
+    "?o=abc",
+    "?o=99",
+    "?created_at__gte=garbage",
+    "?outcome__exact=%00",
+    "?next=//evil.example",
+    "?script=",
+    "?lang=zz",
+    "?e=1",
+    "?_changelist_filters=%00",
+    "?days=-5",
+    "?days=abc",
+    "?%ff=%fe",
+]
 
 
 def header_sets(access: str) -> list[dict[str, str]]:
@@ -142,7 +166,9 @@ def clients(user, password, django_user_model) -> dict[str, tuple[Client, dict[s
     """A client per sign-in mode, with the headers that sign it in."""
     anonymous = Client(raise_request_exception=False)
     api = Client(raise_request_exception=False)
-    tokens = api.post("/api/auth/token/", {"username": user.username, "password": password}, content_type=JSON).json()
+    tokens = api.post(
+        "/api/auth/token/", {"username": user.username, "password": password}, content_type=JSON
+    ).json()
     session = Client(raise_request_exception=False)
     session.force_login(user)
     staff = Client(raise_request_exception=False)
@@ -160,11 +186,22 @@ def send(client: Client, method: str, path: str, content_type: str, body: bytes,
     # The test client would encode the body itself for a charset in content_type: the real header
     # goes in CONTENT_TYPE, so the bytes go out as they are.
     response = client.generic(
-        method, path, data=body, content_type="application/octet-stream", **{"CONTENT_TYPE": content_type, **headers}
+        method,
+        path,
+        data=body,
+        content_type="application/octet-stream",
+        **{"CONTENT_TYPE": content_type, **headers},
     )
     SENT["requests"] += 1
     SENT[f"{response.status_code // 100}xx"] += 1
-    assert response.status_code < 500, (method, path, content_type, body[:80], headers, response.content[:500])
+    assert response.status_code < 500, (
+        method,
+        path,
+        content_type,
+        body[:80],
+        headers,
+        response.content[:500],
+    )
     if path.startswith("/api/") and response.status_code >= 400 and method != "HEAD":
         if "json" in response.get("Content-Type", ""):
             error = json.loads(response.content)
@@ -173,12 +210,23 @@ def send(client: Client, method: str, path: str, content_type: str, body: bytes,
                 path.startswith("/api/uploads/sts-server/") and {"StatusCode", "ErrorCode"} <= set(error)
             ), (method, path, error)
         else:  # only Swagger UI (HTML) and the schema (YAML by default) answer in their own format
-            assert path.startswith(("/api/docs/", "/api/schema/")), (method, path, response.status_code, response.content[:200])
+            assert path.startswith(("/api/docs/", "/api/schema/")), (
+                method,
+                path,
+                response.status_code,
+                response.content[:200],
+            )
     return response
 
 
 def all_paths() -> list[str]:
-    return [*_paths(get_resolver().url_patterns), "/healthz", "/readyz", "/static/js/avatar-upload.js", "/nope/"]
+    return [
+        *_paths(get_resolver().url_patterns),
+        "/healthz",
+        "/readyz",
+        "/static/js/avatar-upload.js",
+        "/nope/",
+    ]
 
 
 @pytest.mark.slow
@@ -196,7 +244,9 @@ def test_every_url_method_and_sign_in_answers_below_500(clients, sandbox):
         extra = headers[index % len(headers)]
         send(client, method, path + QUERIES[index % len(QUERIES)], content_type, body, {**auth, **extra})
         sent += 1
-    print(f"\nhostile sweep: {len(paths)} URLs x {len(METHODS)} methods x {len(AUTH_MODES)} sign-ins = {sent} requests; {dict(SENT)}")
+    print(
+        f"\nhostile sweep: {len(paths)} URLs x {len(METHODS)} methods x {len(AUTH_MODES)} sign-ins = {sent} requests; {dict(SENT)}"
+    )
 
 
 @pytest.mark.slow
@@ -208,7 +258,9 @@ def test_every_hostile_body_to_every_json_endpoint(clients, sandbox):
             for mode in ("anonymous", "jwt"):
                 client, auth = clients[mode]
                 send(client, "POST", path, content_type, body, auth)
-    print(f"\nhostile bodies: {len(api_paths)} API URLs x {len(BODIES)} bodies x 2 sign-ins; totals so far {dict(SENT)}")
+    print(
+        f"\nhostile bodies: {len(api_paths)} API URLs x {len(BODIES)} bodies x 2 sign-ins; totals so far {dict(SENT)}"
+    )
 
 
 def test_deeply_nested_json_is_a_400_parse_error_even_anonymously(client):
@@ -268,7 +320,9 @@ def test_tokens_with_claims_of_the_wrong_type_are_401(client, user, token_index)
 
 
 def test_the_refresh_token_of_a_deleted_user_is_401(client, user, password):
-    tokens = client.post("/api/auth/token/", {"username": "alice", "password": password}, content_type=JSON).json()
+    tokens = client.post(
+        "/api/auth/token/", {"username": "alice", "password": password}, content_type=JSON
+    ).json()
     user.delete()
     refresh = client.post("/api/auth/token/refresh/", {"refresh": tokens["refresh"]}, content_type=JSON)
     assert (refresh.status_code, refresh.json()["code"]) == (401, "user_not_found")
@@ -288,7 +342,16 @@ def test_any_mix_of_hostile_parts_answers_below_500(clients, sandbox, data):
     path = data.draw(st.sampled_from(paths), label="path")
     method = data.draw(st.sampled_from(METHODS), label="method")
     client, auth = clients[data.draw(st.sampled_from(AUTH_MODES), label="auth")]
-    content_type, body = data.draw(st.sampled_from(BODIES) | st.tuples(st.just(JSON), st.binary(max_size=200)))
+    content_type, body = data.draw(
+        st.sampled_from(BODIES) | st.tuples(st.just(JSON), st.binary(max_size=200))
+    )
     extra = data.draw(st.sampled_from(headers), label="headers")
     query = data.draw(st.sampled_from(QUERIES) | st.text(max_size=30).map(lambda t: "?q=" + t), label="query")
-    send(client, method, path + query.replace("#", "%23").replace(" ", "%20"), content_type, body, {**auth, **extra})
+    send(
+        client,
+        method,
+        path + query.replace("#", "%23").replace(" ", "%20"),
+        content_type,
+        body,
+        {**auth, **extra},
+    )

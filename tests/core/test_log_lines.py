@@ -49,7 +49,9 @@ def check_lines(lines: list[str], ids: list[str]) -> None:
 
 
 def test_gunicorn_logs_have_no_query_string_and_a_request_id_on_every_line(tmp_path):
-    with live_server(tmp_path, "sqlite", GUNICORN_ACCESS_LOG="-", DJANGO_LOG_FORMAT="json", DJANGO_LOG_LEVEL="INFO") as server:
+    with live_server(
+        tmp_path, "sqlite", GUNICORN_ACCESS_LOG="-", DJANGO_LOG_FORMAT="json", DJANGO_LOG_LEVEL="INFO"
+    ) as server:
         time.sleep(0.5)
         start = len(server.log.read_text())
         ids = send_all(server.url)
@@ -66,12 +68,17 @@ def test_runserver_logs_have_no_query_string_and_a_request_id_on_every_line(tmp_
     env = production_environment(
         DJANGO_DEBUG="1", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", DJANGO_LOG_FORMAT="text"
     )
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120
+    )
     log = Path(tmp_path / "runserver.log")
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         for _ in range(100):

@@ -145,7 +145,8 @@ def _outcomes() -> tuple[dict[str, int], int]:
 
     # Requests, not rows: throttled refusals within one window share a row and count in attempts.
     outcomes = {
-        row["outcome"]: row["n"] for row in TokenIssuance.objects.values("outcome").annotate(n=Sum("attempts"))
+        row["outcome"]: row["n"]
+        for row in TokenIssuance.objects.values("outcome").annotate(n=Sum("attempts"))
     }
     stale = TokenIssuance.objects.filter(outcome=TokenIssuance.Outcome.REUSED).exclude(error_code="")
     return outcomes, stale.count()

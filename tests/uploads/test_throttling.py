@@ -50,7 +50,9 @@ def test_a_throttled_flood_costs_one_refused_row_per_window_that_counts_every_re
 
     assert statuses.count(200) == 60 and statuses.count(429) == 240
     refused = TokenIssuance.objects.filter(user=user, outcome="refused")
-    print(f"300 requests: {refused.count()} refused row(s), attempts {list(refused.values_list('attempts', flat=True))}")
+    print(
+        f"300 requests: {refused.count()} refused row(s), attempts {list(refused.values_list('attempts', flat=True))}"
+    )
     assert 1 <= refused.count() <= 2
     assert sum(refused.values_list("attempts", flat=True)) == 240
     row = refused.earliest("created_at")
@@ -63,6 +65,12 @@ def test_a_refusal_after_the_window_starts_a_new_row(jwt_client, monkeypatch, us
 
     monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"sts_token": "1/min", "login": "100/min"})
     assert [jwt_client.post(URL).status_code for _ in range(3)] == [200, 429, 429]
-    TokenIssuance.objects.filter(outcome="refused").update(created_at=TokenIssuance.objects.get(outcome="refused").created_at - timedelta(seconds=61))
+    TokenIssuance.objects.filter(outcome="refused").update(
+        created_at=TokenIssuance.objects.get(outcome="refused").created_at - timedelta(seconds=61)
+    )
     assert jwt_client.post(URL).status_code == 429
-    assert list(TokenIssuance.objects.filter(outcome="refused").order_by("created_at").values_list("attempts", flat=True)) == [2, 1]
+    assert list(
+        TokenIssuance.objects.filter(outcome="refused")
+        .order_by("created_at")
+        .values_list("attempts", flat=True)
+    ) == [2, 1]
