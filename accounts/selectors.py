@@ -3,6 +3,7 @@
 from datetime import datetime
 
 from django.conf import settings
+from django.db.models import F, Q
 
 from core.compiled import get_by_pk
 
@@ -27,6 +28,16 @@ def token_is_current(*, user: User, issued_at: datetime) -> bool:
         return False
     cutoff = user.tokens_valid_after
     return cutoff is None or issued_at >= cutoff
+
+
+def token_is_current_q(*, user: str, issued_at: str) -> Q:
+    """``token_is_current`` in SQL, to filter rows that point at a user: ``user`` is the path to the
+    user (``"user"``), ``issued_at`` the row's own time field (``"created_at"``)."""
+    current = Q(**{f"{user}__is_active": True}) & (
+        Q(**{f"{user}__tokens_valid_after__isnull": True})
+        | Q(**{f"{user}__tokens_valid_after__lte": F(issued_at)})
+    )
+    return current if settings.DEBUG else current & Q(**{f"{user}__is_demo": False})
 
 
 def user_by_pk(pk: int) -> User | None:

@@ -1,6 +1,6 @@
 """What the admin pages of the append-only audit logs share (``uploads.TokenIssuance``,
-``avatars.AvatarChange``): read-only for everyone, searched by exact values, exported as streamed CSV,
-times shown to the second with their time zone."""
+``avatars.AvatarChange``, and the list of credential URLs): read-only for everyone, searched by exact
+values, exported as streamed CSV, times shown to the second with their time zone."""
 
 from datetime import datetime
 from ipaddress import ip_address
@@ -27,7 +27,7 @@ def audit_time(value: datetime | None) -> str:
 def audit_time_html(value: datetime | None) -> SafeString:
     """``audit_time`` in a ``<time>`` element whose ``datetime`` is the exact UTC instant."""
     if value is None:
-        return format_html("")
+        return format_html("{}", "")
     return format_html('<time datetime="{}">{}</time>', value.isoformat(), audit_time(value))
 
 
@@ -93,3 +93,14 @@ class ReadOnlyAuditAdmin(admin.ModelAdmin):
     @admin.display(description=_("time"), ordering="created_at")
     def time(self, obj: object) -> SafeString:
         return audit_time_html(obj.created_at)  # type: ignore[attr-defined]
+
+    @admin.display(description=_("auth"), ordering="auth_method")
+    def auth(self, obj: object) -> str:
+        return obj.auth_method  # type: ignore[attr-defined]
+
+    @admin.display(description=_("client IP"), ordering="client_ip")
+    def client_ip_short(self, obj: object) -> SafeString:
+        return format_html(
+            '<span class="audit-clip audit-ip audit-mono" title="{0}">{0}</span>',
+            obj.client_ip or "",  # type: ignore[attr-defined]
+        )

@@ -4,6 +4,8 @@ from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Max, Min, QuerySet
@@ -18,20 +20,25 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from core.audit_admin import ReadOnlyAuditAdmin
+from core.audit_admin import ReadOnlyAuditAdmin, audit_time_html
 
 from . import oss
-from .models import OUTCOME_BADGES, TokenIssuance, UploadUsage
+from .models import OUTCOME_BADGES, CredentialUrl, TokenIssuance, UploadUsage
 from .selectors import (
     ADDRESS_SAMPLE,
     OUTCOMES,
     WINDOWS,
     Anomaly,
+    CredentialUrlStatus,
     Overview,
+    credential_url_status,
+    credential_urls_ended,
+    credential_urls_expired,
+    credential_urls_live,
     issuance_overview,
     usage_summary_of,
 )
-from .services import upload_usage_recount
+from .services import credential_urls_end, upload_usage_recount
 
 CSV_FIELDS = [
     "id",
@@ -179,16 +186,6 @@ class TokenIssuanceAdmin(ReadOnlyAuditAdmin):
     @admin.display(description=_("error code"), ordering="error_code")
     def error_code_short(self, obj: TokenIssuance) -> SafeString:
         return format_html('<span class="audit-clip" title="{0}">{0}</span>', obj.error_code)
-
-    @admin.display(description=_("auth"), ordering="auth_method")
-    def auth(self, obj: TokenIssuance) -> str:
-        return obj.auth_method
-
-    @admin.display(description=_("client IP"), ordering="client_ip")
-    def client_ip_short(self, obj: TokenIssuance) -> SafeString:
-        return format_html(
-            '<span class="audit-clip audit-ip audit-mono" title="{0}">{0}</span>', obj.client_ip or ""
-        )
 
     # --- the overview ------------------------------------------------------------------------
 
@@ -394,3 +391,139 @@ class UploadUsageAdmin(admin.ModelAdmin):
             "count": counted
         }
         self.message_user(request, message, messages.SUCCESS)
+
+
+class CredentialUrlStatusFilter(admin.SimpleListFilter):
+    """Live, expired, or ended (revoked, or cut off by the user's sign-in cut-off), as
+    ``credential_url_status`` decides it for one row."""
+
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [
+            (CredentialUrlStatus.LIVE.value, CredentialUrlStatus.LIVE.label),
+            (CredentialUrlStatus.EXPIRED.value, CredentialUrlStatus.EXPIRED.label),
+            ("ended", _("ended")),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == CredentialUrlStatus.LIVE:
+            return credential_urls_live(queryset, now=timezone.now())
+        if self.value() == CredentialUrlStatus.EXPIRED:
+            return credential_urls_expired(queryset, now=timezone.now())
+        if self.value() == "ended":
+            return credential_urls_ended(queryset)
+        return queryset
+
+
+@admin.register(CredentialUrl)
+class CredentialUrlAdmin(ReadOnlyAuditAdmin):
+    """Who holds credential URLs, and a way to end some of them.
+
+    Read-only like the audit logs: the one change is the action, which needs the model's change
+    permission (``has_end_permission``) while ``has_change_permission`` stays False, so no field of
+    any row can be edited, superusers included. The secret's hash is never shown nor exported.
+    """
+
+    list_display = (
+        "created",
+        "user_link",
+        "status_badge",
+        "expires",
+        "auth",
+        "client_ip_short",
+        "request_id_short",
+        "user_agent_short",
+    )
+    list_display_links = ("created",)
+    list_filter = (CredentialUrlStatusFilter,)
+    list_select_related = ("user",)
+    exact_search_fields = ("user__username", "request_id")
+    ip_search_fields = ("client_ip",)
+    search_help_text = _("Exact username, request id or client IP.")
+    list_per_page = 100
+    fields = (
+        "user_link",
+        "status_badge",
+        "created",
+        "expires",
+        "revoked",
+        "auth",
+        "client_ip_short",
+        "request_id_short",
+        "user_agent_short",
+    )
+    exclude = ("secret_hash",)
+    csv_fields = (
+        "id",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "user_id",
+        "user__username",
+        "auth_method",
+        "client_ip",
+        "user_agent",
+        "request_id",
+    )
+    csv_name = "credential-urls"
+    actions = ["export_csv", "end_selected"]
+
+    class Media:
+        css = {"all": ("css/audit-admin.css",)}
+
+    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> tuple[str, ...]:
+        return self.fields
+
+    def has_end_permission(self, request: HttpRequest) -> bool:
+        """Ending credential URLs is what the model's change permission grants here."""
+        codename = get_permission_codename("change", self.opts)
+        return request.user.has_perm(f"{self.opts.app_label}.{codename}")
+
+    @admin.action(description=_("End the selected credential URLs"), permissions=["end"])
+    def end_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        ended = credential_urls_end(ids=queryset.values_list("pk", flat=True))
+        if ended:
+            LogEntry.objects.log_actions(
+                user_id=request.user.pk,
+                queryset=CredentialUrl.objects.filter(pk__in=ended),
+                action_flag=CHANGE,
+                change_message=[
+                    {"changed": {"fields": [str(self.opts.get_field("revoked_at").verbose_name)]}}
+                ],
+            )
+        message = ngettext(
+            "Ended %(count)d credential URL.", "Ended %(count)d credential URLs.", len(ended)
+        ) % {"count": len(ended)}
+        self.message_user(request, message, messages.SUCCESS if ended else messages.WARNING)
+
+    @admin.display(description=_("created at"), ordering="created_at")
+    def created(self, obj: CredentialUrl) -> SafeString:
+        return audit_time_html(obj.created_at)
+
+    @admin.display(description=_("expires at"), ordering="expires_at")
+    def expires(self, obj: CredentialUrl) -> SafeString:
+        return audit_time_html(obj.expires_at)
+
+    @admin.display(description=_("revoked at"), ordering="revoked_at")
+    def revoked(self, obj: CredentialUrl) -> SafeString:
+        return audit_time_html(obj.revoked_at)
+
+    @admin.display(description=_("user"), ordering="user__username")
+    def user_link(self, obj: CredentialUrl) -> SafeString:
+        url = reverse("admin:accounts_user_change", args=[obj.user_id])
+        return format_html('<a href="{}">{}</a>', url, obj.user.username)
+
+    @admin.display(description=_("status"))
+    def status_badge(self, obj: CredentialUrl) -> SafeString:
+        status = credential_url_status(obj)
+        return format_html('<span class="audit-badge audit-{}">{}</span>', status.value, status.label)
+
+    @admin.display(description=_("request id"), ordering="request_id")
+    def request_id_short(self, obj: CredentialUrl) -> SafeString:
+        return format_html('<span class="audit-clip audit-mono" title="{0}">{0}</span>', obj.request_id)
+
+    @admin.display(description=_("user agent"))
+    def user_agent_short(self, obj: CredentialUrl) -> SafeString:
+        return format_html('<span class="audit-clip" title="{0}">{0}</span>', obj.user_agent)

@@ -7,6 +7,7 @@ import logging
 import secrets
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -22,7 +23,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from accounts.selectors import token_is_current
 from core import compiled
 from core.exceptions import ApplicationError
 from core.redaction import CREDENTIAL_URL_SECRET_PREFIX
@@ -31,7 +31,14 @@ from core.text import storable_text
 from . import oss, post_policy, purposes, sts
 from .models import CredentialUrl, TokenIssuance, UploadUsage
 from .policy import bucket_owner_account_id, upload_policy, user_prefix
-from .selectors import UsageSummary, upload_usage_summary, usage_summary_of
+from .selectors import (
+    CredentialUrlStatus,
+    UsageSummary,
+    credential_url_status,
+    credential_urls_live,
+    upload_usage_summary,
+    usage_summary_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -641,18 +648,18 @@ def credential_url_user(*, secret: str) -> User:
     )
     if row is None:
         raise _credential_url_refused("credential_url_invalid", _("This credential URL does not exist."))
-    user = row.user
-    # token_is_current: the user's sign-in cut-off (password change, deactivation, "sign out
-    # everywhere" in the admin) ends credential URLs made before it, as it ends their JWTs.
-    if row.revoked_at is not None or not token_is_current(user=user, issued_at=row.created_at):
+    # The user's sign-in cut-off (password change, deactivation, "sign out everywhere" in the
+    # admin) ends credential URLs made before it, as it ends their JWTs: both answer "revoked".
+    status = credential_url_status(row)
+    if status in (CredentialUrlStatus.REVOKED, CredentialUrlStatus.CUT_OFF):
         raise _credential_url_refused(
             "credential_url_revoked", _("This credential URL was ended by a sign-out or a password change.")
         )
-    if row.expires_at <= timezone.now():
+    if status == CredentialUrlStatus.EXPIRED:
         raise _credential_url_refused(
             "credential_url_expired", _("This credential URL has expired; ask the API for a new one.")
         )
-    return user
+    return row.user
 
 
 def credential_urls_revoke(*, user: User) -> int:
@@ -660,6 +667,26 @@ def credential_urls_revoke(*, user: User) -> int:
     return CredentialUrl.objects.filter(
         user=user, revoked_at__isnull=True, expires_at__gt=timezone.now()
     ).update(revoked_at=timezone.now())
+
+
+def credential_urls_end(*, ids: Iterable[int]) -> list[int]:
+    """End the credential URLs among ``ids`` that still work (a reviewer's admin action); returns the
+    ids of those it ended.
+
+    Expired URLs and URLs already ended keep their ``revoked_at`` (or none), so their status still
+    says why they stopped. The rows are locked first (PostgreSQL), so two reviewers ending the same
+    URL at once do not both count it.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        candidates = CredentialUrl.objects.filter(pk__in=list(ids))
+        ended = list(
+            credential_urls_live(candidates, now=now)
+            .select_for_update(of=("self",))
+            .values_list("pk", flat=True)
+        )
+        CredentialUrl.objects.filter(pk__in=ended).update(revoked_at=now)
+    return ended
 
 
 # --- Per-user quota: usage as far as the server knows it -----------------------------------------
