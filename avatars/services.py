@@ -156,6 +156,13 @@ def user_avatar_set(*, user: User, key: str, checked: "AvatarCheck | None" = Non
         info = oss.head_object(key)
         if checked is not None:
             checked.etag = info.etag
+        # A token that may upload here may also put a symlink here (PutSymlink is oss:PutObject) to any
+        # key of the bucket: its size, ETag and bytes would be the target's, and CopyObject copies the
+        # link, so the avatar would serve another user's file. Only a real upload is an avatar.
+        if info.object_type == oss.SYMLINK:
+            raise ApplicationError(
+                _("The uploaded file is not a PNG, JPEG, GIF or WebP image."), code="not_an_image"
+            )
         _check_size(info.size)
         # The bytes sniffed are those of the version with this ETag (If-Match), and the copy is made
         # only from that version (x-oss-copy-source-if-match). The type the uploader declared is not

@@ -86,6 +86,7 @@ class ObjectMeta:
     headers: dict[str, str] = field(default_factory=dict)
     acl: str = "default"  # x-oss-object-acl given at upload
     tags: dict[str, str] = field(default_factory=dict)  # x-oss-tagging given at upload
+    symlink_target: str = ""  # the key a Symlink object points to (PutSymlink), else ""
 
 
 @dataclass(frozen=True)
@@ -220,6 +221,7 @@ class Storage:
         headers: Mapping[str, str] | None = None,
         acl: str = "default",
         tags: Mapping[str, str] | None = None,
+        symlink_target: str = "",
     ) -> ObjectMeta:
         """Publish staged bytes as ``bucket/key``, replacing any previous object atomically.
 
@@ -243,6 +245,7 @@ class Storage:
             headers=dict(headers or {}),
             acl=acl,
             tags=dict(tags or {}),
+            symlink_target=symlink_target,
         )
         with self._lock:
             previous = self._read_meta(meta_path)

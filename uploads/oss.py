@@ -21,6 +21,8 @@ from oss2.exceptions import OssError as Oss2Error
 
 logger = logging.getLogger(__name__)
 
+# The x-oss-object-type of a symbolic link (PutSymlink).
+SYMLINK = "Symlink"
 # One lookup must not hold a web worker for oss2's default 60 s; oss2 retries connection errors itself.
 TIMEOUT_SECONDS = 5
 
@@ -31,6 +33,9 @@ class ObjectInfo:
     size: int
     content_type: str
     etag: str
+    # x-oss-object-type: Normal, Multipart, Appendable, or Symlink (a PutSymlink link: HEAD and GET then
+    # answer with its target's size, ETag and bytes, wherever in the bucket that target is).
+    object_type: str = ""
 
 
 class OssError(Exception):
@@ -115,6 +120,7 @@ def head_object(key: str) -> ObjectInfo:
         size=int(result.content_length or 0),
         content_type=(result.content_type or "").split(";", 1)[0].strip().lower(),
         etag=result.etag or "",
+        object_type=result.object_type or "",
     )
 
 

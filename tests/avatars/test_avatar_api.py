@@ -107,6 +107,26 @@ def test_other_users_real_object_is_refused(jwt_client, user, other_user, passwo
     assert_error(jwt_client.post(URL, {"key": other_key}, format="json"), 403, "outside_prefix")
 
 
+def test_symlink_to_another_users_image_is_refused(jwt_client, user, other_user, password):
+    """PutSymlink needs only oss:PutObject on the link (Alibaba's PutSymlink "Permissions"), so a token
+    may plant in its own folder a link to any key of the bucket. HEAD and GET of the link answer with
+    the target's size, ETag and bytes, and CopyObject copies the link itself: confirming it would make
+    the server-signed avatar URL serve the other user's file."""
+    other = APIClient()
+    other.login(username=other_user.username, password=password)
+    secret = png_bytes(3, 3)
+    other_key = f"user/{other_user.pk}/private.png"
+    put(other, other_key, secret, "image/png")
+    link = f"user/{user.pk}/avatars/link.png"
+    user_bucket(jwt_client).put_symlink(other_key, link)
+
+    response = jwt_client.post(URL, {"key": link}, format="json")
+
+    assert_error(response, 400, "not_an_image")
+    user.refresh_from_db()
+    assert user.avatar_key == ""
+
+
 @pytest.mark.parametrize(
     "suffix",
     ["avatars/../../2/x.png", "avatars/./x.png", "avatars//x.png", "avatars/", "a\\b.png", "a\nb.png"],
