@@ -163,6 +163,11 @@ class SandboxConfig:
     ram_user_name: str = "uploads-server"
     # The account that owns the emulated bucket; empty: the role's own account (from role_arn).
     owner_account_id: str = ""
+    # What a GET or HEAD through a symbolic link must be allowed. Alibaba says the ACLs of the link
+    # and of its target are checked, not whether RAM evaluates a policy against the target too.
+    # "link-and-target" (default): oss:GetObject on both; "link-only": on the link alone, the reading
+    # under which any token that may read its own folder reads the whole bucket through a link.
+    symlink_reads: str = "link-and-target"
     faults: Faults = field(default_factory=Faults)
     _ram: RamStore | None = field(default=None, init=False, repr=False, compare=False)
     _bucket_settings: BucketSettings | None = field(default=None, init=False, repr=False, compare=False)

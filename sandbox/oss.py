@@ -226,9 +226,10 @@ class OssApp:
             return bucket_config.handle_bucket_config(self.config, operation.name, request)
         if operation.name in ("GetObject", "HeadObject"):
             link = self.storage.head(target.bucket, target.key)
-            if link is not None and link.object_type == SYMLINK:
-                # OSS checks the target's access as well when a read goes through a link; the sandbox
-                # reads that strictly: the principal must also be allowed oss:GetObject on the target.
+            if link is not None and link.object_type == SYMLINK and self.config.symlink_reads != "link-only":
+                # OSS checks the target's access as well when a read goes through a link; by default
+                # the sandbox reads that strictly: the principal must also be allowed oss:GetObject on
+                # the target (SandboxConfig.symlink_reads).
                 read = ("oss:GetObject", _object_arn(self.config, target.bucket, link.symlink_target))
                 self._authorize(request, principal, Operation(operation.name, (read,)), now)
         handler = getattr(self, f"_op_{operation.name}", None)

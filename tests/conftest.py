@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 
+import oss2
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
@@ -34,6 +35,16 @@ def _point_at_sandbox(settings, sandbox: Sandbox) -> Iterator[None]:
     cache.clear()
     local_credentials_clear()
     rate_limits_clear()
+
+
+@pytest.fixture
+def server_oss(settings, sandbox: Sandbox) -> oss2.Bucket:
+    """The bucket as the server's own RAM key sees it: how tests read back what a user uploaded
+    (a user's credentials are write-only, uploads/policy.py)."""
+    auth = oss2.AuthV4(settings.ALIYUN_ACCESS_KEY_ID, settings.ALIYUN_ACCESS_KEY_SECRET)
+    return oss2.Bucket(
+        auth, sandbox.oss_endpoint, settings.ALIYUN_OSS_BUCKET, region=settings.ALIYUN_OSS_REGION
+    )
 
 
 @pytest.fixture

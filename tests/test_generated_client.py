@@ -58,7 +58,7 @@ def generated_client(live_server, tmp_path, monkeypatch):
 
 
 def test_generated_client_logs_in_fetches_credentials_and_uploads(
-    generated_client, live_server, user, password
+    generated_client, live_server, user, password, server_oss
 ):
     from ossup_client.api.auth import auth_token_create
     from ossup_client.api.uploads import (
@@ -85,7 +85,8 @@ def test_generated_client_logs_in_fetches_credentials_and_uploads(
     bucket = oss2.Bucket(auth, credentials.endpoint, credentials.bucket)
     bucket.put_object(credentials.prefix + "generated-client.txt", b"from the generated client")
     assert (
-        bucket.get_object(credentials.prefix + "generated-client.txt").read() == b"from the generated client"
+        server_oss.get_object(credentials.prefix + "generated-client.txt").read()
+        == b"from the generated client"
     )
 
     # The stock mobile format through the generated client too: a credential URL, fetched without auth.

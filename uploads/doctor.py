@@ -233,11 +233,13 @@ def _check_probe_and_cors(
     inputs: DoctorInputs, credentials: oss_admin.TemporaryCredentials | None, key: str
 ) -> list[DoctorCheck]:
     origin = inputs.origin
-    upload_title = f"A user's credentials upload, read back and clean up ({PROBE_USER_PREFIX}…)"
+    upload_title = (
+        f"A user's credentials upload; the server reads it back and cleans up ({PROBE_USER_PREFIX}…)"
+    )
     cors_title = f"CORS: a browser at {origin or '(no origin)'} may upload and read ETag"
     private_title = "The bucket is private"
     results: list[DoctorCheck] = []
-    head = put = None
+    stored = put = None
     if credentials is None:
         results.append(
             DoctorCheck(
@@ -245,16 +247,9 @@ def _check_probe_and_cors(
             )
         )
     else:
+        data = b"aliyun_doctor probe\n"
         try:
-            data = b"aliyun_doctor probe\n"
             put = oss_admin.probe_put(credentials, key, data, origin=origin)
-            head = oss_admin.probe_head(credentials, key, origin=origin)
-            size = int(head.headers.get("content-length", "-1"))
-            if size != len(data):
-                raise oss_admin.OssAdminError(
-                    "SizeMismatch", f"HEAD says {size} bytes, {len(data)} were sent"
-                )
-            upload = DoctorCheck("upload", upload_title, True, f"put, HEAD and delete of {key}")
         except oss_admin.OssAdminError as exc:
             upload = DoctorCheck(
                 "upload",
@@ -262,16 +257,38 @@ def _check_probe_and_cors(
                 False,
                 f"{exc.code}: {exc}",
                 (
-                    f"The role's policy must allow oss:PutObject and oss:GetObject on {settings.ALIYUN_OSS_BUCKET}/user/* ({SETUP})."
+                    f"The role's policy must allow oss:PutObject on {settings.ALIYUN_OSS_BUCKET}/user/* ({SETUP})."
                     if exc.code == "AccessDenied"
                     else f"Check ALIYUN_OSS_BUCKET / ALIYUN_OSS_ENDPOINT / ALIYUN_OSS_REGION ({exc.code})."
                 ),
             )
+        else:
+            # Read back with the server's key, as an avatar confirmation does: a user's credentials
+            # are write-only (uploads/policy.py).
+            try:
+                stored = oss.head_object(key)
+                if stored.size != len(data):
+                    raise oss.OssError(
+                        "oss_rejected",
+                        f"HEAD says {stored.size} bytes, {len(data)} were sent",
+                        upstream_code="SizeMismatch",
+                    )
+                upload = DoctorCheck("upload", upload_title, True, f"put, HEAD and delete of {key}")
+            except oss.OssError as exc:
+                stored = None
+                upload = DoctorCheck(
+                    "upload",
+                    upload_title,
+                    False,
+                    f"the probe {key} was written but the server's key could not read it back "
+                    f"({exc.upstream_code or exc.code}: {exc})",
+                    f"Give the server's RAM user oss:GetObject on {settings.ALIYUN_OSS_BUCKET}/user/* ({SETUP}).",
+                )
         results.append(upload)
 
-    results.append(_check_private(private_title, key if head is not None else None))
+    results.append(_check_private(private_title, key if stored is not None else None))
 
-    if credentials is not None and head is not None:
+    if stored is not None:
         try:
             oss.delete_object(key)
         except oss.OssError as exc:

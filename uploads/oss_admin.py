@@ -206,13 +206,3 @@ def probe_put(credentials: TemporaryCredentials, key: str, data: bytes, *, origi
     except Oss2Error as exc:
         raise _error(exc, "PutObject") from None
     return ProbeAnswer(result.status, {name.lower(): value for name, value in result.headers.items()})
-
-
-def probe_head(credentials: TemporaryCredentials, key: str, *, origin: str | None) -> ProbeAnswer:
-    """HeadObject with the same credentials. Raises ``OssAdminError``."""
-    headers = {"Origin": origin} if origin else None
-    try:
-        result = _sts_bucket(credentials).head_object(key, headers=headers)
-    except Oss2Error as exc:
-        raise _error(exc, "HeadObject") from None
-    return ProbeAnswer(result.status, {name.lower(): value for name, value in result.headers.items()})

@@ -27,11 +27,18 @@ from typing import Any
 
 from core.aliyun_names import ROLE_ARN
 
+# Write-only: no oss:GetObject, not even in the user's own folder. PutSymlink is oss:PutObject on the
+# link and OSS does not check its target (Alibaba's PutSymlink "Usage notes" and "Permissions"), so a
+# token may plant user/<id>/x -> any key of the bucket. A GET or HEAD through that link checks "the
+# ACLs of the link and of the target"; whether RAM also evaluates the session policy against the
+# target is not documented, and under the reading where it does not, a token allowed to read its
+# own folder could read the whole bucket. Without GetObject no reading lets it read anything
+# (tests/uploads/test_read_isolation.py runs both). Clients check an upload by its PUT's answer
+# (ETag, CRC-64); the server reads with its own key.
 UPLOAD_ACTIONS = (
-    "oss:PutObject",  # PutObject, PostObject and every multipart step but abort/list
+    "oss:PutObject",  # PutObject, PostObject, PutSymlink and every multipart step but abort/list
     "oss:AbortMultipartUpload",
     "oss:ListParts",
-    "oss:GetObject",  # GET and HEAD, so a client can check what it uploaded
 )
 ACCOUNT_ID = re.compile(r"^\d{1,32}$")
 

@@ -32,7 +32,7 @@ def fetch(client) -> tuple[dict, ApiCredentials]:
 
 
 @pytest.mark.parametrize("version", ["v1", "v4"])
-def test_oss2_with_api_credentials(jwt_client, user, version) -> None:
+def test_oss2_with_api_credentials(jwt_client, user, server_oss, version) -> None:
     body, creds = fetch(jwt_client)
     auth = (
         oss2.ProviderAuthV4(
@@ -50,15 +50,18 @@ def test_oss2_with_api_credentials(jwt_client, user, version) -> None:
     bucket.put_object(key, b"\x89PNG api", headers={"Content-Type": "image/png"})
 
     assert body["prefix"] == f"user/{user.pk}/"
-    assert bucket.get_object(key).read() == b"\x89PNG api"
-    assert bucket.head_object(key).content_type == "image/png"
+    assert server_oss.get_object(key).read() == b"\x89PNG api"
+    assert server_oss.head_object(key).content_type == "image/png"
+    for read in (bucket.get_object, bucket.head_object):  # write-only, even in the user's own folder
+        with pytest.raises(oss2.exceptions.AccessDenied):
+            read(key)
     with pytest.raises(oss2.exceptions.AccessDenied):
         bucket.put_object(f"user/{user.pk + 1}/avatar.png", b"x")
     with pytest.raises(oss2.exceptions.AccessDenied):
         bucket.list_objects()
 
 
-def test_v2_sdk_with_api_credentials(jwt_client, user) -> None:
+def test_v2_sdk_with_api_credentials(jwt_client, user, server_oss) -> None:
     body, creds = fetch(jwt_client)
     config = oss.config.load_default()
     config.credentials_provider = oss.credentials.StaticCredentialsProvider(
@@ -72,14 +75,18 @@ def test_v2_sdk_with_api_credentials(jwt_client, user) -> None:
 
     client.put_object(oss.PutObjectRequest(bucket=body["bucket"], key=key, body=b"v2 via api"))
 
-    got = client.get_object(oss.GetObjectRequest(bucket=body["bucket"], key=key))
-    assert got.body.read() == b"v2 via api"
+    assert server_oss.get_object(key).read() == b"v2 via api"
+    with pytest.raises(oss.exceptions.OperationError) as refused:
+        client.get_object(oss.GetObjectRequest(bucket=body["bucket"], key=key))
+    assert oss_error_code(refused.value) == (403, "AccessDenied")
     with pytest.raises(oss.exceptions.OperationError) as refused:
         client.put_object(oss.PutObjectRequest(bucket=body["bucket"], key=f"user/{user.pk}0/x", body=b"x"))
     assert oss_error_code(refused.value) == (403, "AccessDenied")
 
 
-def test_two_users_cannot_touch_each_other(api_client, jwt_client, user, other_user, password) -> None:
+def test_two_users_cannot_touch_each_other(
+    api_client, jwt_client, user, other_user, password, server_oss
+) -> None:
     body, alice = fetch(jwt_client)
     login = api_client.post(
         "/api/auth/token/", {"username": other_user.username, "password": password}, format="json"
@@ -103,4 +110,4 @@ def test_two_users_cannot_touch_each_other(api_client, jwt_client, user, other_u
         bob_bucket.get_object(f"{body['prefix']}private.txt")
     with pytest.raises(oss2.exceptions.AccessDenied):
         bob_bucket.put_object(f"{body['prefix']}private.txt", b"overwritten")
-    assert alice_bucket.get_object(f"{body['prefix']}private.txt").read() == b"alice only"
+    assert server_oss.get_object(f"{body['prefix']}private.txt").read() == b"alice only"

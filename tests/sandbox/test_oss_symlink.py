@@ -45,6 +45,23 @@ def test_reading_through_a_link_also_needs_the_target(make_oss2, issue) -> None:
             read("user/7/link.png")
 
 
+def test_under_the_link_only_reading_a_token_reads_any_key_through_its_own_link(
+    sandbox, make_oss2, issue
+) -> None:
+    """``SandboxConfig.symlink_reads = "link-only"``: the reading under which a token allowed to read its
+    own folder reads the whole bucket. The product's write-only credentials are safe under it too
+    (tests/uploads/test_read_isolation.py)."""
+    user7, user8 = make_oss2(issue(7)), make_oss2(issue(8))  # each may GetObject in its own folder
+    user8.put_object("user/8/private.png", b"user 8's bytes")
+    user7.put_symlink("user/8/private.png", "user/7/link.png")
+
+    sandbox.config.symlink_reads = "link-only"
+    try:
+        assert user7.get_object("user/7/link.png").read() == b"user 8's bytes"
+    finally:
+        sandbox.config.symlink_reads = "link-and-target"
+
+
 def test_head_and_get_of_a_link_answer_with_the_target(sandbox, bucket_name, make_oss2, user7) -> None:
     user = make_oss2(user7)
     stored = user.put_object("user/7/target.png", b"the target's bytes")

@@ -67,12 +67,12 @@ def _assert_stock_error(response, status_code: str, error_code: str) -> None:
 # --- GET /api/uploads/sts-server/ with a JWT ---------------------------------------------------------
 
 
-def test_jwt_get_answers_the_stock_shape_that_oss2_uploads_with(jwt_client, user, settings):
+def test_jwt_get_answers_the_stock_shape_that_oss2_uploads_with(jwt_client, user, settings, server_oss):
     body = _assert_stock_credentials(jwt_client.get(JWT_URL))
 
     bucket = _oss2_bucket(body, settings)
     bucket.put_object(f"user/{user.pk}/from-stock-format.txt", b"hello")
-    assert bucket.get_object(f"user/{user.pk}/from-stock-format.txt").read() == b"hello"
+    assert server_oss.get_object(f"user/{user.pk}/from-stock-format.txt").read() == b"hello"
     with pytest.raises(oss2.exceptions.AccessDenied):
         bucket.put_object(f"user/{user.pk + 1}/not-mine.txt", b"nope")
 
@@ -130,14 +130,14 @@ def test_sts_failure_is_the_stock_error_shape(jwt_client, sandbox, settings):
 # --- Credential URLs ------------------------------------------------------------------------------------
 
 
-def test_headerless_get_of_a_credential_url_uploads_with_oss2(jwt_client, user, settings):
+def test_headerless_get_of_a_credential_url_uploads_with_oss2(jwt_client, user, settings, server_oss):
     url = _new_credential_url(jwt_client)
     assert url.startswith("http://testserver/api/uploads/sts-server/osscu_")
 
     body = _assert_stock_credentials(_get_without_headers(url))
     bucket = _oss2_bucket(body, settings)
     bucket.put_object(f"user/{user.pk}/via-credential-url.txt", b"hi")
-    assert bucket.head_object(f"user/{user.pk}/via-credential-url.txt").content_length == 2
+    assert server_oss.head_object(f"user/{user.pk}/via-credential-url.txt").content_length == 2
 
     row = TokenIssuance.objects.get()
     assert (row.outcome, row.auth_method, row.user, row.prefix) == (
