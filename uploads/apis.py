@@ -225,7 +225,8 @@ class PostPolicyApi(APIView):
         fields = _FormFields()
         key = serializers.CharField(help_text="Where the file will be stored; confirm it with this key.")
         maxBytes = serializers.IntegerField(
-            source="max_bytes", help_text="The largest file OSS accepts with this form, in bytes."
+            source="max_bytes",
+            help_text="The largest file OSS accepts with this form, in bytes: the declared size.",
         )
         expiration = serializers.DateTimeField(help_text="UTC, ISO 8601; at most 10 minutes ahead.")
 

@@ -533,14 +533,14 @@ def post_policy_issue(
     """A PostObject form that lets ``user`` upload one file, as declared, to a fresh key of theirs.
 
     ``content_type`` must be one the purpose accepts and ``size`` (bytes, what the client declares)
-    at most its limit; the form lets OSS accept 1 to ``max_bytes`` bytes of exactly that type at
-    exactly that key, once (forbid-overwrite), until ``expiration`` (at most 10 minutes). It is signed
+    at most its limit; the form lets OSS accept 1 to ``max_bytes`` (= ``size``) bytes of exactly that
+    type at exactly that key, once (forbid-overwrite), until ``expiration`` (at most 10 minutes). It is signed
     with the user's own scoped STS credentials, obtained and reused as for ``sts_token_issue``; the
     AccessKey secret stays here. Every attempt is audited with grant ``post_policy``.
 
-    Quota: the declared size and one object are added to the user's pending usage, and ``max_bytes``
-    is at most what the quota has left, so storage refuses a file that would not fit even if the
-    client declared less. Raises ``ApplicationError``: 400 ``unknown_purpose``,
+    Quota: the declared size and one object are added to the user's pending usage (refused if they do
+    not fit), and storage refuses a file larger than declared, so what forms add to the folders never
+    exceeds what they reserved. Raises ``ApplicationError``: 400 ``unknown_purpose``,
     ``unsupported_content_type``, ``object_too_large``; 403 ``quota_exceeded``; 502/503 as
     ``sts_token_issue``.
     """
@@ -553,11 +553,12 @@ def post_policy_issue(
     extension = chosen.extension(content_type, filename)
     key = f"{user_prefix(user.pk)}{chosen.folder}{uuid.uuid4().hex}{extension}"
     try:
-        bytes_left = _usage_reserve(user=user, size=size)
+        _usage_reserve(user=user, size=size)
     except ApplicationError as exc:
         raise _refuse(user=user, context=context, grant=grant, error=exc, object_key=key) from None
-    # The form cannot carry more than the quota has left, whatever size the client declared.
-    max_bytes = chosen.max_bytes() if bytes_left is None else min(chosen.max_bytes(), bytes_left)
+    # The form carries at most the size reserved for it: more would let forms that declare one byte
+    # each fill the quota many times over (each could carry all that is left).
+    max_bytes = min(chosen.max_bytes(), size)
     try:
         policy = _session_policy(user=user, context=context, grant=grant)
         obtained = _obtain(user=user, context=context, grant=grant, policy=policy, object_key=key)
@@ -718,8 +719,8 @@ def _usage_summary(user: User) -> UsageSummary:
         raise _usage_unavailable() from None
 
 
-def _usage_reserve(*, user: User, size: int) -> int | None:
-    """Count a form upload of ``size`` bytes as pending, if it fits; the bytes left before it (None: no limit).
+def _usage_reserve(*, user: User, size: int) -> None:
+    """Count a form upload of ``size`` bytes as pending, if it fits.
 
     Under a row lock, so two concurrent requests cannot both take the last bytes. Raises 403
     ``quota_exceeded`` if one more object, or ``size`` more bytes, would not fit.
@@ -736,7 +737,6 @@ def _usage_reserve(*, user: User, size: int) -> int | None:
             UploadUsage.objects.filter(pk=user.pk).update(
                 pending_bytes=F("pending_bytes") + size, pending_objects=F("pending_objects") + 1
             )
-            return summary.bytes_left
     except DatabaseError:
         raise _usage_unavailable() from None
 

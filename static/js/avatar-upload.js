@@ -150,7 +150,8 @@
       return MESSAGES.form_refused(); // the signed form expired or was used already: a new one will do
     }
     if (code === 'AccessDenied' || status === 403) return MESSAGES.access_denied();
-    if (code === 'EntityTooLarge') return MESSAGES.too_large(err.maxBytes || maxBytes);
+    // The page's own limit; the form's is the declared size, which only a changed or tampered file passes.
+    if (code === 'EntityTooLarge') return MESSAGES.too_large(Number.isFinite(maxBytes) ? maxBytes : err.maxBytes);
     if (status === -1 || status === -2 || status === 0 || err instanceof TypeError ||
         /Timeout|Network|RequestError|XHR error/i.test(`${err && err.name} ${err && err.message}`)) {
       return MESSAGES.network();
@@ -636,7 +637,7 @@
           err.name = 'OssFormError';
           err.code = text('Code');
           err.status = xhr.status;
-          err.maxBytes = form.maxBytes; // the limit the signed policy set
+          err.maxBytes = form.maxBytes; // the limit the signed policy set: the declared size
           reject(err);
         });
         xhr.addEventListener('error', () => {

@@ -16,6 +16,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
+from accounts.throttling import rate_limits_clear
 from sandbox.config import SandboxConfig
 from sandbox.server import Sandbox
 from tests.pngs import png_bytes
@@ -221,12 +222,11 @@ def test_reservations_never_exceed_the_quota(user, settings, quota, sizes):
     granted = 0
     for size in sizes:
         try:
-            left = _usage_reserve(user=user, size=size)
+            _usage_reserve(user=user, size=size)
         except Exception as exc:
             assert getattr(exc, "code", "") == "quota_exceeded"
             assert granted + size > quota
             continue
-        assert left == quota - granted and left >= size  # the form's maxBytes never passes the quota
         granted += size
     row = UploadUsage.objects.filter(user=user).first()
     assert (row.pending_bytes if row else 0) == granted <= quota
@@ -279,3 +279,41 @@ def test_the_stock_mobile_format_is_refused_over_quota_too(jwt_client, user, set
     assert response.json()["ErrorCode"] == "quota_exceeded"
     assert "AccessKeySecret" not in response.json()
     assert refusals() == [("sts_token", "quota_exceeded", "alice")]
+
+
+@hypothesis_settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    uploads=st.lists(
+        st.tuples(st.integers(min_value=1, max_value=900), st.integers(min_value=1, max_value=1500)),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_forms_never_store_more_than_the_quota_whatever_size_they_declare(
+    jwt_client, user, settings, fresh, uploads
+):
+    """Each client declares one size and sends another: storage keeps what the forms carried within the
+    quota, because a form carries at most the size it reserved."""
+    settings.UPLOAD_QUOTA_BYTES, settings.UPLOAD_QUOTA_OBJECTS = 2000, 0
+    server = oss2.Bucket(
+        oss2.Auth(settings.ALIYUN_ACCESS_KEY_ID, settings.ALIYUN_ACCESS_KEY_SECRET),
+        fresh.oss_endpoint,
+        settings.ALIYUN_OSS_BUCKET,
+    )
+    prefix = f"user/{user.pk}/"
+    for listed in oss2.ObjectIterator(server, prefix=prefix):
+        server.delete_object(listed.key)
+    UploadUsage.objects.filter(user=user).delete()
+    rate_limits_clear()
+
+    for declared, sent in uploads:
+        answer = ask(jwt_client, size=declared)
+        if answer.status_code != 200:
+            assert answer.json()["code"] == "quota_exceeded"
+            continue
+        stored = send(answer.json(), (b"\x89PNG" + b"x" * sent)[:sent])
+        assert stored.status_code == (204 if sent <= declared else 400), (declared, sent, stored.text)
+
+    assert sum(listed.size for listed in oss2.ObjectIterator(server, prefix=prefix)) <= 2000
