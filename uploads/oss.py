@@ -109,11 +109,20 @@ def _translate(exc: Oss2Error, operation: str) -> OssError:
     )
 
 
+# What HEAD of a symbolic link answers when its target cannot be read through it: 404
+# SymlinkTargetNotExist for a link to nothing (Alibaba's error page 0026-00000012), 400
+# InvalidTargetType for a link to another link. Only a link answers so: the user's doing, not ours.
+_BROKEN_LINK_CODES = {"SymlinkTargetNotExist", "InvalidTargetType"}
+
+
 def head_object(key: str) -> ObjectInfo:
-    """Size and type of ``key`` as OSS stores them. Raises ``OssError``."""
+    """Size and type of ``key`` as OSS stores them. A symbolic link whose target cannot be read through
+    it comes back as ``object_type`` ``Symlink`` with size 0. Raises ``OssError``."""
     try:
         result = _bucket().head_object(key)
     except Oss2Error as exc:
+        if exc.code in _BROKEN_LINK_CODES:
+            return ObjectInfo(key=key, size=0, content_type="", etag="", object_type=SYMLINK)
         raise _translate(exc, "HeadObject") from None
     return ObjectInfo(
         key=key,

@@ -127,6 +127,27 @@ def test_symlink_to_another_users_image_is_refused(jwt_client, user, other_user,
     assert user.avatar_key == ""
 
 
+@pytest.mark.parametrize("target", ["link", "nothing"])
+def test_a_link_to_a_link_or_to_nothing_is_refused_as_not_an_image(jwt_client, user, target, caplog):
+    """OSS answers HEAD of a link to a link with 400 InvalidTargetType, and of a link to nothing with 404
+    SymlinkTargetNotExist: the user's doing, so a 400 not_an_image like any link, not a 502 that blames
+    the server's configuration (and logs an error)."""
+    bucket = user_bucket(jwt_client)
+    if target == "link":
+        bucket.put_symlink(f"user/{user.pk}/anything.png", f"user/{user.pk}/first-link.png")
+        link_target = f"user/{user.pk}/first-link.png"
+    else:
+        link_target = f"user/{user.pk}/absent.png"
+    link = f"user/{user.pk}/avatars/link.png"
+    bucket.put_symlink(link_target, link)
+
+    with caplog.at_level("ERROR"):
+        response = jwt_client.post(URL, {"key": link}, format="json")
+
+    assert_error(response, 400, "not_an_image")
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
+
+
 @pytest.mark.parametrize(
     "suffix",
     ["avatars/../../2/x.png", "avatars/./x.png", "avatars//x.png", "avatars/", "a\\b.png", "a\nb.png"],
