@@ -12,7 +12,9 @@ class User(AbstractUser):
         _("avatar key"),
         max_length=1024,
         blank=True,
-        help_text=_("OSS object key of the confirmed avatar, always under user/<id>/."),
+        help_text=_(
+            "OSS object key of the confirmed avatar, always under avatars/<id>/ (the server's copy)."
+        ),
     )
     tokens_valid_after = models.DateTimeField(
         _("tokens valid after"),
