@@ -52,6 +52,12 @@ class _LoginThrottled:
     throttle_scope = "login"
 
 
+def _not_stored(response: Response) -> Response:
+    """A token pair is a credential: no cache, shared or the browser's, may keep the answer."""
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 class TokenObtainApi(_LoginThrottled, jwt_views.TokenObtainPairView):
     """``{username, password}`` → ``{access, refresh}``. Rate limited per client."""
 
@@ -64,7 +70,7 @@ class TokenObtainApi(_LoginThrottled, jwt_views.TokenObtainPairView):
         }
     )
     def post(self, request: Request, *args, **kwargs) -> Response:
-        return super().post(request, *args, **kwargs)
+        return _not_stored(super().post(request, *args, **kwargs))
 
 
 class TokenRefreshApi(_LoginThrottled, jwt_views.TokenRefreshView):
@@ -83,7 +89,7 @@ class TokenRefreshApi(_LoginThrottled, jwt_views.TokenRefreshView):
         }
     )
     def post(self, request: Request, *args, **kwargs) -> Response:
-        return super().post(request, *args, **kwargs)
+        return _not_stored(super().post(request, *args, **kwargs))
 
 
 class LogoutApi(_LoginThrottled, jwt_views.TokenBlacklistView):

@@ -79,6 +79,19 @@ def test_refresh_rotates_and_logout_blacklists(api_client, user, password):
     assert after_logout.json()["code"] == "token_not_valid"
 
 
+def test_answers_carrying_tokens_are_never_stored_by_a_cache(api_client, user, password):
+    """As every other answer with credentials in it (sts-token, sts-server, /api/me/): a shared or
+    browser cache must not keep a token pair (RFC 6749 5.1 asks the same of token endpoints)."""
+    login = obtain(api_client, user.username, password)
+    refreshed = api_client.post(
+        "/api/auth/token/refresh/", {"refresh": login.json()["refresh"]}, format="json"
+    )
+
+    assert login.status_code == refreshed.status_code == 200
+    assert login["Cache-Control"] == "no-store"
+    assert refreshed["Cache-Control"] == "no-store"
+
+
 def test_logout_with_garbage_token_is_401(api_client):
     response = api_client.post("/api/auth/logout/", {"refresh": "garbage"}, format="json")
     assert response.status_code == 401
