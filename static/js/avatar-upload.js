@@ -15,8 +15,9 @@
  * Before any byte is sent, the page checks what it can: an avatar's type from its first bytes (the
  * name and the browser's guess are not trusted, as the server does not trust them either) and its size
  * against the server's limit (data-max-bytes). A multipart upload's checkpoint (upload id, key, parts
- * done; never a secret) is kept in localStorage, so after a reload the same file picks up where it
- * stopped, with fresh credentials from the API.
+ * done; never a secret) is kept in localStorage per signed-in user (data-user-id), so after a reload the
+ * same file picks up where it stopped, with fresh credentials from the API, and the next person on a
+ * shared browser never resumes into the previous one's folder, which their credentials cannot write.
  *
  * Progress: ali-oss reports only finished parts, so the page also listens to the upload progress of the
  * XHRs it sends to the OSS endpoint (ali-oss uses XMLHttpRequest in browsers) and advances the bar
@@ -238,31 +239,31 @@
   const fingerprint = (file) => `${file.name}\u0000${file.size}\u0000${file.lastModified}`;
 
   const checkpoints = {
-    key: (kind, file) => `${CHECKPOINT_PREFIX}${kind}:${fingerprint(file)}`,
-    load(kind, file) {
+    key: (scope, file) => `${CHECKPOINT_PREFIX}${scope}:${fingerprint(file)}`,
+    load(scope, file) {
       try {
-        const saved = JSON.parse(localStorage.getItem(this.key(kind, file)) || 'null');
+        const saved = JSON.parse(localStorage.getItem(this.key(scope, file)) || 'null');
         if (saved && Date.now() - saved.savedAt < CHECKPOINT_MAX_AGE_MS && saved.fileSize === file.size) return saved;
       } catch (err) {
         /* unreadable: start over */
       }
-      this.drop(kind, file);
+      this.drop(scope, file);
       return null;
     },
-    save(kind, file, checkpoint) {
+    save(scope, file, checkpoint) {
       const { name, fileSize, partSize, uploadId, doneParts } = checkpoint;
       try {
         localStorage.setItem(
-          this.key(kind, file),
+          this.key(scope, file),
           JSON.stringify({ name, fileSize, partSize, uploadId, doneParts, savedAt: Date.now() }),
         );
       } catch (err) {
         /* storage full or disabled: the upload still works, it just cannot resume */
       }
     },
-    drop(kind, file) {
+    drop(scope, file) {
       try {
-        localStorage.removeItem(this.key(kind, file));
+        localStorage.removeItem(this.key(scope, file));
       } catch (err) {
         /* nothing to do */
       }
@@ -424,6 +425,7 @@
     constructor(root) {
       this.root = root;
       this.kind = root.dataset.kind; // "avatar" or "file"
+      this.checkpointScope = `user-${root.dataset.userId}:${this.kind}`; // whose upload, which widget
       this.prefix = this.kind === 'avatar' ? '' : 'large-';
       this.urls = {
         me: root.dataset.meUrl,
@@ -527,7 +529,7 @@
       }
       this.file = file;
       this.type = this.type || file.type || 'application/octet-stream';
-      const saved = checkpoints.load(this.kind, file);
+      const saved = checkpoints.load(this.checkpointScope, file);
       if (saved) {
         this.uploadButton.textContent = gettext('Resume upload');
         this.setStatus(
@@ -564,7 +566,7 @@
     /** Multipart upload of this.file to `key`, resuming from the saved checkpoint when there is one. */
     async sendInParts(client, answer, key) {
       const file = this.file;
-      const saved = checkpoints.load(this.kind, file);
+      const saved = checkpoints.load(this.checkpointScope, file);
       const target = saved ? saved.name : key;
       const partSize = saved ? saved.partSize : partSizeFor(file.size);
       let uploadId = saved ? saved.uploadId : null;
@@ -579,22 +581,22 @@
         progress: (_fraction, checkpoint) => {
           if (!checkpoint || !checkpoint.uploadId) return;
           uploadId = checkpoint.uploadId;
-          checkpoints.save(this.kind, file, checkpoint);
+          checkpoints.save(this.checkpointScope, file, checkpoint);
           this.meter.confirm(bytesDone(checkpoint));
         },
       };
       if (saved) options.checkpoint = { ...saved, doneParts: saved.doneParts.slice(), file };
       try {
         await client.multipartUpload(target, file, options);
-        checkpoints.drop(this.kind, file);
+        checkpoints.drop(this.checkpointScope, file);
         return target;
       } catch (err) {
         if (isCancel(err)) {
-          checkpoints.drop(this.kind, file);
+          checkpoints.drop(this.checkpointScope, file);
           // Throw away the parts already stored; the token allows AbortMultipartUpload on its own prefix.
           if (uploadId) await client.abortMultipartUpload(target, uploadId).catch(() => {});
         } else if (err && (err.name === 'abort' || err.code === 'NoSuchUpload')) {
-          checkpoints.drop(this.kind, file); // the upload id is gone: the next try starts over
+          checkpoints.drop(this.checkpointScope, file); // the upload id is gone: the next try starts over
         }
         throw err;
       } finally {
@@ -657,7 +659,7 @@
 
     async keyFor(answer, explicitKey) {
       if (explicitKey) return explicitKey;
-      if (checkpoints.load(this.kind, this.file)) return null; // the checkpoint knows its key
+      if (checkpoints.load(this.checkpointScope, this.file)) return null; // the checkpoint knows its key
       if (this.kind === 'avatar') {
         const target = await api('POST', this.urls.uploadKey, { contentType: this.type, size: this.file.size });
         return target.key;
@@ -722,7 +724,7 @@
         } else {
           this.setStatus(describeError(err, this.maxBytes), 'error');
           this.retryButton.hidden = !this.file;
-          if (checkpoints.load(this.kind, this.file)) this.uploadButton.textContent = gettext('Resume upload');
+          if (checkpoints.load(this.checkpointScope, this.file)) this.uploadButton.textContent = gettext('Resume upload');
         }
         return false;
       } finally {

@@ -219,6 +219,37 @@ def test_an_interrupted_upload_resumes_after_a_reload(page, live_server, user, p
     assert checkpoints(page) == []  # done: nothing left to resume
 
 
+def test_the_next_person_on_a_shared_browser_does_not_resume_into_the_previous_ones_folder(
+    page, live_server, user, other_user, password, sandbox, tmp_path
+):
+    """Alice's unfinished upload is kept in localStorage after she logs out; Bob, on the same
+    browser with the same file, uploads it to his own folder instead of resuming into hers (his
+    credentials may not write there: every try was refused, with nothing to do about it)."""
+    log_in(page, live_server, user, password)
+    path = tmp_path / "shared.tar"
+    path.write_bytes(os.urandom(2_000_000))
+    throttle_uploads(page, 300_000)
+    large(page, "file-input").set_input_files(str(path))
+    large(page, "upload-button").click()
+    page.wait_for_function(
+        """() => Object.keys(localStorage).some((k) => k.startsWith('ossUploadCheckpoint:')
+                  && JSON.parse(localStorage.getItem(k)).doneParts.length >= 2)""",
+        timeout=30_000,
+    )
+    page.reload()
+    page.click('[data-testid="logout-button"]')
+    throttle_uploads(page, -1)
+    log_in(page, live_server, other_user, password)
+
+    large(page, "file-input").set_input_files(str(path))
+    expect(large(page, "upload-button")).to_have_text("Upload")
+    large(page, "upload-button").click()
+
+    expect(large(page, "upload-status")).to_have_text("shared.tar uploaded.", timeout=60_000)
+    key = large(page, "uploaded-key").text_content().removeprefix("Stored as ")
+    assert key.startswith(f"user/{other_user.pk}/files/"), key
+
+
 def test_a_failed_upload_can_be_retried(page, live_server, user, password, sandbox):
     log_in(page, live_server, user, password)
     page.route(f"{sandbox.oss_endpoint}/**", lambda route: route.abort("connectionreset"))
