@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.http import parse_header_parameters
 
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_SAFE_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")  # whole value (fullmatch): "$" would let a final "\n" in
 
 
 def _behind_proxy() -> bool:
@@ -32,7 +32,7 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         # Only a proxy we are told about may name the request; a client could collide with other ids.
         incoming = request.headers.get("X-Request-ID", "") if _behind_proxy() else ""
-        request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _SAFE_ID.fullmatch(incoming) else uuid.uuid4().hex
         request.request_id = request_id
         # Left set after the response (the next request in this thread sets its own): Django logs
         # a 4xx/5xx ("django.request") and runserver its request line ("django.server") after the
