@@ -10,6 +10,8 @@ ROLE_ARN = re.compile(r"^acs:ram::\d+:role/[A-Za-z0-9._-]{1,64}$")
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 # RoleSessionName: 2-64 of A-Z a-z 0-9 . @ - _
 ROLE_SESSION_NAME = re.compile(r"^[A-Za-z0-9.@_-]{2,64}$")
+# x-oss-object-type of a symbolic link (PutSymlink); HEAD and GET of one answer with its target.
+SYMLINK_OBJECT_TYPE = "Symlink"
 
 
 def is_loopback_host(host: str) -> bool:

@@ -35,7 +35,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import http_date, parse_date
 from werkzeug.wrappers import Request, Response
 
-from core.aliyun_names import BUCKET_NAME
+from core.aliyun_names import BUCKET_NAME, SYMLINK_OBJECT_TYPE
 from sandbox import bucket_config, oss_auth
 from sandbox.config import SandboxConfig
 from sandbox.errors import OssError
@@ -68,7 +68,7 @@ STANDARD_OBJECT_HEADERS = (
     "Content-Language",
     "Expires",
 )
-SYMLINK = "Symlink"  # x-oss-object-type of a PutSymlink object
+SYMLINK = SYMLINK_OBJECT_TYPE
 RESPONSE_OVERRIDES = {
     "response-content-type": "Content-Type",
     "response-content-language": "Content-Language",

@@ -19,10 +19,11 @@ from django.dispatch import receiver
 from oss2.exceptions import NotFound, RequestError
 from oss2.exceptions import OssError as Oss2Error
 
+from core.aliyun_names import SYMLINK_OBJECT_TYPE
+
 logger = logging.getLogger(__name__)
 
-# The x-oss-object-type of a symbolic link (PutSymlink).
-SYMLINK = "Symlink"
+SYMLINK = SYMLINK_OBJECT_TYPE  # what ObjectInfo.object_type says for a symbolic link
 # One lookup must not hold a web worker for oss2's default 60 s; oss2 retries connection errors itself.
 TIMEOUT_SECONDS = 5
 

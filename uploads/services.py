@@ -534,9 +534,9 @@ def post_policy_issue(
 
     ``content_type`` must be one the purpose accepts and ``size`` (bytes, what the client declares)
     at most its limit; the form lets OSS accept 1 to ``max_bytes`` (= ``size``) bytes of exactly that
-    type at exactly that key, once (forbid-overwrite), until ``expiration`` (at most 10 minutes). It is signed
-    with the user's own scoped STS credentials, obtained and reused as for ``sts_token_issue``; the
-    AccessKey secret stays here. Every attempt is audited with grant ``post_policy``.
+    type at exactly that key, once (forbid-overwrite), until ``expiration`` (at most 10 minutes). It is
+    signed with the user's own scoped STS credentials, obtained and reused as for ``sts_token_issue``;
+    the AccessKey secret stays here. Every attempt is audited with grant ``post_policy``.
 
     Quota: the declared size and one object are added to the user's pending usage (refused if they do
     not fit), and storage refuses a file larger than declared, so what forms add to the folders never
@@ -556,9 +556,9 @@ def post_policy_issue(
         _usage_reserve(user=user, size=size)
     except ApplicationError as exc:
         raise _refuse(user=user, context=context, grant=grant, error=exc, object_key=key) from None
-    # The form carries at most the size reserved for it: more would let forms that declare one byte
-    # each fill the quota many times over (each could carry all that is left).
-    max_bytes = min(chosen.max_bytes(), size)
+    # The form carries at most the size reserved for it (_purpose_for refused one above the purpose's
+    # limit): more would let forms that declare one byte each fill the quota many times over.
+    max_bytes = size
     try:
         policy = _session_policy(user=user, context=context, grant=grant)
         obtained = _obtain(user=user, context=context, grant=grant, policy=policy, object_key=key)

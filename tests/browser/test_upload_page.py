@@ -50,6 +50,15 @@ def large(page: Page, test_id: str):
     return page.locator(f'[data-testid="large-{test_id}"]')
 
 
+def wait_for_checkpoint(page: Page, *, parts: int) -> None:
+    """Until a multipart upload's checkpoint in localStorage records ``parts`` finished parts."""
+    page.wait_for_function(
+        f"""() => Object.keys(localStorage).some((k) => k.startsWith('ossUploadCheckpoint:')
+                  && JSON.parse(localStorage.getItem(k)).doneParts.length >= {parts})""",
+        timeout=30_000,
+    )
+
+
 def oss_requests(page: Page, sandbox) -> list[tuple[str, str]]:
     """(method, URL) of every request the page sends to the storage service, in order."""
     seen: list[tuple[str, str]] = []
@@ -183,11 +192,7 @@ def test_an_interrupted_upload_resumes_after_a_reload(page, live_server, user, p
 
     large(page, "file-input").set_input_files(str(path))
     large(page, "upload-button").click()
-    page.wait_for_function(
-        """() => Object.keys(localStorage).some((k) => k.startsWith('ossUploadCheckpoint:')
-                  && JSON.parse(localStorage.getItem(k)).doneParts.length >= 4)""",
-        timeout=30_000,
-    )
+    wait_for_checkpoint(page, parts=4)
     page.reload()  # the tab is closed mid-upload, or the laptop lid shut
     expect(page.locator("#file-uploader")).to_have_attribute("data-ready", "true")
     [saved] = checkpoints(page)
@@ -231,11 +236,7 @@ def test_the_next_person_on_a_shared_browser_does_not_resume_into_the_previous_o
     throttle_uploads(page, 300_000)
     large(page, "file-input").set_input_files(str(path))
     large(page, "upload-button").click()
-    page.wait_for_function(
-        """() => Object.keys(localStorage).some((k) => k.startsWith('ossUploadCheckpoint:')
-                  && JSON.parse(localStorage.getItem(k)).doneParts.length >= 2)""",
-        timeout=30_000,
-    )
+    wait_for_checkpoint(page, parts=2)
     page.reload()
     page.click('[data-testid="logout-button"]')
     throttle_uploads(page, -1)

@@ -13,14 +13,6 @@ import pytest
 from tests.sandbox.conftest import oss_error_code
 
 
-def server_bucket(sandbox, bucket_name: str) -> oss2.Bucket:
-    """The bucket as the server's long-term key sees it (every action allowed)."""
-    config = sandbox.config
-    return oss2.Bucket(
-        oss2.Auth(config.access_key_id, config.access_key_secret), sandbox.oss_endpoint, bucket_name
-    )
-
-
 def test_a_token_may_link_from_its_own_folder_to_any_key(make_oss2, issue) -> None:
     user7, user8 = make_oss2(issue(7)), make_oss2(issue(8))
     user8.put_object("user/8/private.png", b"user 8's bytes")
@@ -62,34 +54,32 @@ def test_under_the_link_only_reading_a_token_reads_any_key_through_its_own_link(
         sandbox.config.symlink_reads = "link-and-target"
 
 
-def test_head_and_get_of_a_link_answer_with_the_target(sandbox, bucket_name, make_oss2, user7) -> None:
+def test_head_and_get_of_a_link_answer_with_the_target(make_oss2, user7, server_oss) -> None:
     user = make_oss2(user7)
     stored = user.put_object("user/7/target.png", b"the target's bytes")
     user.put_symlink("user/7/target.png", "user/7/link.png")
-    server = server_bucket(sandbox, bucket_name)
 
-    head = server.head_object("user/7/link.png")
+    head = server_oss.head_object("user/7/link.png")
     assert (head.content_length, head.etag, head.object_type) == (18, stored.etag, "Symlink")
-    assert server.get_object("user/7/link.png").read() == b"the target's bytes"
+    assert server_oss.get_object("user/7/link.png").read() == b"the target's bytes"
     assert user.get_object("user/7/link.png").read() == b"the target's bytes"
 
 
-def test_copy_of_a_link_copies_the_link(sandbox, bucket_name, make_oss2, user7) -> None:
+def test_copy_of_a_link_copies_the_link(bucket_name, make_oss2, user7, server_oss) -> None:
     user = make_oss2(user7)
     user.put_object("user/7/target.png", b"first")
     user.put_symlink("user/7/target.png", "user/7/link.png")
-    server = server_bucket(sandbox, bucket_name)
 
-    server.copy_object(bucket_name, "user/7/link.png", "copied/link.png")
+    server_oss.copy_object(bucket_name, "user/7/link.png", "copied/link.png")
     user.put_object("user/7/target.png", b"second")
 
-    assert server.get_symlink("copied/link.png").target_key == "user/7/target.png"
-    assert server.get_object("copied/link.png").read() == b"second"
+    assert server_oss.get_symlink("copied/link.png").target_key == "user/7/target.png"
+    assert server_oss.get_object("copied/link.png").read() == b"second"
 
 
-def test_a_link_to_nothing_is_404(sandbox, bucket_name, make_oss2, user7) -> None:
+def test_a_link_to_nothing_is_404(make_oss2, user7, server_oss) -> None:
     make_oss2(user7).put_symlink("user/7/absent.png", "user/7/dangling.png")
 
     with pytest.raises(oss2.exceptions.OssError) as raised:
-        server_bucket(sandbox, bucket_name).get_object("user/7/dangling.png")
+        server_oss.get_object("user/7/dangling.png")
     assert oss_error_code(raised.value) == (404, "SymlinkTargetNotExist")

@@ -9,7 +9,6 @@ import base64
 import json
 from datetime import UTC, datetime, timedelta
 
-import oss2
 import pytest
 import requests
 from django.conf import settings as django_settings
@@ -38,17 +37,6 @@ FIELD_NAMES = [
 pytestmark = pytest.mark.django_db
 
 
-def server_bucket() -> oss2.Bucket:
-    """What the server's own RAM key sees in the bucket."""
-    auth = oss2.AuthV4(django_settings.ALIYUN_ACCESS_KEY_ID, django_settings.ALIYUN_ACCESS_KEY_SECRET)
-    return oss2.Bucket(
-        auth,
-        django_settings.ALIYUN_OSS_ENDPOINT,
-        django_settings.ALIYUN_OSS_BUCKET,
-        region=django_settings.ALIYUN_OSS_REGION,
-    )
-
-
 def ask(client: APIClient, content_type: str = "image/png", size: int = 100, **extra: object):
     return client.post(URL, {"contentType": content_type, "size": size, **extra}, format="json")
 
@@ -74,7 +62,7 @@ def oss_code(answer: requests.Response) -> str:
     return answer.text.split("<Code>", 1)[1].split("</Code>", 1)[0] if "<Code>" in answer.text else ""
 
 
-def test_form_upload_within_limit_is_stored(jwt_client, user, sandbox):
+def test_form_upload_within_limit_is_stored(jwt_client, user, sandbox, server_oss):
     image = png_bytes(8, 8)
     form = form_for(jwt_client, size=len(image))
 
@@ -86,7 +74,7 @@ def test_form_upload_within_limit_is_stored(jwt_client, user, sandbox):
     assert form["key"].startswith(f"user/{user.pk}/avatars/") and form["key"].endswith(".png")
     assert form["url"] == f"{sandbox.oss_endpoint}/{django_settings.ALIYUN_OSS_BUCKET}/"
     assert form["maxBytes"] == len(image)  # the declared size: the form carries no more
-    stored = server_bucket().get_object(form["key"])
+    stored = server_oss.get_object(form["key"])
     assert stored.read() == image
     assert stored.headers["Content-Type"] == "image/png"
 
@@ -109,7 +97,9 @@ def test_the_form_keeps_to_what_the_policy_says(jwt_client, user):
     assert timedelta(minutes=9) < expires_at - issued_at <= timedelta(minutes=10)
 
 
-def test_one_byte_over_the_limit_is_refused_by_storage_and_nothing_is_stored(jwt_client, settings):
+def test_one_byte_over_the_limit_is_refused_by_storage_and_nothing_is_stored(
+    jwt_client, settings, server_oss
+):
     settings.AVATAR_MAX_BYTES = 1000
     form = form_for(jwt_client, size=1000)
 
@@ -117,12 +107,12 @@ def test_one_byte_over_the_limit_is_refused_by_storage_and_nothing_is_stored(jwt
 
     assert answer.status_code == 400
     assert oss_code(answer) == "EntityTooLarge"
-    assert not server_bucket().object_exists(form["key"])
+    assert not server_oss.object_exists(form["key"])
     assert send(form, b"").status_code == 400  # and an empty file is too small
-    assert not server_bucket().object_exists(form["key"])
+    assert not server_oss.object_exists(form["key"])
 
 
-def test_another_key_or_another_type_is_refused(jwt_client, user):
+def test_another_key_or_another_type_is_refused(jwt_client, user, server_oss):
     form = form_for(jwt_client)
     other_key = form["key"].replace(".png", "-2.png")
 
@@ -134,11 +124,11 @@ def test_another_key_or_another_type_is_refused(jwt_client, user):
         assert answer.status_code == 403, answer.text
         assert oss_code(answer) == "AccessDenied"
         assert "Invalid according to Policy" in answer.text
-    assert not server_bucket().object_exists(form["key"])
-    assert not server_bucket().object_exists(other_key)
+    assert not server_oss.object_exists(form["key"])
+    assert not server_oss.object_exists(other_key)
 
 
-def test_the_same_form_cannot_be_used_twice(jwt_client):
+def test_the_same_form_cannot_be_used_twice(jwt_client, server_oss):
     form = form_for(jwt_client)
     assert send(form, b"first").status_code == 204
 
@@ -146,7 +136,7 @@ def test_the_same_form_cannot_be_used_twice(jwt_client):
 
     assert again.status_code == 409
     assert oss_code(again) == "FileAlreadyExists"
-    assert server_bucket().get_object(form["key"]).read() == b"first"
+    assert server_oss.get_object(form["key"]).read() == b"first"
 
 
 def test_dropping_forbid_overwrite_from_the_form_is_refused(jwt_client):
