@@ -5,7 +5,7 @@ from datetime import datetime
 from django.utils.translation import gettext, pgettext
 
 from accounts.models import User
-from uploads import oss
+from aliyun import oss
 from uploads.models import OUTCOME_BADGES, TokenIssuance
 
 from .models import AvatarChange

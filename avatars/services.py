@@ -17,10 +17,10 @@ from django.db import DatabaseError
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from aliyun import oss
+from aliyun.policy import user_prefix
 from core.exceptions import ApplicationError
 from core.text import storable_text
-from uploads import oss
-from uploads.policy import user_prefix
 from uploads.services import RequestContext, upload_usage_refresh
 
 from .models import AvatarChange

@@ -17,9 +17,9 @@ from gunicorn.glogging import Logger
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
+from aliyun.deadlines import sts_call_deadline_seconds
 from core.middleware import QueryStringLogFilter
 from core.redaction import RedactSecretsLogFilter, redact_secrets
-from uploads.sts import call_deadline_seconds
 
 
 class JsonAccessLogger(Logger):
@@ -62,7 +62,7 @@ worker_class = "gthread"
 threads = settings.GUNICORN_THREADS
 # Above the worst case of one request: waiting for another request's STS call to the lock's
 # deadline, then making its own (services._fresh_or_cached), plus the database.
-timeout = settings.GUNICORN_TIMEOUT or int(2 * call_deadline_seconds() + 5)
+timeout = settings.GUNICORN_TIMEOUT or int(2 * sts_call_deadline_seconds() + 5)
 graceful_timeout = 30
 keepalive = 5
 worker_tmp_dir = "/dev/shm"  # noqa: S108 -- heartbeat files off the disk (slow or read-only in containers)

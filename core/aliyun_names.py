@@ -1,8 +1,12 @@
-"""Alibaba Cloud naming rules and the loopback test, shared by the settings checks, the STS seam and
-the sandbox so that what the app accepts and what the sandbox accepts cannot drift apart."""
+"""Alibaba Cloud naming rules, and the one place that parses role ARNs and endpoints.
+
+Shared by the settings checks, the Alibaba Cloud seam (``aliyun/``), the operator commands and the
+sandbox, so that what the app accepts and what the sandbox accepts cannot drift apart.
+"""
 
 import re
 from ipaddress import ip_address
+from urllib.parse import urlsplit
 
 # acs:ram::<account id>:role/<role name>; role names are 1-64 letters, digits, '.', '_' or '-'.
 ROLE_ARN = re.compile(r"^acs:ram::\d+:role/[A-Za-z0-9._-]{1,64}$")
@@ -10,6 +14,8 @@ ROLE_ARN = re.compile(r"^acs:ram::\d+:role/[A-Za-z0-9._-]{1,64}$")
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 # RoleSessionName: 2-64 of A-Z a-z 0-9 . @ - _
 ROLE_SESSION_NAME = re.compile(r"^[A-Za-z0-9.@_-]{2,64}$")
+# An Alibaba Cloud account id, as it stands in ARNs: decimal digits.
+ACCOUNT_ID = re.compile(r"^\d{1,32}$")
 # x-oss-object-type of a symbolic link (PutSymlink); HEAD and GET of one answer with its target.
 SYMLINK_OBJECT_TYPE = "Symlink"
 
@@ -22,3 +28,42 @@ def is_loopback_host(host: str) -> bool:
         return ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def endpoint_host(endpoint: str) -> str:
+    """The host of an endpoint given either bare (``sts.aliyuncs.com``, ``127.0.0.1:8701``, as the STS
+    SDK wants it) or as a URL (``http://127.0.0.1:8702``, as oss2 takes it); ``""`` if malformed."""
+    try:
+        return urlsplit(endpoint if "//" in endpoint else f"//{endpoint}").hostname or ""
+    except ValueError:
+        return ""
+
+
+def is_loopback_endpoint(endpoint: str) -> bool:
+    """The endpoint is on this machine (the local sandbox): see ``is_loopback_host``."""
+    return is_loopback_host(endpoint_host(endpoint))
+
+
+def endpoint_protocol(endpoint: str) -> str:
+    """``http`` only for a loopback endpoint (the local sandbox); ``https`` everywhere else."""
+    return "http" if is_loopback_endpoint(endpoint) else "https"
+
+
+def role_arn_account_id(role_arn: str) -> str:
+    """The account id in ``acs:ram::<account id>:role/<name>``, or ``""`` if the ARN is malformed."""
+    if not ROLE_ARN.match(role_arn or ""):
+        return ""
+    return role_arn.split(":")[3]
+
+
+def role_arn_name(role_arn: str) -> str:
+    """The role name in ``acs:ram::<account id>:role/<name>``, or ``""`` if the ARN is malformed."""
+    if not ROLE_ARN.match(role_arn or ""):
+        return ""
+    return role_arn.rpartition(":role/")[2]
+
+
+def ram_user_name(caller_arn: str) -> str | None:
+    """``acs:ram::<account>:user/<name>`` (GetCallerIdentity's Arn) → ``<name>``; None for a root or role ARN."""
+    _, sep, name = caller_arn.rpartition(":user/")
+    return name if sep and name else None

@@ -6,9 +6,9 @@ and OSS (``uploads/ram.py``, ``uploads/oss_admin.py``) with the administrator cr
 
 from collections.abc import Callable
 
-from uploads import oss_admin
+from aliyun import oss_admin
+from aliyun.ram import AdminCredentials, RamAdmin
 from uploads.provisioning import Change, CurrentState, SetupPlan, merged_lifecycle
-from uploads.ram import AdminCredentials, RamAdmin
 
 
 def account_state_read(*, plan: SetupPlan, admin: AdminCredentials) -> CurrentState:

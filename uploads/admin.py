@@ -20,9 +20,9 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from aliyun import oss
 from core.audit_admin import ReadOnlyAuditAdmin, audit_time_html
 
-from . import oss
 from .models import OUTCOME_BADGES, CredentialUrl, TokenIssuance, UploadUsage
 from .selectors import (
     ADDRESS_SAMPLE,

@@ -4,16 +4,14 @@ No network calls here; a live probe of STS belongs in a management command.
 """
 
 import re
-from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
-from core.aliyun_names import BUCKET_NAME, ROLE_ARN
+from core.aliyun_names import ACCOUNT_ID, BUCKET_NAME, ROLE_ARN, is_loopback_host
 from core.health import READINESS_TAG
-from uploads.policy import ACCOUNT_ID
 
 REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+$")
 STS_ENDPOINT = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$")
@@ -206,15 +204,6 @@ def check_credential_url_lifetime(app_configs: Any = None, **kwargs: Any) -> lis
 SANDBOX_KEY_PAIR = ("sandbox-ram-user", "sandbox-ram-user-secret")
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @register(Tags.security, READINESS_TAG, deploy=False)
 def check_production_endpoints_and_keys(app_configs: Any = None, **kwargs: Any) -> list:
     """With DEBUG off: no plain-http OSS endpoint off this machine, no sandbox key pair."""
@@ -222,7 +211,7 @@ def check_production_endpoints_and_keys(app_configs: Any = None, **kwargs: Any) 
         return []
     errors: list = []
     endpoint = urlsplit(settings.ALIYUN_OSS_ENDPOINT)
-    if endpoint.scheme == "http" and endpoint.hostname and not _is_loopback(endpoint.hostname):
+    if endpoint.scheme == "http" and endpoint.hostname and not is_loopback_host(endpoint.hostname):
         errors.append(
             Error(
                 f"ALIYUN_OSS_ENDPOINT {settings.ALIYUN_OSS_ENDPOINT!r} is plain http on a host that is not this machine.",

@@ -19,16 +19,15 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 import requests
 from django.conf import settings
 
-from core.aliyun_names import is_loopback_host
-from uploads import oss, oss_admin, sts
-from uploads.policy import bucket_owner_account_id
+from aliyun import oss, oss_admin, sts
+from aliyun.policy import bucket_owner_account_id
+from aliyun.ram import AdminCredentials, RamAdmin, RamError
+from core.aliyun_names import endpoint_protocol, role_arn_name
 from uploads.provisioning import PROBE_USER_PREFIX, session_policy
-from uploads.ram import AdminCredentials, RamAdmin, RamError
 
 # Well inside the 15 minutes STS and OSS tolerate; an NTP-synced server is within a second.
 MAX_CLOCK_SKEW_SECONDS = 60
@@ -53,10 +52,6 @@ class DoctorCheck:
 class DoctorInputs:
     origin: str | None
     admin: AdminCredentials | None = None
-
-
-def _role_name() -> str:
-    return settings.ALIYUN_STS_ROLE_ARN.rpartition(":role/")[2]
 
 
 def _sts_fix(error: sts.StsError) -> str:
@@ -88,20 +83,9 @@ def _sts_fix(error: sts.StsError) -> str:
     return f"STS refused with {code or error.code}: see the RAM and STS error reference."
 
 
-def _object_url(key: str) -> str:
-    """The URL a browser uses for ``key``: path style for a local endpoint, virtual-hosted otherwise."""
-    endpoint = settings.ALIYUN_OSS_ENDPOINT.rstrip("/")
-    parts = urlsplit(endpoint if "//" in endpoint else f"https://{endpoint}")
-    bucket = settings.ALIYUN_OSS_BUCKET
-    if is_loopback_host(parts.hostname or ""):
-        return f"{parts.scheme}://{parts.netloc}/{bucket}/{quote(key)}"
-    return f"{parts.scheme}://{bucket}.{parts.netloc}/{quote(key)}"
-
-
 def _sts_url() -> str:
     endpoint = settings.ALIYUN_STS_ENDPOINT
-    scheme = "http" if is_loopback_host(urlsplit(f"//{endpoint}").hostname or "") else "https"
-    return f"{scheme}://{endpoint}/"
+    return f"{endpoint_protocol(endpoint)}://{endpoint}/"
 
 
 def _skew(url: str) -> float:
@@ -123,7 +107,7 @@ def _skew(url: str) -> float:
 def check_clock() -> DoctorCheck:
     title = "Clock agrees with STS and OSS"
     try:
-        skews = {"STS": _skew(_sts_url()), "OSS": _skew(_object_url(""))}
+        skews = {"STS": _skew(_sts_url()), "OSS": _skew(oss.object_url(""))}
     except (requests.RequestException, ValueError) as exc:
         return DoctorCheck(
             "clock",
@@ -203,14 +187,18 @@ def _check_max_session(inputs: DoctorInputs, sts_result: DoctorCheck, duration: 
     )
     if inputs.admin is not None:
         try:
-            role = RamAdmin(inputs.admin).role(_role_name())
+            role = RamAdmin(inputs.admin).role(role_arn_name(settings.ALIYUN_STS_ROLE_ARN))
         except RamError as exc:
             return DoctorCheck(
                 "max_session", title, False, f"GetRole failed: {exc.code}", "Check the administrator key."
             )
         if role is None:
             return DoctorCheck(
-                "max_session", title, False, f"no role named {_role_name()}", f"Create it ({SETUP})."
+                "max_session",
+                title,
+                False,
+                f"no role named {role_arn_name(settings.ALIYUN_STS_ROLE_ARN)}",
+                f"Create it ({SETUP}).",
             )
         ok = role.max_session_duration >= duration
         return DoctorCheck(
@@ -316,7 +304,7 @@ def _check_cors(title: str, origin: str | None, put: oss_admin.ProbeAnswer | Non
         )
     try:
         answer = requests.options(
-            _object_url(f"{PROBE_USER_PREFIX}aliyun-doctor-preflight"),
+            oss.object_url(f"{PROBE_USER_PREFIX}aliyun-doctor-preflight"),
             headers={
                 "Origin": origin,
                 "Access-Control-Request-Method": "PUT",
@@ -354,9 +342,9 @@ def _check_cors(title: str, origin: str | None, put: oss_admin.ProbeAnswer | Non
 
 def _check_private(title: str, probe_key: str | None) -> DoctorCheck:
     """Anonymous requests must be refused: listing the bucket and reading an object in it."""
-    urls = {"list": _object_url("")}
+    urls = {"list": oss.object_url("")}
     if probe_key:
-        urls["read"] = _object_url(probe_key)
+        urls["read"] = oss.object_url(probe_key)
     try:
         statuses = {what: requests.get(url, timeout=HTTP_TIMEOUT).status_code for what, url in urls.items()}
     except requests.RequestException as exc:

@@ -4,7 +4,7 @@
 bucket CORS and lifecycle rules); `plan_changes()` compares them with what the account holds now
 (read by the seams `uploads/ram.py` and `uploads/oss_admin.py`) and lists what `aliyun_setup
 --apply` would change; `cli_commands()` says the same as `aliyun` CLI commands. The role's
-permission policy and the probe's session policy are derived from `uploads.policy.upload_policy`,
+permission policy and the probe's session policy are derived from `aliyun.policy.upload_policy`,
 the session policy every token carries, so the role always allows what that policy needs.
 
 Alibaba facts used (RAM and OSS API references): a RAM role's trust policy names its principals as
@@ -22,16 +22,16 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape
 
-from uploads.policy import bucket_owner_account_id, upload_policy, user_prefix
+from aliyun.oss_admin import (
+    CorsRule,
+    LifecycleRule,
+)
+from aliyun.policy import USER_ROOT, bucket_owner_account_id, upload_policy, user_prefix
+from core.aliyun_names import role_arn_account_id, role_arn_name
 
 # The doctor's probe user: 0 is never a real user's id (ids start at 1), so its folder is reserved.
-PROBE_USER_PREFIX = "user/0/"
-UPLOAD_PREFIX = "user/"
+PROBE_USER_PREFIX = f"{USER_ROOT}0/"
 AVATAR_PREFIX = "avatars/"
-# What ali-oss, oss2 and alibabacloud-oss-v2 read from answers in a browser (ETag: multipart).
-CORS_EXPOSE_HEADERS = ("ETag", "x-oss-request-id", "x-oss-hash-crc64ecma")
-CORS_METHODS = ("GET", "PUT", "POST", "DELETE", "HEAD")
-CORS_MAX_AGE_SECONDS = 600
 ROLE_MIN_MAX_SESSION = 3600
 LIFECYCLE_ABORT_ID = "uploads-abort-abandoned-multipart"
 LIFECYCLE_EXPIRE_ID = "uploads-expire-unconfirmed"
@@ -45,38 +45,6 @@ class ManagedPolicy:
     name: str
     description: str
     document: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class CorsRule:
-    allowed_origins: tuple[str, ...]
-    allowed_methods: tuple[str, ...] = CORS_METHODS
-    allowed_headers: tuple[str, ...] = ("*",)
-    expose_headers: tuple[str, ...] = CORS_EXPOSE_HEADERS
-    max_age_seconds: int | None = CORS_MAX_AGE_SECONDS
-
-    def normalized(self) -> tuple[Any, ...]:
-        """For comparison: order and case of methods and header names do not matter to OSS."""
-        return (
-            tuple(sorted(self.allowed_origins)),
-            tuple(sorted(m.upper() for m in self.allowed_methods)),
-            tuple(sorted(h.lower() for h in self.allowed_headers)),
-            tuple(sorted(h.lower() for h in self.expose_headers)),
-            self.max_age_seconds,
-        )
-
-
-@dataclass(frozen=True)
-class LifecycleRule:
-    """One rule: `expiration_days` deletes objects, `abort_multipart_days` aborts unfinished uploads."""
-
-    rule_id: str
-    prefix: str
-    expiration_days: int | None = None
-    abort_multipart_days: int | None = None
-    status: str = "Enabled"
-    # A rule of someone else's, as the SDK read it, so that re-applying the set keeps it whole.
-    raw: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -145,21 +113,6 @@ class Change:
 # --- names -----------------------------------------------------------------------------------
 
 
-def account_id_of(role_arn: str) -> str:
-    """`acs:ram::<account>:role/<name>` → `<account>`."""
-    return role_arn.split(":")[3]
-
-
-def role_name_of(role_arn: str) -> str:
-    return role_arn.rpartition(":role/")[2]
-
-
-def user_name_of(caller_arn: str) -> str | None:
-    """`acs:ram::<account>:user/<name>` (GetCallerIdentity) → `<name>`; None for a root or role ARN."""
-    _, sep, name = caller_arn.rpartition(":user/")
-    return name if sep and name else None
-
-
 def _policy_name(role_name: str, suffix: str) -> str:
     """RAM policy names allow letters, digits and hyphens, up to 128 characters."""
     return f"{re.sub(r'[^A-Za-z0-9-]', '-', role_name)}-{suffix}"[:128]
@@ -190,7 +143,7 @@ def role_permission_policy(*, bucket: str, region: str, owner: str) -> dict[str,
     """The role's own policy: the session policy's statements widened from one user's folder to
     every user's (`user/*`), and nothing else (its Deny on keys with `:` included). The token gets
     the intersection of both."""
-    return session_policy(bucket=bucket, prefix=UPLOAD_PREFIX, region=region, owner=owner)
+    return session_policy(bucket=bucket, prefix=USER_ROOT, region=region, owner=owner)
 
 
 def _object_resource_bases(*, bucket: str, region: str, owner: str) -> list[str]:
@@ -221,7 +174,7 @@ def server_oss_policy(*, bucket: str, region: str, owner: str) -> dict[str, Any]
     return {
         "Version": "1",
         "Statement": [
-            {"Effect": "Allow", "Action": ["oss:GetObject"], "Resource": under(UPLOAD_PREFIX, AVATAR_PREFIX)},
+            {"Effect": "Allow", "Action": ["oss:GetObject"], "Resource": under(USER_ROOT, AVATAR_PREFIX)},
             {
                 "Effect": "Allow",
                 "Action": ["oss:PutObject", "oss:DeleteObject"],
@@ -232,7 +185,7 @@ def server_oss_policy(*, bucket: str, region: str, owner: str) -> dict[str, Any]
                 "Effect": "Allow",
                 "Action": ["oss:ListObjects"],
                 "Resource": [base.rstrip("/") for base in bases],
-                "Condition": {"StringLike": {"oss:Prefix": [f"{UPLOAD_PREFIX}*", f"{AVATAR_PREFIX}*"]}},
+                "Condition": {"StringLike": {"oss:Prefix": [f"{USER_ROOT}*", f"{AVATAR_PREFIX}*"]}},
             },
         ],
     }
@@ -263,8 +216,8 @@ def trust_policy(*, account_id: str, ram_user: str) -> dict[str, Any]:
 
 def setup_plan(inputs: SetupInputs) -> SetupPlan:
     """The desired state for these settings."""
-    account_id = account_id_of(inputs.role_arn)
-    role_name = role_name_of(inputs.role_arn)
+    account_id = role_arn_account_id(inputs.role_arn)
+    role_name = role_arn_name(inputs.role_arn)
     where = {
         "region": inputs.region,
         "owner": bucket_owner_account_id(role_arn=inputs.role_arn, override=inputs.owner_account_id),
@@ -272,7 +225,7 @@ def setup_plan(inputs: SetupInputs) -> SetupPlan:
     lifecycle = [LifecycleRule(LIFECYCLE_ABORT_ID, "", abort_multipart_days=inputs.abort_multipart_days)]
     if inputs.expire_uploads_days:
         lifecycle.append(
-            LifecycleRule(LIFECYCLE_EXPIRE_ID, UPLOAD_PREFIX, expiration_days=inputs.expire_uploads_days)
+            LifecycleRule(LIFECYCLE_EXPIRE_ID, USER_ROOT, expiration_days=inputs.expire_uploads_days)
         )
     return SetupPlan(
         account_id=account_id,
@@ -296,7 +249,7 @@ def setup_plan(inputs: SetupInputs) -> SetupPlan:
         role_policies=(
             ManagedPolicy(
                 _policy_name(role_name, "permissions"),
-                f"What user upload tokens may do in {inputs.bucket}/{UPLOAD_PREFIX}",
+                f"What user upload tokens may do in {inputs.bucket}/{USER_ROOT}",
                 role_permission_policy(bucket=inputs.bucket, **where),
             ),
         ),

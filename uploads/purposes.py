@@ -9,10 +9,8 @@ import posixpath
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .policy import user_prefix
+from aliyun.policy import USER_ROOT, user_prefix
 
-# Every user's writable folder counts; features add the roots of what they keep per user.
-USER_ROOT = "user/"
 # What POST /api/uploads/post-policy/ signs for when the body names no purpose (the avatars app registers it).
 DEFAULT_PURPOSE = "avatar"
 

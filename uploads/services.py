@@ -23,14 +23,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from aliyun import oss, post_policy, sts
+from aliyun.deadlines import sts_call_deadline_seconds
+from aliyun.policy import bucket_owner_account_id, upload_policy, user_prefix
 from core import compiled
 from core.exceptions import ApplicationError
 from core.redaction import CREDENTIAL_URL_SECRET_PREFIX
 from core.text import storable_text
 
-from . import oss, post_policy, purposes, sts
+from . import purposes
 from .models import CredentialUrl, TokenIssuance, UploadUsage
-from .policy import bucket_owner_account_id, upload_policy, user_prefix
 from .selectors import (
     CredentialUrlStatus,
     UsageSummary,
@@ -112,7 +114,7 @@ def _fernet() -> Fernet:
 @lru_cache(maxsize=2)
 def _fernet_for(secret_key: str) -> Fernet:
     """Derived once per process (and SECRET_KEY), not on every cache read and write."""
-    key = hashlib.sha256(b"uploads.sts-cache:" + secret_key.encode()).digest()
+    key = hashlib.sha256(b"aliyun.sts-cache:" + secret_key.encode()).digest()
     return Fernet(base64.urlsafe_b64encode(key))
 
 
@@ -231,7 +233,7 @@ def _fresh_or_cached(key: str, *, session_name: str, policy: dict[str, Any]) -> 
         # Reuse is switched off: nothing will be cached, so there is nothing to wait for.
         return _Obtained(_assume_role(session_name=session_name, policy=policy), reused=False)
     lock_key, lock_owner, failing_key = f"{key}:lock", uuid.uuid4().hex, f"{key}:sts-failing"
-    deadline = time.monotonic() + sts.call_deadline_seconds()
+    deadline = time.monotonic() + sts_call_deadline_seconds()
     holds_lock = False
     while True:
         cached = _cache_get(key)
@@ -242,7 +244,7 @@ def _fresh_or_cached(key: str, *, session_name: str, policy: dict[str, Any]) -> 
             code, upstream_code = failing
             error = sts.StsError(code, "STS failed moments ago.", upstream_code=upstream_code)
             return _Obtained(cached, reused=True, sts_error=error)
-        added = cache.add(lock_key, lock_owner, timeout=int(sts.call_deadline_seconds()) + 1)
+        added = cache.add(lock_key, lock_owner, timeout=int(sts_call_deadline_seconds()) + 1)
         holds_lock = added is True
         # None: the cache is down (django-redis ignores its errors), so nobody can hold the lock.
         # Past the deadline the holder is presumed dead.

@@ -325,7 +325,7 @@ def test_the_token_cannot_write_the_confirmed_avatar(jwt_client, user):
 
 
 def test_changing_the_avatar_removes_the_previous_copy_and_the_upload(jwt_client, user, sandbox):
-    from uploads import oss
+    from aliyun import oss
 
     keys = []
     for size in (8, 9):
@@ -345,7 +345,7 @@ def test_changing_the_avatar_removes_the_previous_copy_and_the_upload(jwt_client
 
 
 def test_object_changed_between_check_and_copy_is_409(jwt_client, user, monkeypatch):
-    from uploads import oss
+    from aliyun import oss
 
     data = png_bytes(8, 8)
     key = upload_key(jwt_client, "image/png", len(data))

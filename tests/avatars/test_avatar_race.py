@@ -18,10 +18,10 @@ import pytest
 import requests
 from rest_framework.throttling import ScopedRateThrottle
 
+from aliyun import oss
 from avatars.services import CONFIRMED_AVATAR_PREFIX
 from tests.isolation import REPORT
 from tests.pngs import png_bytes
-from uploads import oss
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

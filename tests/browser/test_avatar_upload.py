@@ -11,6 +11,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from aliyun import oss
 from sandbox.tokens import CredentialError, issue_credentials, resolve_principal
 from tests.browser.helpers import (
     WATCH_PROGRESS,
@@ -23,7 +24,6 @@ from tests.browser.helpers import (
     throttle_uploads,
 )
 from tests.pngs import png_bytes
-from uploads import oss
 from uploads.services import session_policy_build
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

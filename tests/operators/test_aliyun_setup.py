@@ -163,7 +163,7 @@ def test_refuses_without_an_origin_or_with_a_root_key(fresh_sandbox, settings, m
     with pytest.raises(CommandError, match="DJANGO_CSRF_TRUSTED_ORIGINS"):
         run()
     settings.CSRF_TRUSTED_ORIGINS = [SITE]
-    from uploads import sts
+    from aliyun import sts
 
     monkeypatch.setattr(
         sts,

@@ -5,8 +5,9 @@ import string
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aliyun.policy import UPLOAD_ACTIONS, upload_policy
+from core.aliyun_names import ram_user_name
 from sandbox.policy import bucket_resource, is_allowed, object_resource, parse_policy
-from uploads.policy import UPLOAD_ACTIONS, upload_policy
 from uploads.provisioning import (
     CorsRule,
     CurrentState,
@@ -17,7 +18,6 @@ from uploads.provisioning import (
     server_oss_policy,
     session_policy,
     setup_plan,
-    user_name_of,
 )
 
 INPUTS = SetupInputs(
@@ -91,8 +91,8 @@ def test_names_and_the_duration():
     assert (
         setup_plan(SetupInputs(**{**INPUTS.__dict__, "duration_seconds": 7200})).max_session_duration == 7200
     )
-    assert user_name_of("acs:ram::1:user/app") == "app"
-    assert user_name_of("acs:ram::1:root") is None
+    assert ram_user_name("acs:ram::1:user/app") == "app"
+    assert ram_user_name("acs:ram::1:root") is None
 
 
 def _matching(plan) -> CurrentState:

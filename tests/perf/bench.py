@@ -192,9 +192,9 @@ def _reused_breakdown(user_id: int, repeat: int = 1000) -> list[tuple[str, float
 
     from accounts.models import User
     from accounts.throttling import ScopedRateThrottle
+    from aliyun.policy import upload_policy, user_prefix
     from uploads import services
     from uploads.apis import StsTokenApi
-    from uploads.policy import upload_policy, user_prefix
 
     user = User.objects.get(pk=user_id)
     policy = upload_policy(bucket="perf-bucket", user_id=user.pk, region="cn-hangzhou", owner_account_id="1")
@@ -256,8 +256,8 @@ def _reused_breakdown(user_id: int, repeat: int = 1000) -> list[tuple[str, float
 
 def _bare_assume_role_ms(calls: int = 200) -> float:
     """p50 of AssumeRole alone, from this process through uploads/sts.py (the SDK client the app uses)."""
-    from uploads import sts
-    from uploads.policy import upload_policy
+    from aliyun import sts
+    from aliyun.policy import upload_policy
 
     policy = upload_policy(bucket="perf-bucket", user_id=1, region="cn-hangzhou", owner_account_id="1")
     times = []

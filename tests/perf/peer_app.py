@@ -2,7 +2,7 @@
 
 What the sample does, and nothing more: every request, from anyone (no authentication, no audit,
 no reuse, no rate limit), makes one AssumeRole call through the same STS SDK the product uses
-(alibabacloud-sts20150401) with the same session policy (``uploads.policy``), and answers in the
+(alibabacloud-sts20150401) with the same session policy (``aliyun.policy``), and answers in the
 format the OSS mobile SDKs' sample credential providers parse::
 
     {"StatusCode": "200", "AccessKeyId": ..., "AccessKeySecret": ..., "SecurityToken": ..., "Expiration": ...}
@@ -28,7 +28,7 @@ from alibabacloud_sts20150401.client import Client
 from alibabacloud_sts20150401.models import AssumeRoleRequest
 from alibabacloud_tea_openapi.models import Config
 
-from uploads.policy import role_arn_account_id, upload_policy
+from aliyun.policy import role_arn_account_id, upload_policy
 
 _CLIENT = Client(
     Config(

@@ -10,6 +10,14 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from aliyun.policy import (
+    UPLOAD_ACTIONS,
+    bucket_owner_account_id,
+    region_spellings,
+    role_arn_account_id,
+    upload_policy,
+    user_prefix,
+)
 from sandbox.config import default_role_policy
 from tests.isolation import (
     BUCKETS,
@@ -20,14 +28,6 @@ from tests.isolation import (
     keys_for,
     legit,
     object_arn,
-)
-from uploads.policy import (
-    UPLOAD_ACTIONS,
-    bucket_owner_account_id,
-    region_spellings,
-    role_arn_account_id,
-    upload_policy,
-    user_prefix,
 )
 from uploads.provisioning import role_permission_policy
 

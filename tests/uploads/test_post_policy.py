@@ -12,7 +12,7 @@ from alibabacloud_oss_v2.signer.v4 import SignerV4
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from uploads.post_policy import MAX_LIFETIME, post_object_form, v4_signing_key
+from aliyun.post_policy import MAX_LIFETIME, post_object_form, v4_signing_key
 
 NOW = datetime(2026, 11, 29, 17, 0, 0, tzinfo=UTC)
 

@@ -5,12 +5,11 @@ never stored: putting it in `config/settings.py` would hand it to every web work
 """
 
 import os
-from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from core.aliyun_names import is_loopback_host
-from uploads.ram import AdminCredentials
+from aliyun.ram import AdminCredentials
+from core.aliyun_names import is_loopback_endpoint
 
 ADMIN_KEY_ID = "ALIYUN_ADMIN_ACCESS_KEY_ID"
 ADMIN_KEY_SECRET = "ALIYUN_ADMIN_ACCESS_KEY_SECRET"
@@ -18,10 +17,9 @@ ADMIN_KEY_SECRET = "ALIYUN_ADMIN_ACCESS_KEY_SECRET"
 
 def sandbox_in_use() -> bool:
     """Both endpoints on loopback: the local sandbox, whose RAM user's key is also its administrator."""
-    sts_host = urlsplit(f"//{settings.ALIYUN_STS_ENDPOINT}").hostname or ""
-    oss = settings.ALIYUN_OSS_ENDPOINT
-    oss_host = urlsplit(oss if "//" in oss else f"//{oss}").hostname or ""
-    return is_loopback_host(sts_host) and is_loopback_host(oss_host)
+    return is_loopback_endpoint(settings.ALIYUN_STS_ENDPOINT) and is_loopback_endpoint(
+        settings.ALIYUN_OSS_ENDPOINT
+    )
 
 
 def admin_credentials(*, sandbox_fallback: bool) -> AdminCredentials | None:

@@ -8,7 +8,10 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from uploads import sts
+from aliyun import sts
+from aliyun.oss_admin import OssAdminError
+from aliyun.ram import RamError
+from core.aliyun_names import ram_user_name
 from uploads.account_setup import account_changes_apply, account_state_read
 from uploads.management.commands._aliyun_admin import (
     ADMIN_KEY_ID,
@@ -16,7 +19,6 @@ from uploads.management.commands._aliyun_admin import (
     admin_credentials,
     site_origins,
 )
-from uploads.oss_admin import OssAdminError
 from uploads.provisioning import (
     Change,
     SetupInputs,
@@ -28,9 +30,7 @@ from uploads.provisioning import (
     plan_json,
     plan_warnings,
     setup_plan,
-    user_name_of,
 )
-from uploads.ram import RamError
 
 
 def _pretty(document: Any) -> str:
@@ -128,7 +128,7 @@ class Command(BaseCommand):
                 f"Could not ask STS who owns ALIYUN_ACCESS_KEY_ID ({exc.upstream_code or exc.code}); "
                 "pass --ram-user NAME."
             ) from None
-        name = user_name_of(identity.arn)
+        name = ram_user_name(identity.arn)
         if name is None:
             raise CommandError(
                 f"ALIYUN_ACCESS_KEY_ID belongs to {identity.arn}, not to a RAM user: STS refuses AssumeRole with "

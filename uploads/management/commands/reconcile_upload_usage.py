@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.template.defaultfilters import filesizeformat
 
 from accounts.models import User
-from uploads import oss
+from aliyun import oss
 from uploads.services import UsageCount, upload_usage_reconcile, upload_usage_recount
 
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
 
 from alibabacloud_sts20150401.client import Client
 from alibabacloud_sts20150401.models import AssumeRoleRequest
@@ -27,7 +26,8 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _  # messages the API may show, in the caller's language
 
-from core.aliyun_names import is_loopback_host
+from aliyun.errors import AliyunError
+from core.aliyun_names import endpoint_protocol
 
 logger = logging.getLogger(__name__)
 
@@ -44,32 +44,12 @@ class StsCredentials:
     request_id: str
 
 
-class StsError(Exception):
+class StsError(AliyunError):
     """AssumeRole did not give us credentials.
 
     ``code`` is the project's stable code (``sts_throttled``, ``sts_unavailable``,
     ``sts_rejected``); ``upstream_code`` is Alibaba's (``Throttling.User``, ``NoPermission``…).
     """
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        *,
-        upstream_code: str = "",
-        request_id: str = "",
-        retry_after: int | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.upstream_code = upstream_code
-        self.request_id = request_id
-        self.retry_after = retry_after
-
-
-def _protocol_for(endpoint: str) -> str:
-    """Plain http only for loopback endpoints (the local sandbox); https everywhere else."""
-    return "http" if is_loopback_host(urlsplit(f"//{endpoint}").hostname or "") else "https"
 
 
 def _retry_options(max_attempts: int) -> RetryOptions:
@@ -97,7 +77,7 @@ def _client() -> Client:
         access_key_id=settings.ALIYUN_ACCESS_KEY_ID,
         access_key_secret=settings.ALIYUN_ACCESS_KEY_SECRET,
         endpoint=endpoint,
-        protocol=_protocol_for(endpoint),
+        protocol=endpoint_protocol(endpoint),
         connect_timeout=settings.ALIYUN_STS_CONNECT_TIMEOUT_MS,
         read_timeout=settings.ALIYUN_STS_READ_TIMEOUT_MS,
     )
@@ -109,12 +89,6 @@ def _client() -> Client:
 def _reset_client(*, setting: str, **kwargs: Any) -> None:
     if setting.startswith("ALIYUN_STS") or setting.startswith("ALIYUN_ACCESS_KEY"):
         _client.cache_clear()
-
-
-def call_deadline_seconds() -> float:
-    """The longest one ``assume_role`` may take: every attempt's connect and read timeouts plus backoff."""
-    per_attempt = (settings.ALIYUN_STS_CONNECT_TIMEOUT_MS + settings.ALIYUN_STS_READ_TIMEOUT_MS) / 1000
-    return settings.ALIYUN_STS_MAX_ATTEMPTS * (per_attempt + 1.0)
 
 
 def _parse_expiration(value: str) -> datetime:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import oss2
 import requests
@@ -19,6 +20,7 @@ from django.dispatch import receiver
 from oss2.exceptions import NotFound, RequestError
 from oss2.exceptions import OssError as Oss2Error
 
+from aliyun.errors import AliyunError
 from core.aliyun_names import SYMLINK_OBJECT_TYPE
 
 logger = logging.getLogger(__name__)
@@ -39,19 +41,13 @@ class ObjectInfo:
     object_type: str = ""
 
 
-class OssError(Exception):
+class OssError(AliyunError):
     """OSS did not answer the question.
 
     ``code`` is the project's stable code: ``object_not_found`` (no such object), ``oss_unavailable``
     (network trouble or an OSS-side 5xx) or ``oss_rejected`` (OSS refused the server's own key or
     configuration: a deployment problem, never the user's fault). ``upstream_code`` is Alibaba's.
     """
-
-    def __init__(self, code: str, message: str, *, upstream_code: str = "", request_id: str = "") -> None:
-        super().__init__(message)
-        self.code = code
-        self.upstream_code = upstream_code
-        self.request_id = request_id
 
 
 @lru_cache(maxsize=1)
@@ -192,11 +188,22 @@ def read_prefix(key: str, length: int, *, if_match: str) -> bytes:
         raise OssError("oss_unavailable", "OSS could not be reached.") from None
 
 
+def object_url(key: str = "") -> str:
+    """The URL of ``key`` in the bucket (``""``: the bucket itself), addressed as the server's oss2 client
+    addresses it: path style for an IP or ``localhost`` endpoint (``http://127.0.0.1:8702/<bucket>/<key>``,
+    the sandbox), virtual-hosted otherwise (``https://<bucket>.oss-<region>.aliyuncs.com/<key>``).
+    ``oss2.utils.is_ip_or_localhost`` is the rule oss2 itself applies; the key keeps its ``/``."""
+    endpoint = settings.ALIYUN_OSS_ENDPOINT.rstrip("/")
+    parts = urlsplit(endpoint if "//" in endpoint else f"https://{endpoint}")
+    bucket, path = settings.ALIYUN_OSS_BUCKET, quote(key, safe="/")
+    if oss2.utils.is_ip_or_localhost(parts.netloc):
+        return f"{parts.scheme}://{parts.netloc}/{bucket}/{path}"
+    return f"{parts.scheme}://{bucket}.{parts.netloc}/{path}"
+
+
 def post_url() -> str:
-    """Where browsers POST a form upload: the bucket's own URL, addressed exactly as the server's client
-    addresses it (``http://127.0.0.1:8702/<bucket>/`` for the sandbox, ``https://<bucket>.oss-<region>.aliyuncs.com/``
-    for Alibaba Cloud)."""
-    return _bucket()._make_url(settings.ALIYUN_OSS_BUCKET, "")
+    """Where browsers POST a form upload: the bucket's own URL (``object_url("")``)."""
+    return object_url("")
 
 
 @dataclass(frozen=True)

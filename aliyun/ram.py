@@ -9,7 +9,6 @@ import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_ram20150501.client import Client
@@ -17,7 +16,8 @@ from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_tea_openapi.models import Config
 from django.conf import settings
 
-from core.aliyun_names import is_loopback_host
+from aliyun.errors import AliyunError
+from core.aliyun_names import endpoint_protocol, is_loopback_endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +40,8 @@ class RoleInfo:
     max_session_duration: int
 
 
-class RamError(Exception):
+class RamError(AliyunError):
     """RAM refused or could not be reached; ``code`` is Alibaba's (``NoPermission``…) or ``unreachable``."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def ram_endpoint() -> str:
@@ -53,7 +49,7 @@ def ram_endpoint() -> str:
     if settings.ALIYUN_RAM_ENDPOINT:
         return settings.ALIYUN_RAM_ENDPOINT
     sts = settings.ALIYUN_STS_ENDPOINT
-    return sts if is_loopback_host(urlsplit(f"//{sts}").hostname or "") else RAM_ENDPOINT
+    return sts if is_loopback_endpoint(sts) else RAM_ENDPOINT
 
 
 class RamAdmin:
@@ -61,13 +57,12 @@ class RamAdmin:
 
     def __init__(self, credentials: AdminCredentials) -> None:
         endpoint = ram_endpoint()
-        local = is_loopback_host(urlsplit(f"//{endpoint}").hostname or "")
         self._client = Client(
             Config(
                 access_key_id=credentials.access_key_id,
                 access_key_secret=credentials.access_key_secret,
                 endpoint=endpoint,
-                protocol="http" if local else "https",
+                protocol=endpoint_protocol(endpoint),
                 connect_timeout=5000,
                 read_timeout=10000,
             )

@@ -15,20 +15,53 @@ from oss2 import models as oss_models
 from oss2.exceptions import OssError as Oss2Error
 from oss2.exceptions import RequestError
 
-from uploads.provisioning import CorsRule, LifecycleRule
-from uploads.ram import AdminCredentials
+from aliyun.errors import AliyunError
+from aliyun.ram import AdminCredentials
 
 logger = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 10
 
 
-class OssAdminError(Exception):
+class OssAdminError(AliyunError):
     """``code``: Alibaba's (``AccessDenied``, ``NoSuchBucket``…) or ``unreachable``; ``status`` its HTTP status."""
 
-    def __init__(self, code: str, message: str, status: int = 0) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = status
+
+# What ali-oss, oss2 and alibabacloud-oss-v2 read from answers in a browser (ETag: multipart).
+CORS_EXPOSE_HEADERS = ("ETag", "x-oss-request-id", "x-oss-hash-crc64ecma")
+CORS_METHODS = ("GET", "PUT", "POST", "DELETE", "HEAD")
+CORS_MAX_AGE_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class CorsRule:
+    allowed_origins: tuple[str, ...]
+    allowed_methods: tuple[str, ...] = CORS_METHODS
+    allowed_headers: tuple[str, ...] = ("*",)
+    expose_headers: tuple[str, ...] = CORS_EXPOSE_HEADERS
+    max_age_seconds: int | None = CORS_MAX_AGE_SECONDS
+
+    def normalized(self) -> tuple[Any, ...]:
+        """For comparison: order and case of methods and header names do not matter to OSS."""
+        return (
+            tuple(sorted(self.allowed_origins)),
+            tuple(sorted(m.upper() for m in self.allowed_methods)),
+            tuple(sorted(h.lower() for h in self.allowed_headers)),
+            tuple(sorted(h.lower() for h in self.expose_headers)),
+            self.max_age_seconds,
+        )
+
+
+@dataclass(frozen=True)
+class LifecycleRule:
+    """One rule: `expiration_days` deletes objects, `abort_multipart_days` aborts unfinished uploads."""
+
+    rule_id: str
+    prefix: str
+    expiration_days: int | None = None
+    abort_multipart_days: int | None = None
+    status: str = "Enabled"
+    # A rule of someone else's, as the SDK read it, so that re-applying the set keeps it whole.
+    raw: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -64,7 +97,9 @@ def _error(exc: Oss2Error, operation: str) -> OssAdminError:
     if isinstance(exc, RequestError):
         logger.warning("OSS unreachable during %s: %s", operation, type(exc.exception).__name__)
         return OssAdminError("unreachable", f"OSS could not be reached ({settings.ALIYUN_OSS_ENDPOINT})")
-    return OssAdminError(exc.code or str(exc.status), f"OSS refused {operation}: {exc.code}", exc.status)
+    return OssAdminError(
+        exc.code or str(exc.status), f"OSS refused {operation}: {exc.code}", status=exc.status
+    )
 
 
 # --- bucket configuration (administrator key) ----------------------------------------------------

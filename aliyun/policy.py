@@ -22,10 +22,9 @@ region spelled differently by OSS, say) still leaves the other standing. The cos
 are refused (name uploads without colons; the server-chosen avatar keys never have one).
 """
 
-import re
 from typing import Any
 
-from core.aliyun_names import ROLE_ARN
+from core.aliyun_names import ACCOUNT_ID, role_arn_account_id
 
 # Write-only: no oss:GetObject, not even in the user's own folder. PutSymlink is oss:PutObject on the
 # link and OSS does not check its target (Alibaba's PutSymlink "Usage notes" and "Permissions"), so a
@@ -40,7 +39,8 @@ UPLOAD_ACTIONS = (
     "oss:AbortMultipartUpload",
     "oss:ListParts",
 )
-ACCOUNT_ID = re.compile(r"^\d{1,32}$")
+# The root of every user's writable folder, ``user/<id>/``.
+USER_ROOT = "user/"
 
 
 def user_prefix(user_id: int) -> str:
@@ -48,14 +48,7 @@ def user_prefix(user_id: int) -> str:
     also match ``user/70/``."""
     if not isinstance(user_id, int) or isinstance(user_id, bool) or user_id <= 0:
         raise ValueError(f"user id must be a positive integer, got {user_id!r}")
-    return f"user/{user_id}/"
-
-
-def role_arn_account_id(role_arn: str) -> str:
-    """The account id in ``acs:ram::<account id>:role/<name>``, or ``""`` if the ARN is malformed."""
-    if not ROLE_ARN.match(role_arn or ""):
-        return ""
-    return role_arn.split(":")[3]
+    return f"{USER_ROOT}{user_id}/"
 
 
 def bucket_owner_account_id(*, role_arn: str, override: str = "") -> str:
