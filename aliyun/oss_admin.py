@@ -1,7 +1,7 @@
 """The operator commands' seam around ``oss2``: bucket configuration with an administrator key, and
 the doctor's probe upload with freshly minted user credentials.
 
-Nothing here serves web requests (``uploads/oss.py`` does, with the server's own key). SDK failures
+Nothing here serves web requests (``aliyun/oss.py`` does, with the server's own key). SDK failures
 come out as ``OssAdminError`` with Alibaba's code; "no such configuration" comes out as ``None``.
 """
 

@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "core",  # plumbing, and the `translations` command
     "accounts",
     "uploads",
+    "operators",  # aliyun_setup, aliyun_doctor
     "avatars",
     "sandbox",
 ]

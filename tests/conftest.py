@@ -40,7 +40,7 @@ def _point_at_sandbox(settings, sandbox: Sandbox) -> Iterator[None]:
 @pytest.fixture
 def server_oss(settings, sandbox: Sandbox) -> oss2.Bucket:
     """The bucket as the server's own RAM key sees it: how tests read back what a user uploaded
-    (a user's credentials are write-only, uploads/policy.py)."""
+    (a user's credentials are write-only, aliyun/policy.py)."""
     auth = oss2.AuthV4(settings.ALIYUN_ACCESS_KEY_ID, settings.ALIYUN_ACCESS_KEY_SECRET)
     return oss2.Bucket(
         auth, sandbox.oss_endpoint, settings.ALIYUN_OSS_BUCKET, region=settings.ALIYUN_OSS_REGION

@@ -664,7 +664,7 @@
         const target = await api('POST', this.urls.uploadKey, { contentType: this.type, size: this.file.size });
         return target.key;
       }
-      // ":" too: the session policy refuses every key with a colon (see uploads/policy.py).
+      // ":" too: the session policy refuses every key with a colon (see aliyun/policy.py).
       const safeName = this.file.name.replace(/[\u0000-\u001f\u007f/\\:]/g, '_').slice(-200);
       const stamp = new Date().toISOString().slice(0, 10).replace(/-/g, '');
       const random = Math.random().toString(36).slice(2, 8);

@@ -7,8 +7,7 @@ from hypothesis import strategies as st
 
 from aliyun.policy import UPLOAD_ACTIONS, upload_policy
 from core.aliyun_names import ram_user_name
-from sandbox.policy import bucket_resource, is_allowed, object_resource, parse_policy
-from uploads.provisioning import (
+from operators.provisioning import (
     CorsRule,
     CurrentState,
     LifecycleRule,
@@ -19,6 +18,7 @@ from uploads.provisioning import (
     session_policy,
     setup_plan,
 )
+from sandbox.policy import bucket_resource, is_allowed, object_resource, parse_policy
 
 INPUTS = SetupInputs(
     role_arn="acs:ram::1234567890123456:role/Oss.Uploader_1",
@@ -36,7 +36,7 @@ KEYS = st.text(alphabet=string.ascii_letters + string.digits + "/._-: ", min_siz
 @settings(max_examples=200, deadline=None)
 @given(user_id=st.integers(min_value=1, max_value=10**6), rest=KEYS, action=st.sampled_from(UPLOAD_ACTIONS))
 def test_the_role_allows_everything_the_session_policy_allows(user_id, rest, action):
-    """Whatever uploads/policy.py grants a token, the role it is minted from grants too (same source)."""
+    """Whatever aliyun/policy.py grants a token, the role it is minted from grants too (same source)."""
     session = parse_policy(
         upload_policy(
             bucket=INPUTS.bucket, user_id=user_id, region="cn-hangzhou", owner_account_id="1234567890123456"

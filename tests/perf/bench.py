@@ -255,7 +255,7 @@ def _reused_breakdown(user_id: int, repeat: int = 1000) -> list[tuple[str, float
 
 
 def _bare_assume_role_ms(calls: int = 200) -> float:
-    """p50 of AssumeRole alone, from this process through uploads/sts.py (the SDK client the app uses)."""
+    """p50 of AssumeRole alone, from this process through aliyun/sts.py (the SDK client the app uses)."""
     from aliyun import sts
     from aliyun.policy import upload_policy
 

@@ -77,7 +77,7 @@ def rewritten_by_clients(key: str) -> bool:
 
 
 # CopyObject also needs oss:GetObject on its source, and a user's credentials are write-only
-# (uploads/policy.py): a copy is refused wherever it would write, and writes nothing.
+# (aliyun/policy.py): a copy is refused wherever it would write, and writes nothing.
 READS_THE_SOURCE = {"copy"}
 
 

@@ -18,6 +18,7 @@ from aliyun.policy import (
     upload_policy,
     user_prefix,
 )
+from operators.provisioning import role_permission_policy
 from sandbox.config import default_role_policy
 from tests.isolation import (
     BUCKETS,
@@ -29,7 +30,6 @@ from tests.isolation import (
     legit,
     object_arn,
 )
-from uploads.provisioning import role_permission_policy
 
 BUCKET = "avatars"
 OWNER = "1234567890123456"

@@ -6,7 +6,7 @@ PutSymlink is ``oss:PutObject`` on the link and OSS does not check the target, s
 target too. The sandbox runs both readings (``SandboxConfig.symlink_reads``): under "link-only" a
 token that may read its own folder reads the whole bucket through such a link
 (tests/sandbox/test_oss_symlink.py shows it). The product's credentials are write-only
-(uploads/policy.py), so under either reading they read nothing: checked here with the tokens the API
+(aliyun/policy.py), so under either reading they read nothing: checked here with the tokens the API
 hands out, for generated victim keys anywhere in the bucket.
 """
 

@@ -71,7 +71,7 @@ def test_policy_that_reached_sts_allows_only_own_prefix(jwt_client, user, other_
 
     assert can("oss:PutObject", f"user/{user.pk}/avatars/me.png")
     assert can("oss:ListParts", f"user/{user.pk}/avatars/me.png")
-    assert not can("oss:GetObject", f"user/{user.pk}/avatars/me.png")  # write-only (uploads/policy.py)
+    assert not can("oss:GetObject", f"user/{user.pk}/avatars/me.png")  # write-only (aliyun/policy.py)
     assert not can("oss:PutObject", f"user/{user.pk}0/me.png")
     assert not can("oss:PutObject", f"user/{other_user.pk}/me.png")
     assert not can("oss:PutObject", f"user/{user.pk}/me.png", in_bucket="someone-elses-bucket")

@@ -27,7 +27,7 @@ from aliyun import oss, oss_admin, sts
 from aliyun.policy import bucket_owner_account_id
 from aliyun.ram import AdminCredentials, RamAdmin, RamError
 from core.aliyun_names import endpoint_protocol, role_arn_name
-from uploads.provisioning import PROBE_USER_PREFIX, session_policy
+from operators.provisioning import PROBE_USER_PREFIX, session_policy
 
 # Well inside the 15 minutes STS and OSS tolerate; an NTP-synced server is within a second.
 MAX_CLOCK_SKEW_SECONDS = 60
@@ -252,7 +252,7 @@ def _check_probe_and_cors(
             )
         else:
             # Read back with the server's key, as an avatar confirmation does: a user's credentials
-            # are write-only (uploads/policy.py).
+            # are write-only (aliyun/policy.py).
             try:
                 stored = oss.head_object(key)
                 if stored.size != len(data):

@@ -12,14 +12,14 @@ from aliyun import sts
 from aliyun.oss_admin import OssAdminError
 from aliyun.ram import RamError
 from core.aliyun_names import ram_user_name
-from uploads.account_setup import account_changes_apply, account_state_read
-from uploads.management.commands._aliyun_admin import (
+from operators.account_setup import account_changes_apply, account_state_read
+from operators.management.commands._aliyun_admin import (
     ADMIN_KEY_ID,
     ADMIN_KEY_SECRET,
     admin_credentials,
     site_origins,
 )
-from uploads.provisioning import (
+from operators.provisioning import (
     Change,
     SetupInputs,
     SetupPlan,

@@ -2,7 +2,7 @@
 
 `setup_plan()` turns the settings into the exact documents (RAM policies, the role's trust policy,
 bucket CORS and lifecycle rules); `plan_changes()` compares them with what the account holds now
-(read by the seams `uploads/ram.py` and `uploads/oss_admin.py`) and lists what `aliyun_setup
+(read by the seams `aliyun/ram.py` and `aliyun/oss_admin.py`) and lists what `aliyun_setup
 --apply` would change; `cli_commands()` says the same as `aliyun` CLI commands. The role's
 permission policy and the probe's session policy are derived from `aliyun.policy.upload_policy`,
 the session policy every token carries, so the role always allows what that policy needs.

@@ -1,14 +1,14 @@
 """Reading the account's current state and applying `aliyun_setup`'s changes, through the seams.
 
-The documents and the comparison are pure (``uploads/provisioning.py``); this module only asks RAM
-and OSS (``uploads/ram.py``, ``uploads/oss_admin.py``) with the administrator credential of one run.
+The documents and the comparison are pure (``operators/provisioning.py``); this module only asks RAM
+and OSS (``aliyun/ram.py``, ``aliyun/oss_admin.py``) with the administrator credential of one run.
 """
 
 from collections.abc import Callable
 
 from aliyun import oss_admin
 from aliyun.ram import AdminCredentials, RamAdmin
-from uploads.provisioning import Change, CurrentState, SetupPlan, merged_lifecycle
+from operators.provisioning import Change, CurrentState, SetupPlan, merged_lifecycle
 
 
 def account_state_read(*, plan: SetupPlan, admin: AdminCredentials) -> CurrentState:

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from uploads.doctor import DoctorInputs, checks_json, run_checks
-from uploads.management.commands._aliyun_admin import admin_credentials, site_origins
+from operators.doctor import DoctorInputs, checks_json, run_checks
+from operators.management.commands._aliyun_admin import admin_credentials, site_origins
 
 
 class Command(BaseCommand):
