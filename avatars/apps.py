@@ -13,7 +13,7 @@ class AvatarsConfig(AppConfig):
     def ready(self) -> None:
         from uploads.purposes import UploadPurpose, upload_purpose_register, usage_root_register
 
-        from .services import AVATAR_CONTENT_TYPES, AVATAR_EXTENSION_ALIASES, CONFIRMED_AVATAR_PREFIX
+        from .formats import AVATAR_CONTENT_TYPES, AVATAR_EXTENSION_ALIASES, CONFIRMED_AVATAR_PREFIX
 
         # Server-signed form uploads of avatars go to user/<id>/avatars/; confirmed copies, kept
         # under avatars/<id>/, count towards the user's quota too.

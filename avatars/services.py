@@ -23,17 +23,14 @@ from core.exceptions import ApplicationError
 from core.text import storable_text
 from uploads.services import RequestContext, upload_usage_refresh
 
+from .formats import (
+    AVATAR_CONTENT_TYPES,
+    CONFIRMED_AVATAR_PREFIX,
+    avatar_content_disposition,
+    sniffed_image_type,
+)
 from .models import AvatarChange
 
-# Content type → the extension of the key the server picks for it. Only formats every browser renders.
-AVATAR_CONTENT_TYPES = {
-    "image/png": ".png",
-    "image/jpeg": ".jpg",
-    "image/gif": ".gif",
-    "image/webp": ".webp",
-}
-# Other extensions a file of that type may carry; a form upload keeps the file's own when it is one of these.
-AVATAR_EXTENSION_ALIASES = {"image/jpeg": (".jpeg",)}
 # OSS caps object names at 1023 bytes; the model column is 1024 characters.
 MAX_KEY_BYTES = 1023
 _SNIFF_BYTES = 16
@@ -43,41 +40,8 @@ _OSS_ERROR_STATUS = {
     "oss_unavailable": 503,
     "oss_rejected": 502,
 }
-# Confirmed avatars live outside every user's writable prefix, so nobody can swap one after the checks.
-CONFIRMED_AVATAR_PREFIX = "avatars/"
 
 logger = logging.getLogger(__name__)
-
-
-def _sniffed_type(head: bytes) -> str | None:
-    """The image type the first bytes prove (magic numbers), or None: a declared ``image/png`` is a
-    claim, these bytes are not. The server stores and serves the avatar as this type."""
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    return None
-
-
-def avatar_content_disposition(content_type: str) -> str:
-    """``inline`` with a fixed file name: the avatar is shown where it is opened, and the type it is
-    served as (set on the copy, pinned in the signed URL) is always a raster image, which cannot run
-    script; the name never comes from the uploader. Anything else is only ever an ``attachment``."""
-    extension = AVATAR_CONTENT_TYPES.get(content_type)
-    return f'inline; filename="avatar{extension}"' if extension else "attachment"
-
-
-def avatar_served_type(avatar_key: str) -> str:
-    """The type a confirmed avatar is served as, from the extension the server gave its key
-    (``application/octet-stream`` for a key the server did not name, which is then never inline)."""
-    for content_type, extension in AVATAR_CONTENT_TYPES.items():
-        if avatar_key.endswith(extension):
-            return content_type
-    return "application/octet-stream"
 
 
 def _check_size(size: int) -> None:
@@ -169,7 +133,7 @@ def user_avatar_set(*, user: User, key: str, checked: "AvatarCheck | None" = Non
         # used: the copy gets the sniffed type (metadata directive REPLACE), so re-uploading the same
         # bytes as text/html between the checks and the copy changes nothing that is served.
         content_type = (
-            _sniffed_type(oss.read_prefix(key, _SNIFF_BYTES, if_match=info.etag)) if info.size else None
+            sniffed_image_type(oss.read_prefix(key, _SNIFF_BYTES, if_match=info.etag)) if info.size else None
         )
         if content_type is None:
             raise ApplicationError(

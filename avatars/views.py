@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.views.generic import TemplateView
 
-from .services import AVATAR_CONTENT_TYPES
+from .formats import AVATAR_CONTENT_TYPES
 
 
 class HomeView(LoginRequiredMixin, TemplateView):

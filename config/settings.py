@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "uploads",
     "operators",  # aliyun_setup, aliyun_doctor
     "avatars",
+    "audit",  # the reviewers' admin: every audit log, the overview, timelines, retention
     "sandbox",
 ]
 

@@ -9,7 +9,7 @@ import pytest
 import requests
 from rest_framework.test import APIClient
 
-from avatars.services import AVATAR_CONTENT_TYPES
+from avatars.formats import AVATAR_CONTENT_TYPES
 from tests.pngs import png_bytes
 
 URL = "/api/me/avatar/"

@@ -19,7 +19,7 @@ import requests
 from rest_framework.throttling import ScopedRateThrottle
 
 from aliyun import oss
-from avatars.services import CONFIRMED_AVATAR_PREFIX
+from avatars.formats import CONFIRMED_AVATAR_PREFIX
 from tests.isolation import REPORT
 from tests.pngs import png_bytes
 

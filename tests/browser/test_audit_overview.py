@@ -10,9 +10,9 @@ from django.contrib.auth.models import Permission
 from django.utils import timezone
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.uploads.test_overview import database_counts, seed_mix
+from audit.selectors import OUTCOMES
+from tests.audit.test_overview import database_counts, seed_mix
 from uploads.models import TokenIssuance
-from uploads.selectors import OUTCOMES
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

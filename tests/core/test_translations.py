@@ -9,7 +9,7 @@ from django.utils import timezone, translation
 
 from avatars.models import AvatarChange
 from core.translations import catalog_problems, catalog_update, messages_extract
-from tests.uploads.test_overview import seed_mix
+from tests.audit.test_overview import seed_mix
 from uploads.models import TokenIssuance
 
 pytestmark = pytest.mark.django_db

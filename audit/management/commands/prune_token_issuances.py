@@ -1,18 +1,16 @@
-"""`manage.py prune_token_issuances --older-than-days N`: the audit log's retention policy.
-
-Deletes in batches of primary keys, each batch its own short transaction, so a large backlog
-never becomes one giant DELETE that holds locks and bloats the WAL while issuance goes on.
-"""
+"""`manage.py prune_token_issuances --older-than-days N`: the audit log's retention policy
+(``audit.services.token_issuances_prune`` deletes in batches)."""
 
 from argparse import ArgumentTypeError
 from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import transaction
 from django.utils import timezone
 
-from uploads.models import IssuanceRollup, TokenIssuance
+from uploads.models import TokenIssuance
+
+from ...services import token_issuances_prune
 
 
 def _at_least_one(text: str) -> int:
@@ -47,18 +45,9 @@ class Command(BaseCommand):
             self.stdout.write(f"Would delete {expired.count()} token issuance(s) {when}.")
             return
 
-        deleted = batches = 0
-        while True:
-            with transaction.atomic():
-                ids = list(expired.order_by("pk").values_list("pk", flat=True)[:batch_size])
-                if not ids:
-                    break
-                # Nothing references an audit row and it has no signals: one DELETE ... WHERE id IN.
-                count, _ = TokenIssuance.objects.filter(pk__in=ids).delete()
-            deleted += count
-            batches += 1
+        def progress(batch: int, count: int, total: int) -> None:
             if options["verbosity"] >= 2:
-                self.stdout.write(f"Batch {batches}: deleted {count} (total {deleted}).")
-        # The overview's rollups of the days that lost rows are stale: they are counted again when needed.
-        IssuanceRollup.objects.filter(day__lte=timezone.localdate(cutoff)).delete()
-        self.stdout.write(f"Deleted {deleted} token issuance(s) {when} in {batches} batch(es).")
+                self.stdout.write(f"Batch {batch}: deleted {count} (total {total}).")
+
+        pruned = token_issuances_prune(before=cutoff, batch_size=batch_size, progress=progress)
+        self.stdout.write(f"Deleted {pruned.rows} token issuance(s) {when} in {pruned.batches} batch(es).")

@@ -12,9 +12,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from uploads import selectors
-from uploads.models import IssuanceRollup, IssuanceRollupHourUser, TokenIssuance
-from uploads.selectors import issuance_overview, issuance_rollups_ensure
+from audit import selectors
+from audit.models import IssuanceRollup, IssuanceRollupHourUser
+from audit.selectors import issuance_overview
+from audit.services import issuance_rollups_ensure, issuance_rollups_update
+from uploads.models import TokenIssuance
 
 pytestmark = pytest.mark.django_db
 OVERVIEW = "/admin/uploads/tokenissuance/overview/"
@@ -89,8 +91,22 @@ def test_counts_per_day_equal_the_database(now, days):
         for outcome in selectors.OUTCOMES:
             assert getattr(counts, outcome) == expected[counts.day, outcome], (counts.day, outcome)
     assert overview.totals.total == sum(expected.values())
-    # The same numbers again once the closed days come from their rollups.
+    # The same numbers again once the closed days and hours come from their rollups.
+    issuance_rollups_update()
     assert issuance_overview(days=days).days == overview.days
+    assert issuance_overview(days=days).anomalies == overview.anomalies
+
+
+def test_the_overview_never_writes(now):
+    seed_mix(now)
+    with CaptureQueriesContext(connection) as queries:
+        issuance_overview(days=90)
+    writes = [
+        q["sql"] for q in queries if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+    ]
+    assert writes == []
+    assert not IssuanceRollup.objects.exists()
+    assert not IssuanceRollupHourUser.objects.exists()
 
 
 def test_top_users_and_anomalies(now):
@@ -131,8 +147,8 @@ def test_thresholds_are_inclusive_lower_bounds(now):
 
 def test_closed_days_are_rolled_up_once_and_not_read_again(now):
     seed_mix(now)
-    issuance_overview(days=30)
-    assert IssuanceRollup.objects.count() >= 28
+    issuance_rollups_update()
+    assert IssuanceRollup.objects.count() >= 88
 
     with CaptureQueriesContext(connection) as queries:
         issuance_overview(days=30)
@@ -145,9 +161,11 @@ def test_closed_days_are_rolled_up_once_and_not_read_again(now):
 def test_a_day_is_live_until_an_hour_after_it_ended(now):
     midnight = timezone.make_aware(datetime.combine(timezone.localdate(now), datetime.min.time()))
     just_after = midnight + timedelta(minutes=30)
+    issuance_rollups_update(now=just_after)
     overview = issuance_overview(days=7, now=just_after)
     assert overview.live_since == midnight - timedelta(days=1)  # yesterday is still counted live
     assert not IssuanceRollup.objects.filter(day=timezone.localdate(midnight - timedelta(days=1))).exists()
+    issuance_rollups_update(now=midnight + timedelta(hours=1))
     later = issuance_overview(days=7, now=midnight + timedelta(hours=1))
     assert later.live_since == midnight
 
@@ -175,6 +193,7 @@ def test_days_follow_the_site_time_zone(settings):
         TokenIssuance.objects.create(
             username="alice", outcome="issued", auth_method="jwt", prefix="u/", created_at=at
         )
+        issuance_rollups_update()
         overview = issuance_overview(days=7)
         counted = {c.day: c.issued for c in overview.days if c.issued}
         assert counted == {(at + timedelta(hours=8)).date(): 1}
@@ -183,7 +202,7 @@ def test_days_follow_the_site_time_zone(settings):
 
 def test_pruning_drops_the_rollups_it_makes_stale(now):
     seed_mix(now)
-    issuance_overview(days=30)
+    issuance_rollups_update()
     call_command("prune_token_issuances", "--older-than-days", "3", stdout=None)
     overview = issuance_overview(days=30)
     expected = database_counts(overview.first_day, overview.last_day)
@@ -299,6 +318,7 @@ def test_todays_closed_hours_are_rolled_up_and_still_count_exactly(now):
     rows += [row("frank", "reused", noon + timedelta(minutes=10), ip="192.0.2.1")]
     TokenIssuance.objects.bulk_create(rows)
 
+    issuance_rollups_update(now=at_half_past)
     overview = issuance_overview(days=7, now=at_half_past)
 
     assert IssuanceRollupHourUser.objects.filter(username="").count() == 12  # 00:00 to 11:00 are closed

@@ -104,7 +104,7 @@ def test_timeline_refuses_staff_without_either_permission_and_non_staff(
 
 
 def test_timeline_pages_backwards(client, django_user_model, story, user, monkeypatch):
-    monkeypatch.setattr("avatars.admin.TIMELINE_PAGE", 3)
+    monkeypatch.setattr("audit.admin.TIMELINE_PAGE", 3)
     client.force_login(reviewer_with(django_user_model, "view_tokenissuance", "view_avatarchange"))
     first = client.get(timeline_url(user.username))
     older = first.context["timeline"].older
