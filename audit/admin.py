@@ -33,7 +33,7 @@ from uploads.selectors import (
     credential_urls_expired,
     credential_urls_live,
 )
-from uploads.services import credential_urls_end
+from uploads.services.credential_urls import credential_urls_revoke
 
 from .admin_base import ReadOnlyAuditAdmin, audit_time_html
 from .selectors import (
@@ -418,7 +418,7 @@ class CredentialUrlAdmin(ReadOnlyAuditAdmin):
 
     @admin.action(description=_("End the selected credential URLs"), permissions=["end"])
     def end_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        ended = credential_urls_end(ids=queryset.values_list("pk", flat=True))
+        ended = credential_urls_revoke(ids=queryset.values_list("pk", flat=True))
         if ended:
             LogEntry.objects.log_actions(
                 user_id=request.user.pk,

@@ -9,15 +9,16 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from accounts.throttling import ScopedRateThrottle
+from core.apis import AuditedRefusalMixin, NoStoreMixin
+from core.requests import request_context
 from core.schema import JSON_BODY, JWT_401, error_responses
 from core.serializers import StrictCharField
-from uploads.apis import request_context
 from uploads.selectors import upload_usage_summary
 
+from .formats import AVATAR_CONTENT_TYPES
 from .models import AvatarChange
 from .selectors import user_avatar_url
 from .services import (
-    AVATAR_CONTENT_TYPES,
     MAX_KEY_BYTES,
     avatar_change_record_refusal,
     avatar_confirm,
@@ -56,36 +57,31 @@ class _StorageSerializer(serializers.Serializer):
     )
 
 
-def _validated(
-    serializer_class: type[serializers.Serializer], request: Request, refused: str
-) -> serializers.Serializer:
-    """The request's body validated, or the refusal audited (with DRF's code) and raised."""
-    data: object = None
-    try:
-        data = request.data
-        serializer = serializer_class(data=data)
-        serializer.is_valid(raise_exception=True)
-    except (exceptions.ParseError, exceptions.UnsupportedMediaType, exceptions.ValidationError) as exc:
-        raw_key = data.get("key") if isinstance(data, dict) else None
-        avatar_change_record_refusal(
-            user=request.user,
-            kind=refused,
-            context=request_context(request),
-            reason=exc.default_code,
-            object_key=raw_key if isinstance(raw_key, str) else "",
-        )
-        raise
-    return serializer
-
-
-class _AvatarThrottled:
-    """Each call makes the server talk to OSS (or hands out a key): rate limited per user."""
+class _AvatarApi(AuditedRefusalMixin, APIView):
+    """Each call makes the server talk to OSS (or hands out a key): rate limited per user. A body that
+    does not parse or validate is audited as an avatar change of kind ``refused_kind``."""
 
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "avatar"
+    audited_refusals = (exceptions.ParseError, exceptions.UnsupportedMediaType, exceptions.ValidationError)
+    refused_kind: str
+
+    def refusal_audit(self, request: Request, *, reason: str, window_seconds: int | None) -> None:
+        try:
+            data = request.data  # after a parse error DRF leaves an empty body here
+        except exceptions.ParseError:
+            data = None
+        raw_key = data.get("key") if isinstance(data, dict) else None
+        avatar_change_record_refusal(
+            user=request.user,
+            kind=self.refused_kind,
+            context=request_context(request),
+            reason=reason,
+            object_key=raw_key if isinstance(raw_key, str) else "",
+        )
 
 
-class MeApi(APIView):
+class MeApi(NoStoreMixin, APIView):
     """The signed-in user, with a short-lived URL of their avatar."""
 
     @extend_schema_serializer(component_name="Me")
@@ -99,13 +95,13 @@ class MeApi(APIView):
 
     @extend_schema(responses={200: OutputSerializer, **error_responses(JWT_401, "method_not_allowed")})
     def get(self, request: Request) -> Response:
-        response = Response(self.OutputSerializer(_me(request.user)).data)
-        response["Cache-Control"] = "no-store"  # the avatar URL carries a signature
-        return response
+        return Response(self.OutputSerializer(_me(request.user)).data)  # no-store: a signed avatar URL
 
 
-class AvatarUploadKeyApi(_AvatarThrottled, APIView):
+class AvatarUploadKeyApi(_AvatarApi):
     """Where to upload a new avatar: a fresh random key under ``user/<your id>/avatars/``."""
+
+    refused_kind = AvatarChange.Kind.UPLOAD_KEY_REFUSED
 
     @extend_schema_serializer(component_name="AvatarUploadKey")
     class InputSerializer(serializers.Serializer):
@@ -137,7 +133,8 @@ class AvatarUploadKeyApi(_AvatarThrottled, APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        serializer = _validated(self.InputSerializer, request, AvatarChange.Kind.UPLOAD_KEY_REFUSED)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
         key = avatar_upload_key_grant(
             user=request.user,
             content_type=serializer.validated_data["contentType"].strip().lower(),
@@ -147,8 +144,10 @@ class AvatarUploadKeyApi(_AvatarThrottled, APIView):
         return Response(self.OutputSerializer({"key": key, "maxBytes": settings.AVATAR_MAX_BYTES}).data)
 
 
-class AvatarApi(_AvatarThrottled, APIView):
+class AvatarApi(NoStoreMixin, _AvatarApi):
     """Confirm an upload: the object becomes the avatar once OSS shows it is a small image of yours."""
+
+    refused_kind = AvatarChange.Kind.CONFIRMATION_REFUSED
 
     @extend_schema_serializer(component_name="AvatarConfirm")
     class InputSerializer(serializers.Serializer):
@@ -179,10 +178,9 @@ class AvatarApi(_AvatarThrottled, APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        serializer = _validated(self.InputSerializer, request, AvatarChange.Kind.CONFIRMATION_REFUSED)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
         user = avatar_confirm(
             user=request.user, key=serializer.validated_data["key"], context=request_context(request)
         )
-        response = Response(MeApi.OutputSerializer(_me(user)).data)
-        response["Cache-Control"] = "no-store"
-        return response
+        return Response(MeApi.OutputSerializer(_me(user)).data)

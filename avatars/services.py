@@ -20,8 +20,9 @@ from accounts.models import User
 from aliyun import oss
 from aliyun.policy import user_prefix
 from core.exceptions import ApplicationError
+from core.requests import RequestContext
 from core.text import storable_text
-from uploads.services import RequestContext, upload_usage_refresh
+from uploads.services.quota import upload_usage_refresh
 
 from .formats import (
     AVATAR_CONTENT_TYPES,

@@ -61,7 +61,7 @@ workers = settings.GUNICORN_WORKERS
 worker_class = "gthread"
 threads = settings.GUNICORN_THREADS
 # Above the worst case of one request: waiting for another request's STS call to the lock's
-# deadline, then making its own (services._fresh_or_cached), plus the database.
+# deadline, then making its own (uploads/services/reuse.py), plus the database.
 timeout = settings.GUNICORN_TIMEOUT or int(2 * sts_call_deadline_seconds() + 5)
 graceful_timeout = 30
 keepalive = 5

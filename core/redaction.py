@@ -1,6 +1,6 @@
 """Bearer secrets that travel in URLs are cut out of every log line.
 
-A credential URL (``/api/uploads/sts-server/<secret>/``, see ``uploads/services.py``) must carry its
+A credential URL (``/api/uploads/sts-server/<secret>/``, see ``uploads/services/credential_urls.py``) must carry its
 secret in the path, because Alibaba's mobile credential providers can only GET a URL. Every secret
 of that kind starts with ``CREDENTIAL_URL_SECRET_PREFIX`` so it can be recognised wherever it turns
 up (an access log line, Django's "Not Found: <path>", an exception message, a pasted URL) and

@@ -1,5 +1,6 @@
 """Facts about the caller that views hand to services (kept out of the services themselves)."""
 
+from dataclasses import dataclass
 from ipaddress import ip_address
 
 from rest_framework.authentication import SessionAuthentication
@@ -31,3 +32,24 @@ def auth_method(request: Request) -> str:
     if isinstance(authenticator, SessionAuthentication):
         return "session"
     return "other"
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Who is asking and from where, as every audit row records it; captured once per request by
+    ``request_context`` in the API view and handed to the services."""
+
+    auth_method: str  # "jwt", "session", "credential_url", "other" (see ``auth_method``)
+    client_ip: str | None  # None when the address is malformed
+    user_agent: str  # as sent; the audit cuts it to its column
+    request_id: str  # ``core.middleware.RequestIdMiddleware``'s id ("" outside a request)
+
+
+def request_context(request: Request) -> RequestContext:
+    """The ``RequestContext`` of a DRF request, after authentication."""
+    return RequestContext(
+        auth_method=auth_method(request),
+        client_ip=client_ip(request),
+        user_agent=request.headers.get("User-Agent", ""),
+        request_id=getattr(request, "request_id", ""),
+    )

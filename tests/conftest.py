@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from accounts.throttling import rate_limits_clear
 from sandbox.config import SandboxConfig
 from sandbox.server import Sandbox
-from uploads.services import local_credentials_clear
+from uploads.services.reuse import local_credentials_clear
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from aliyun import oss
 
 from .models import UploadUsage
 from .selectors import usage_summary_of
-from .services import upload_usage_recount
+from .services.quota import upload_usage_recount
 
 
 @admin.register(UploadUsage)

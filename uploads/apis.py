@@ -19,8 +19,9 @@ from rest_framework.views import APIView
 from accounts.authentication import JWTAuthentication
 from accounts.models import User
 from accounts.throttling import ScopedRateThrottle
+from core.apis import AuditedRefusalMixin, NoStoreMixin
 from core.exceptions import ApplicationError
-from core.requests import auth_method, client_ip
+from core.requests import request_context
 from core.schema import (
     JSON_BODY,
     JWT_401,
@@ -34,31 +35,35 @@ from core.serializers import StrictCharField, representation
 
 from .models import TokenIssuance
 from .purposes import DEFAULT_PURPOSE
-from .services import (
-    RequestContext,
-    UploadCredentials,
-    credential_url_create,
-    credential_url_user,
-    post_policy_issue,
-    sts_token_issue,
-    sts_token_refuse,
-)
+from .services.audit import issuance_record
+from .services.credential_urls import credential_url_create, credential_url_user
+from .services.post_policy import post_policy_issue
+from .services.sts_token import UploadCredentials, sts_token_issue
 
 
-def request_context(request: Request) -> RequestContext:
-    return RequestContext(
-        auth_method=auth_method(request),
-        client_ip=client_ip(request),
-        user_agent=request.headers.get("User-Agent", ""),
-        request_id=getattr(request, "request_id", ""),
-    )
-
-
-class StsTokenApi(APIView):
-    """Short-lived STS credentials that can write only under ``user/<your id>/``."""
+class IssuanceApi(NoStoreMixin, AuditedRefusalMixin, APIView):
+    """An endpoint that hands out upload credentials (or a form signed with them): rate limited per
+    user, every answer ``no-store``, and every request it refuses before the service runs (invalid
+    body, rate limit) audited as a ``refused`` row of its ``grant`` (rate-limit refusals of one user
+    share a row per window). The service audits everything after that."""
 
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "sts_token"
+    grant = TokenIssuance.Grant.STS_TOKEN
+
+    def refusal_audit(self, request: Request, *, reason: str, window_seconds: int | None) -> None:
+        issuance_record(
+            user=request.user,
+            context=request_context(request),
+            outcome=TokenIssuance.Outcome.REFUSED,
+            grant=self.grant,
+            error_code=reason,
+            window_seconds=window_seconds,
+        )
+
+
+class StsTokenApi(IssuanceApi):
+    """Short-lived STS credentials that can write only under ``user/<your id>/``."""
 
     class InputSerializer(serializers.Serializer):
         """No fields: the server decides the prefix, the policy and the lifetime."""
@@ -109,35 +114,12 @@ class StsTokenApi(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        try:
-            self.InputSerializer(data=request.data).is_valid(raise_exception=True)
-        except (exceptions.ParseError, exceptions.UnsupportedMediaType, exceptions.ValidationError) as exc:
-            sts_token_refuse(user=request.user, context=request_context(request), reason=exc.default_code)
-            raise
+        self.InputSerializer(data=request.data).is_valid(raise_exception=True)
         credentials = sts_token_issue(user=request.user, context=request_context(request))
-        response = Response(_sts_token_output(credentials))
-        response["Cache-Control"] = "no-store"
-        return response
-
-    def throttled(self, request: Request, wait: float | None) -> None:
-        sts_token_refuse(
-            user=request.user,
-            context=request_context(request),
-            reason="throttled",
-            window_seconds=throttle_window_seconds(self.throttle_scope),
-        )
-        super().throttled(request, wait)
+        return Response(_sts_token_output(credentials))
 
 
 _sts_token_output = representation(StsTokenApi.OutputSerializer)  # OutputSerializer(x).data, cheaper
-
-
-def throttle_window_seconds(scope: str) -> int:
-    """The rate limit's window ("60/min" → 60): a user's refusals within one share an audit row."""
-    throttle = ScopedRateThrottle()
-    throttle.scope = scope
-    _count, duration = throttle.parse_rate(throttle.get_rate())
-    return int(duration or 60)
 
 
 _FORM_FIELD_NAMES = (
@@ -170,11 +152,11 @@ class _FormFields(serializers.DictField):
     child = serializers.CharField()
 
 
-class PostPolicyApi(APIView):
+class PostPolicyApi(IssuanceApi):
     """A server-signed PostObject form: OSS itself enforces the size, type and key of one upload."""
 
-    throttle_classes = [ScopedRateThrottle]
     throttle_scope = "post_policy"
+    grant = TokenIssuance.Grant.POST_POLICY
 
     @extend_schema_serializer(component_name="PostPolicyRequest")
     class InputSerializer(serializers.Serializer):
@@ -260,11 +242,7 @@ class PostPolicyApi(APIView):
     )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
-        try:
-            serializer.is_valid(raise_exception=True)
-        except (exceptions.ParseError, exceptions.UnsupportedMediaType, exceptions.ValidationError) as exc:
-            self._refuse(request, exc.default_code)
-            raise
+        serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         form = post_policy_issue(
             user=request.user,
@@ -274,22 +252,7 @@ class PostPolicyApi(APIView):
             filename=data.get("filename", ""),
             purpose=data["purpose"],
         )
-        response = Response(self.OutputSerializer(form).data)
-        response["Cache-Control"] = "no-store"
-        return response
-
-    def throttled(self, request: Request, wait: float | None) -> None:
-        self._refuse(request, "throttled", window_seconds=throttle_window_seconds(self.throttle_scope))
-        super().throttled(request, wait)
-
-    def _refuse(self, request: Request, reason: str, window_seconds: int | None = None) -> None:
-        sts_token_refuse(
-            user=request.user,
-            context=request_context(request),
-            reason=reason,
-            grant=TokenIssuance.Grant.POST_POLICY,
-            window_seconds=window_seconds,
-        )
+        return Response(self.OutputSerializer(form).data)
 
 
 # --- The stock mobile format: what Alibaba's OSSAuthCredentialProvider (iOS, Android) reads ----------
@@ -341,7 +304,7 @@ def _stock_credentials(credentials: UploadCredentials) -> dict:
     ).data
 
 
-class _StockFormatApi(APIView):
+class _StockFormatApi(IssuanceApi):
     """GET → the stock format, with the same service (policy, reuse, rate limit, audit) as sts-token.
 
     Errors keep our stable codes, in the stock shape ``{StatusCode, ErrorCode, ErrorMessage}``.
@@ -350,19 +313,11 @@ class _StockFormatApi(APIView):
     credential URL states every error in the body of an HTTP 200.
     """
 
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "sts_token"
     errors_as_http_200 = False
 
     def get(self, request: Request, **kwargs: str) -> Response:
         credentials = sts_token_issue(user=request.user, context=request_context(request))
-        response = Response(_stock_credentials(credentials))
-        response["Cache-Control"] = "no-store"
-        return response
-
-    def throttled(self, request: Request, wait: float | None) -> None:
-        sts_token_refuse(user=request.user, context=request_context(request), reason="throttled")
-        super().throttled(request, wait)
+        return Response(_stock_credentials(credentials))
 
     def initial(self, request: Request, *args: object, **kwargs: object) -> None:
         # A method we do not answer is refused before authentication, with a real 405.
@@ -380,7 +335,6 @@ class _StockFormatApi(APIView):
                 "ErrorMessage": data.get("detail", gettext("The request failed.")),
             }
         ).data
-        response["Cache-Control"] = "no-store"
         if self.errors_as_http_200 and self.request.method in ("GET", "HEAD"):  # what stock providers send
             response.status_code = 200
             if "WWW-Authenticate" in response:
@@ -498,7 +452,7 @@ class CredentialUrlStsServerApi(_StockFormatApi):
         return super().get(request, **kwargs)
 
 
-class CredentialUrlCreateApi(APIView):
+class CredentialUrlCreateApi(NoStoreMixin, APIView):
     """A new credential URL for your own account, for providers that cannot send a header.
 
     The URL is a secret: keep it like a password, never log it. It works until `expiresAt`
@@ -537,8 +491,6 @@ class CredentialUrlCreateApi(APIView):
     def post(self, request: Request) -> Response:
         created = credential_url_create(user=request.user, context=request_context(request))
         url = request.build_absolute_uri(reverse("sts_server_credential_url", args=[created.secret]))
-        response = Response(
+        return Response(
             self.OutputSerializer({"url": url, "expires_at": created.expires_at}).data, status=201
         )
-        response["Cache-Control"] = "no-store"
-        return response

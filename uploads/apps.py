@@ -11,7 +11,7 @@ class UploadsConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_out
 
         from . import checks  # noqa: F401  (registers the system checks)
-        from .services import credential_urls_revoke
+        from .services.credential_urls import credential_urls_revoke
 
         def end_credential_urls(sender: object, user: object = None, **kwargs: object) -> None:
             if user is not None:  # None: the session had no signed-in user

@@ -15,9 +15,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.services import user_tokens_revoke
+from core.requests import RequestContext
 from tests.core.test_translations import visible_text
 from uploads.models import CredentialUrl
-from uploads.services import NewCredentialUrl, RequestContext, credential_url_create
+from uploads.services.credential_urls import NewCredentialUrl, credential_url_create
 
 pytestmark = pytest.mark.django_db
 

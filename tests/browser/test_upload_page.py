@@ -26,7 +26,7 @@ from tests.browser.helpers import (
     throttle_uploads,
 )
 from tests.pngs import png_bytes
-from uploads.services import session_policy_build
+from uploads.services.reuse import session_policy_build
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

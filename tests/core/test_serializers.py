@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from core.serializers import representation
 from uploads.apis import StsTokenApi
-from uploads.services import UploadCredentials
+from uploads.services.sts_token import UploadCredentials
 
 text = st.text(max_size=40)
 

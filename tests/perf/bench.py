@@ -193,15 +193,18 @@ def _reused_breakdown(user_id: int, repeat: int = 1000) -> list[tuple[str, float
     from accounts.models import User
     from accounts.throttling import ScopedRateThrottle
     from aliyun.policy import upload_policy, user_prefix
-    from uploads import services
+    from core.requests import RequestContext
     from uploads.apis import StsTokenApi
+    from uploads.services import audit as issuance_audit
+    from uploads.services import quota, reuse
+    from uploads.services.sts_token import UploadCredentials
 
     user = User.objects.get(pk=user_id)
     policy = upload_policy(bucket="perf-bucket", user_id=user.pk, region="cn-hangzhou", owner_account_id="1")
-    key = services._cache_key(user.pk, policy)
-    credentials = services._fresh_or_cached(key, session_name=f"user-{user.pk}", policy=policy).credentials
-    context = services.RequestContext("jwt", "127.0.0.1", "bench", "bench-breakdown")  # not the searched id
-    handed_out = services.UploadCredentials(
+    key = reuse._cache_key(user.pk, policy)
+    credentials = reuse._fresh_or_cached(key, session_name=f"user-{user.pk}", policy=policy).credentials
+    context = RequestContext("jwt", "127.0.0.1", "bench", "bench-breakdown")  # not the searched id
+    handed_out = UploadCredentials(
         credentials.access_key_id,
         credentials.access_key_secret,
         credentials.security_token,
@@ -219,25 +222,25 @@ def _reused_breakdown(user_id: int, repeat: int = 1000) -> list[tuple[str, float
         ScopedRateThrottle().allow_request(request, StsTokenApi())
 
     def audit() -> None:
-        services._audit(
+        issuance_audit.issuance_record(
             user=user,
             context=context,
             outcome="reused",
-            prefix=user_prefix(user.pk),
+            grant="sts_token",
             policy=policy,
             access_key_id=credentials.access_key_id,
             expiration=credentials.expiration,
         )
 
     def _from_redis(key: str) -> None:
-        services.local_credentials_clear()  # as a worker without a copy (or with one due for refresh)
-        services._cache_get(key)
+        reuse.local_credentials_clear()  # as a worker without a copy (or with one due for refresh)
+        reuse._cache_get(key)
 
     steps = [
         ("rate limit (limits moving window, 1 Redis round trip)", throttle),
-        ("quota (the user's usage row, 1 SELECT)", lambda: services._usage_summary(user)),
+        ("quota (the user's usage row, 1 SELECT)", lambda: quota.usage_summary(user)),
         ("audit row (INSERT + commit)", audit),
-        ("cached credentials, the worker's copy", lambda: services._cache_get(key)),
+        ("cached credentials, the worker's copy", lambda: reuse._cache_get(key)),
         ("cached credentials from Redis (GET + decrypt)", lambda: _from_redis(key)),
         ("response serializer", lambda: StsTokenApi.OutputSerializer(handed_out).data),
     ]

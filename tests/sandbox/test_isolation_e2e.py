@@ -1,6 +1,6 @@
 """Isolation end to end: the product's session policy, enforced by the sandbox, against every client.
 
-Tokens carry the product's own session policy (``uploads.services.session_policy_build``, as sent to
+Tokens carry the product's own session policy (``uploads.services.reuse.session_policy_build``, as sent to
 AssumeRole). For the colon tricks of issue 9 and a sample of generated keys, each attacking user tries
 put, multipart, copy and PostObject with oss2 (V1 and V4), alibabacloud-oss-v2 and ali-oss (Node).
 Afterwards the sandbox's storage is read directly: every object lies inside the prefix of the user
@@ -31,7 +31,7 @@ from sandbox.tokens import IssuedCredentials, issue_credentials
 from tests.isolation import REPORT, colon_tricks, keys_for, legit
 from tests.sandbox.conftest import oss2_bucket, oss_error_code, stored_keys, v2_client
 from tests.sandbox.test_oss_post_object import signed_form
-from uploads.services import session_policy_build
+from uploads.services.reuse import session_policy_build
 
 pytestmark = pytest.mark.slow
 

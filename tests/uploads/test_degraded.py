@@ -8,8 +8,8 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
-from uploads import services
 from uploads.models import TokenIssuance
+from uploads.services import reuse
 
 pytestmark = pytest.mark.django_db
 URL = "/api/uploads/sts-token/"
@@ -26,7 +26,7 @@ def test_redis_down_degrades_to_reuse_within_one_process(jwt_client, settings):
     settings.CACHES = DEAD_REDIS
     first = jwt_client.post(URL)
     second = jwt_client.post(URL)  # the same worker: its own copy of the credentials
-    services.local_credentials_clear()  # as another worker, which has no copy and no shared cache
+    reuse.local_credentials_clear()  # as another worker, which has no copy and no shared cache
     third = jwt_client.post(URL)
 
     assert [r.status_code for r in (first, second, third)] == [200, 200, 200]

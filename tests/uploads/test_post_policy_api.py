@@ -18,7 +18,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from sandbox.tokens import secret_for
 from tests.pngs import png_bytes
 from uploads.models import TokenIssuance
-from uploads.services import session_policy_build
+from uploads.services.reuse import session_policy_build
 
 URL = "/api/uploads/post-policy/"
 FIELD_NAMES = [

@@ -21,7 +21,7 @@ from sandbox.config import SandboxConfig
 from sandbox.server import Sandbox
 from tests.pngs import png_bytes
 from uploads.models import TokenIssuance, UploadUsage
-from uploads.services import _usage_reserve
+from uploads.services.quota import usage_reserve
 
 POLICY_URL = "/api/uploads/post-policy/"
 STS_URL = "/api/uploads/sts-token/"
@@ -222,7 +222,7 @@ def test_reservations_never_exceed_the_quota(user, settings, quota, sizes):
     granted = 0
     for size in sizes:
         try:
-            _usage_reserve(user=user, size=size)
+            usage_reserve(user=user, size=size)
         except Exception as exc:
             assert getattr(exc, "code", "") == "quota_exceeded"
             assert granted + size > quota

@@ -9,8 +9,8 @@ from rest_framework.test import APIClient
 
 from sandbox.policy import bucket_resource, is_allowed, object_resource
 from sandbox.tokens import resolve_principal
-from uploads import services
 from uploads.models import TokenIssuance
+from uploads.services import reuse
 
 URL = "/api/uploads/sts-token/"
 
@@ -227,7 +227,7 @@ def test_sts_throttling_once_is_retried_transparently(jwt_client, sandbox):
     if faults.snapshot()["received"] == 0:  # "every Nth call" needs N > 1 to let the retry through
         jwt_client.post(URL)
         cache.clear()
-        services.local_credentials_clear()
+        reuse.local_credentials_clear()
     rows_before = TokenIssuance.objects.count()
     before = faults.snapshot()
     faults.configure(throttle_every=before["received"] + 1, throttle_retry_after_ms=10)  # only the next call

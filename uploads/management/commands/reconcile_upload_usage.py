@@ -12,7 +12,7 @@ from django.template.defaultfilters import filesizeformat
 
 from accounts.models import User
 from aliyun import oss
-from uploads.services import UsageCount, upload_usage_reconcile, upload_usage_recount
+from uploads.services.quota import UsageCount, upload_usage_reconcile, upload_usage_recount
 
 
 class Command(BaseCommand):
