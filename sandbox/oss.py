@@ -293,7 +293,7 @@ class OssApp:
     def _op_PutObject(self, request: Request, target: Target) -> Response:
         _refuse_callback(request)
         key = target.key
-        acl, tags = _object_acl(request) or "default", _tagging(request) or {}
+        acl, tags = _object_acl(request.headers) or "default", _tagging(request.headers) or {}
         if request.headers.get("x-oss-forbid-overwrite", "").lower() == "true" and self.storage.head(
             self.config.bucket, key
         ):
@@ -343,7 +343,7 @@ class OssApp:
         replace = request.headers.get("x-oss-metadata-directive", "COPY").upper() == "REPLACE"
         # x-oss-tagging-directive: Copy (the default) keeps the source's tags, Replace takes x-oss-tagging.
         tags = (
-            _tagging(request)
+            _tagging(request.headers)
             if request.headers.get("x-oss-tagging-directive", "").lower() == "replace"
             else None
         )
@@ -356,7 +356,7 @@ class OssApp:
             else source.content_type,
             user_meta=_user_meta(request.headers.items()) if replace else source.user_meta,
             headers=_standard_headers(request.headers.items()) if replace else source.headers,
-            acl=_object_acl(request) or "default",
+            acl=_object_acl(request.headers) or "default",
             tags=tags if tags is not None else source.tags,
             # Alibaba: "If the source object is a symbolic link, only the symbolic link is copied."
             object_type=source.object_type if source.object_type == SYMLINK else "Normal",
@@ -416,8 +416,8 @@ class OssApp:
             content_type=_content_type(request.headers.get("Content-Type")),
             user_meta=_user_meta(request.headers.items()),
             object_type=SYMLINK,
-            acl=_object_acl(request) or "default",
-            tags=_tagging(request) or {},
+            acl=_object_acl(request.headers) or "default",
+            tags=_tagging(request.headers) or {},
             symlink_target=link_target,
         )
         return _empty(200, {"ETag": meta.etag})
@@ -550,8 +550,8 @@ class OssApp:
             content_type=_content_type(request.headers.get("Content-Type")),
             user_meta=_user_meta(request.headers.items()),
             headers=_standard_headers(request.headers.items()),
-            acl=_object_acl(request) or "default",
-            tags=_tagging(request) or {},
+            acl=_object_acl(request.headers) or "default",
+            tags=_tagging(request.headers) or {},
         )
         encode = _encoder(request)
         return _xml_response(
@@ -578,42 +578,42 @@ class OssApp:
     def _op_CompleteMultipartUpload(self, request: Request, target: Target) -> Response:
         _refuse_callback(request)
         upload = self.storage.upload(request.args.get("uploadId", ""), self.config.bucket, target.key)
-        stored = {part.number: part for part in self.storage.parts(upload)}
-        if request.headers.get("x-oss-complete-all", "").lower() == "yes":
-            if _read_small_body(request):
-                raise OssError("InvalidArgument", "With x-oss-complete-all the body must be empty.")
-            chosen = sorted(stored)
-        else:
-            chosen = _requested_parts(_read_small_body(request), stored)
-        if not chosen:
-            raise OssError("InvalidPart", "The upload has no parts to complete.")
-        for number in chosen[:-1]:
-            if stored[number].size < MIN_PART_SIZE:
-                raise OssError(
-                    "EntityTooSmall",
-                    "Your proposed upload is smaller than the minimum allowed size.",
-                    400,
-                    PartNumber=str(number),
-                    MinSizeAllowed=str(MIN_PART_SIZE),
-                )
-        digests = b"".join(bytes.fromhex(stored[n].etag.strip('"')) for n in chosen)
-        etag = f'"{hashlib.md5(digests, usedforsecurity=False).hexdigest().upper()}-{len(chosen)}"'
-        staged = self.storage.assemble(upload, chosen)
-        meta = self.storage.commit(
-            upload.bucket,
-            upload.key,
-            staged,
-            content_type=upload.content_type,
-            user_meta=upload.user_meta,
-            etag=etag,
-            object_type="Multipart",
-            headers=upload.headers,
-            acl=upload.acl,
-            tags=upload.tags,
-        )
-        self.storage.drop_upload(upload)
+        complete_all = request.headers.get("x-oss-complete-all", "").lower() == "yes"
+        body = _read_small_body(request)
+        if complete_all and body:
+            raise OssError("InvalidArgument", "With x-oss-complete-all the body must be empty.")
+        # Concurrent completes of one upload: the first takes it, the others answer NoSuchUpload.
+        with self.storage.completing(upload):
+            stored = {part.number: part for part in self.storage.parts(upload)}
+            chosen = sorted(stored) if complete_all else _requested_parts(body, stored)
+            if not chosen:
+                raise OssError("InvalidPart", "The upload has no parts to complete.")
+            for number in chosen[:-1]:
+                if stored[number].size < MIN_PART_SIZE:
+                    raise OssError(
+                        "EntityTooSmall",
+                        "Your proposed upload is smaller than the minimum allowed size.",
+                        400,
+                        PartNumber=str(number),
+                        MinSizeAllowed=str(MIN_PART_SIZE),
+                    )
+            digests = b"".join(bytes.fromhex(stored[n].etag.strip('"')) for n in chosen)
+            etag = f'"{hashlib.md5(digests, usedforsecurity=False).hexdigest().upper()}-{len(chosen)}"'
+            staged = self.storage.assemble(upload, chosen)
+            meta = self.storage.commit(
+                upload.bucket,
+                upload.key,
+                staged,
+                content_type=upload.content_type,
+                user_meta=upload.user_meta,
+                etag=etag,
+                object_type="Multipart",
+                headers=upload.headers,
+                acl=upload.acl,
+                tags=upload.tags,
+            )
         encode = _encoder(request)
-        body = _xml(
+        answer = _xml(
             "CompleteMultipartUploadResult",
             [
                 *_encoding_element(request),
@@ -623,7 +623,7 @@ class OssApp:
                 ("ETag", meta.etag),
             ],
         )
-        return _xml_response(body, headers={"ETag": meta.etag, "x-oss-hash-crc64ecma": meta.crc64})
+        return _xml_response(answer, headers={"ETag": meta.etag, "x-oss-hash-crc64ecma": meta.crc64})
 
     def _op_AbortMultipartUpload(self, request: Request, target: Target) -> Response:
         upload = self.storage.upload(request.args.get("uploadId", ""), self.config.bucket, target.key)
@@ -668,8 +668,7 @@ class OssApp:
 
     def _post_object(self, request: Request, path: str, now: datetime) -> Response:
         bucket = self._post_bucket(path)
-        fields = {name.lower(): value for name, value in request.form.items()}
-        upload = _form_file(request.files.items())
+        fields, upload = _form(request)
         if upload is None:
             raise OssError(
                 "InvalidArgument", "The body of your POST request must contain a field named 'file'."
@@ -699,8 +698,13 @@ class OssApp:
         if "callback" in fields:
             raise _not_implemented("Upload callback")
         _validate_key(key)
-        operation = Operation("PostObject", (("oss:PutObject", _object_arn(self.config, bucket, key)),))
+        resource = _object_arn(self.config, bucket, key)
+        # The form's x-oss-object-acl and x-oss-tagging need what the same headers need on PutObject.
+        operation = Operation(
+            "PostObject", (("oss:PutObject", resource), *_acl_and_tagging(fields, resource))
+        )
         self._authorize(request, principal, operation, now)
+        acl, tags = _object_acl(fields) or "default", _tagging(fields) or {}
         if bucket != self.config.bucket:
             raise OssError("NoSuchBucket", "The specified bucket does not exist.", 404, BucketName=bucket)
         forbid_overwrite = fields.get("x-oss-forbid-overwrite", "").lower() == "true"
@@ -719,10 +723,12 @@ class OssApp:
             bucket,
             key,
             staged,
-            content_type=_content_type(fields.get("content-type") or upload.mimetype or None),
+            content_type=_post_content_type(fields, upload),
             user_meta=_user_meta(fields.items()),
             if_absent=forbid_overwrite,
             headers=_standard_headers(fields.items()),
+            acl=acl,
+            tags=tags,
         )
         headers = {"ETag": meta.etag, "x-oss-hash-crc64ecma": meta.crc64}
         status = fields.get("success_action_status", "")
@@ -903,7 +909,7 @@ def _classify(request: Request, target: Target, config: SandboxConfig) -> Operat
             # Alibaba: PutSymlink needs oss:PutObject (on the link; the target is not checked), so any
             # token that may upload under a prefix may also plant there a link to any key of the bucket.
             return Operation(
-                "PutSymlink", (("oss:PutObject", resource), *_acl_and_tagging(request, resource))
+                "PutSymlink", (("oss:PutObject", resource), *_acl_and_tagging(request.headers, resource))
             )
         copy = "x-oss-copy-source" in request.headers
         if copy:
@@ -912,14 +918,17 @@ def _classify(request: Request, target: Target, config: SandboxConfig) -> Operat
             if "uploadId" in args:
                 return Operation("UploadPartCopy", (("oss:PutObject", resource), read))
             return Operation(
-                "CopyObject", (("oss:PutObject", resource), read, *_acl_and_tagging(request, resource))
+                "CopyObject",
+                (("oss:PutObject", resource), read, *_acl_and_tagging(request.headers, resource)),
             )
         if "uploadId" in args or "partNumber" in args:
             return single("UploadPart", "oss:PutObject")
-        return Operation("PutObject", (("oss:PutObject", resource), *_acl_and_tagging(request, resource)))
+        return Operation(
+            "PutObject", (("oss:PutObject", resource), *_acl_and_tagging(request.headers, resource))
+        )
     if method == "POST":
         if "uploads" in args:
-            extra = _acl_and_tagging(request, resource)
+            extra = _acl_and_tagging(request.headers, resource)
             return Operation("InitiateMultipartUpload", (("oss:PutObject", resource), *extra))
         if "uploadId" in args:
             return single("CompleteMultipartUpload", "oss:PutObject")
@@ -1041,6 +1050,34 @@ def _user_meta(items: Iterable[tuple[str, str]]) -> dict[str, str]:
     return {name.lower(): value for name, value in items if name.lower().startswith("x-oss-meta-")}
 
 
+def _form(request: Request) -> tuple[dict[str, str], FileStorage | None]:
+    """A PostObject form's fields (lower-case names: OSS reads them case-insensitively) and its file.
+
+    A text field beyond the sandbox's form limit (1 MiB; Alibaba documents 2 MB per value and 8 MB
+    before the file, "PostObject" error pages 0006-00000111/112) is a malformed request, not a
+    too-large object.
+    """
+    try:
+        fields = {name.lower(): value for name, value in request.form.items()}
+        upload = _form_file(request.files.items())
+    except RequestEntityTooLarge:
+        if request.content_length is not None and request.content_length > _OssRequest.max_content_length:
+            raise
+        raise OssError(
+            "MalformedPOSTRequest", "The body of your POST request is not well-formed multipart/form-data."
+        ) from None
+    return fields, upload
+
+
+def _post_content_type(fields: Mapping[str, str], upload: FileStorage) -> str:
+    """The stored Content-Type of a form upload: ``x-oss-content-type`` first (Alibaba's "PostObject"
+    page: it takes precedence over the type given with the file), then the ``Content-Type`` field,
+    then the file part's own type."""
+    return _content_type(
+        fields.get("x-oss-content-type") or fields.get("content-type") or upload.mimetype or None
+    )
+
+
 def _form_file(items: Iterable[tuple[str, FileStorage]]) -> FileStorage | None:
     for name, storage in items:
         if name.lower() == "file":
@@ -1083,19 +1120,24 @@ OBJECT_ACLS = ("default", "private", "public-read", "public-read-write")
 MAX_TAGS, MAX_TAG_KEY, MAX_TAG_VALUE = 10, 128, 256
 
 
-def _acl_and_tagging(request: Request, resource: str) -> tuple[tuple[str, str], ...]:
+def _acl_and_tagging(fields: Mapping[str, str], resource: str) -> tuple[tuple[str, str], ...]:
     """Setting an ACL or tags while writing needs the permission to set them (oss:PutObjectAcl,
-    oss:PutObjectTagging), as Alibaba documents for PutObject: they are not side effects of a write."""
+    oss:PutObjectTagging), as Alibaba documents for PutObject: they are not side effects of a write.
+
+    ``fields`` is the request's headers, or a PostObject form's fields with lower-case names (the
+    same names are form fields there, and a form gets no more than a header-signed request).
+    """
     grants = []
-    if "x-oss-object-acl" in request.headers:
+    if "x-oss-object-acl" in fields:
         grants.append(("oss:PutObjectAcl", resource))
-    if "x-oss-tagging" in request.headers:
+    if "x-oss-tagging" in fields:
         grants.append(("oss:PutObjectTagging", resource))
     return tuple(grants)
 
 
-def _object_acl(request: Request) -> str | None:
-    value = request.headers.get("x-oss-object-acl")
+def _object_acl(fields: Mapping[str, str]) -> str | None:
+    """``x-oss-object-acl`` of the headers or form fields, checked; None when absent."""
+    value = fields.get("x-oss-object-acl")
     if value is None:
         return None
     if value not in OBJECT_ACLS:
@@ -1105,9 +1147,10 @@ def _object_acl(request: Request) -> str | None:
     return value
 
 
-def _tagging(request: Request) -> dict[str, str] | None:
-    """``x-oss-tagging: k1=v1&k2=v2`` (URL-encoded), at most 10 tags of 128/256 characters."""
-    value = request.headers.get("x-oss-tagging")
+def _tagging(fields: Mapping[str, str]) -> dict[str, str] | None:
+    """``x-oss-tagging: k1=v1&k2=v2`` (URL-encoded, a header or a form field), at most 10 tags of
+    128/256 characters."""
+    value = fields.get("x-oss-tagging")
     if value is None:
         return None
     try:
