@@ -21,6 +21,7 @@ import base64
 import hashlib
 import io
 import ipaddress
+import json
 import logging
 import secrets
 import xml.etree.ElementTree as ET
@@ -39,6 +40,7 @@ from core.aliyun_names import BUCKET_NAME, SYMLINK_OBJECT_TYPE
 from sandbox import bucket_config, oss_auth
 from sandbox.config import SandboxConfig
 from sandbox.errors import OssError
+from sandbox.events import CERT_PATH, EventPublisher, ObjectChange, principal_id
 from sandbox.oss_auth import AuthError, RequestFacts, is_decimal
 from sandbox.policy import bucket_resource, is_allowed, object_resource
 from sandbox.storage import (
@@ -57,6 +59,8 @@ logger = logging.getLogger(__name__)
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 MAX_KEY_BYTES = 1023
+MAX_DELETE_KEYS = 1000  # DeleteMultipleObjects: at most 1,000 keys per request
+SANDBOX_PREFIX = "/__sandbox__/"
 MAX_XML_BODY = 2 * 1024 * 1024
 DRAIN_LIMIT = 64 * 1024 * 1024
 POLICY_DENIED = "Access denied by authorizer's policy."
@@ -112,6 +116,9 @@ class _OssRequest(Request):
     max_content_length = MAX_OBJECT_SIZE + 1024 * 1024
     max_form_memory_size = 1024 * 1024
     max_form_parts = 200
+    # Set while the request is handled: its x-oss-request-id and who signed it (for event notifications).
+    request_id: str = ""
+    principal: Principal | None = None
 
 
 @dataclass(frozen=True)
@@ -130,23 +137,29 @@ class Operation:
     grants: tuple[tuple[str, str], ...]
 
 
-def make_oss_app(config: SandboxConfig) -> WSGIApp:
-    """Build the OSS WSGI app for one configured bucket, storing under ``config.data_dir``."""
-    return OssApp(config)
+def make_oss_app(config: SandboxConfig, *, events: EventPublisher | None = None) -> WSGIApp:
+    """Build the OSS WSGI app for one configured bucket, storing under ``config.data_dir``.
+
+    With ``events``, every object write and delete is announced through it (sandbox/events.py), and
+    the app serves the push-signing certificate at ``events.CERT_PATH``.
+    """
+    return OssApp(config, events=events)
 
 
 class OssApp:
     """Request lifecycle: CORS preflight, authenticate, authorize, dispatch, decorate."""
 
-    def __init__(self, config: SandboxConfig) -> None:
+    def __init__(self, config: SandboxConfig, *, events: EventPublisher | None = None) -> None:
         self.config = config
         self.storage = Storage(config.data_dir)
+        self.events = events
 
     # ------------------------------------------------------------------ WSGI entry
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = _OssRequest(environ)
         request_id = secrets.token_hex(12).upper()
+        request.request_id = request_id
         try:
             response = self._handle(request, request_id)
         except NotModified as answer:
@@ -193,6 +206,8 @@ class OssApp:
     def _handle(self, request: Request, request_id: str) -> Response:
         if request.method == "OPTIONS":
             return self._preflight(request)
+        if request.path.startswith(SANDBOX_PREFIX):  # never a bucket: bucket names have no "_"
+            return self._sandbox_page(request)
         path = _decoded_path(request)
         now = self.config.faults.now()
         if request.method == "POST" and request.mimetype == "multipart/form-data":
@@ -210,6 +225,7 @@ class OssApp:
                 "AccessDenied", "You have no right to access this object because of bucket acl.", 403
             )
         principal = self._principal(credential.access_key_id, credential.security_token, now)
+        request.principal = principal
         if credential.version == "v4":
             self._check_region(credential.v4_region)
         target = self._verified_target(credential, principal, facts, path, request.host)
@@ -303,6 +319,7 @@ class OssApp:
                 409,
             )
         staged = self._receive(request)
+        previous = self.storage.head(self.config.bucket, key)
         meta = self.storage.commit(
             self.config.bucket,
             key,
@@ -313,6 +330,7 @@ class OssApp:
             acl=acl,
             tags=tags,
         )
+        self._announce(request, "PutObject", meta, previous)
         return _empty(
             200, {"ETag": meta.etag, "x-oss-hash-crc64ecma": meta.crc64, "Content-MD5": staged.content_md5}
         )
@@ -340,6 +358,7 @@ class OssApp:
                     412,
                 )
             staged = self.storage.stage(handle)
+        previous = self.storage.head(self.config.bucket, target.key)
         replace = request.headers.get("x-oss-metadata-directive", "COPY").upper() == "REPLACE"
         # x-oss-tagging-directive: Copy (the default) keeps the source's tags, Replace takes x-oss-tagging.
         tags = (
@@ -362,6 +381,7 @@ class OssApp:
             object_type=source.object_type if source.object_type == SYMLINK else "Normal",
             symlink_target=source.symlink_target,
         )
+        self._announce(request, "CopyObject", meta, previous)
         body = _xml("CopyObjectResult", [("ETag", meta.etag), ("LastModified", _iso(meta.last_modified))])
         return _xml_response(body, headers={"x-oss-hash-crc64ecma": meta.crc64})
 
@@ -475,8 +495,171 @@ class OssApp:
         return response
 
     def _op_DeleteObject(self, request: Request, target: Target) -> Response:
-        self.storage.delete(self.config.bucket, target.key)
+        self._delete(request, "DeleteObject", target.key)
         return _empty(204)
+
+    def _delete(self, request: Request, event: str, key: str) -> None:
+        """Delete one key (absent is fine, as on OSS) and announce it either way."""
+        previous = self.storage.head(self.config.bucket, key)
+        self.storage.delete(self.config.bucket, key)
+        self._announce_change(
+            request,
+            event,
+            key,
+            size=0,
+            etag=previous.etag if previous else "",
+            previous_size=previous.size if previous else 0,
+        )
+
+    def _op_DeleteMultipleObjects(self, request: Request, target: Target) -> Response:
+        """``POST /?delete``: up to 1,000 keys; each needs oss:DeleteObject, or nothing is deleted.
+
+        The body must carry a matching Content-MD5 (Alibaba's DeleteMultipleObjects requires it).
+        Answers ``<DeleteResult>`` listing the deleted keys (none when ``<Quiet>true</Quiet>``).
+        """
+        body = _read_small_body(request)
+        given_md5 = request.headers.get("Content-MD5", "").strip()
+        if not given_md5:
+            raise OssError("MissingArgument", "Missing Some Required Arguments.", ArgumentName="Content-MD5")
+        if given_md5 != base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode():
+            raise OssError("InvalidDigest", "The Content-MD5 you specified was invalid.")
+        quiet, keys = _delete_request(body)
+        now = self.config.faults.now()
+        grants = tuple(
+            ("oss:DeleteObject", _object_arn(self.config, self.config.bucket, key)) for key in keys
+        )
+        if request.principal is not None:
+            self._authorize(request, request.principal, Operation("DeleteMultipleObjects", grants), now)
+        for key in keys:
+            self._delete(request, "DeleteObjects", key)
+        encode = _encoder(request)
+        deleted = [] if quiet else [("Deleted", [("Key", encode(key))]) for key in keys]
+        return _xml_response(_xml("DeleteResult", [*_encoding_element(request), *deleted]))
+
+    def _op_AppendObject(self, request: Request, target: Target) -> Response:
+        """``POST /key?append&position=N``: add the body at the end of an Appendable object.
+
+        ``position`` must be the current length (409 PositionNotEqualToLength, with
+        ``x-oss-next-append-position``); a Normal or Multipart object is 409 ObjectNotAppendable.
+        """
+        position = _bounded_int(request.args.get("position"), "position", 0, MAX_OBJECT_SIZE, -1)
+        if position < 0:
+            raise OssError(
+                "InvalidArgument", "Position is required for AppendObject.", ArgumentName="position"
+            )
+        previous = self.storage.head(self.config.bucket, target.key)
+        length = previous.size if previous else 0
+        if previous is not None and previous.object_type != "Appendable":
+            raise OssError("ObjectNotAppendable", "The object is not appendable.", 409)
+        if position != length:
+            raise OssError(
+                "PositionNotEqualToLength",
+                "Position is not equal to file length.",
+                409,
+                **{"x-oss-next-append-position": str(length)},
+            )
+        staged = self._receive(request)
+        if previous is not None:
+            opened = self.storage.open(self.config.bucket, target.key)
+            if opened is None or opened[0].size != length:
+                staged.discard()
+                raise OssError("PositionNotEqualToLength", "Position is not equal to file length.", 409)
+            with opened[1] as old, staged.path.open("rb") as new:
+                whole = self.storage.stage_all([old, new])
+            staged.discard()
+        else:
+            whole = staged
+        meta = self.storage.commit(
+            self.config.bucket,
+            target.key,
+            whole,
+            content_type=previous.content_type
+            if previous
+            else _content_type(request.headers.get("Content-Type")),
+            user_meta=previous.user_meta if previous else _user_meta(request.headers.items()),
+            headers=previous.headers if previous else _standard_headers(request.headers.items()),
+            object_type="Appendable",
+            acl=previous.acl if previous else (_object_acl(request.headers) or "default"),
+            tags=previous.tags if previous else (_tagging(request.headers) or {}),
+        )
+        self._announce(request, "AppendObject", meta, previous, position=position)
+        return _empty(
+            200,
+            {
+                "ETag": meta.etag,
+                "x-oss-hash-crc64ecma": meta.crc64,
+                "x-oss-next-append-position": str(meta.size),
+            },
+        )
+
+    # ------------------------------------------------------------------ event notifications
+
+    def _announce(
+        self,
+        request: Request,
+        event: str,
+        meta: ObjectMeta,
+        previous: ObjectMeta | None,
+        *,
+        position: int | None = None,
+    ) -> None:
+        """Announce a write of ``meta`` (replacing ``previous``, if any) as OSS's event rule would."""
+        self._announce_change(
+            request,
+            event,
+            meta.key,
+            size=meta.size,
+            etag=meta.etag,
+            previous_size=previous.size if previous else 0,
+            position=position,
+        )
+
+    def _announce_change(
+        self,
+        request: Request,
+        event: str,
+        key: str,
+        *,
+        size: int,
+        etag: str,
+        previous_size: int,
+        position: int | None = None,
+    ) -> None:
+        if self.events is None or not self.config.event_endpoint:
+            return
+        principal = getattr(request, "principal", None)
+        change = ObjectChange(
+            name=event,
+            key=key,
+            size=size,
+            previous_size=previous_size,
+            etag=etag,
+            request_id=getattr(request, "request_id", ""),
+            source_ip=request.remote_addr or "",
+            principal_id=principal_id(self.config, principal) if principal is not None else "",
+            position=position,
+        )
+        self.events.publish([change])
+
+    def _sandbox_page(self, request: Request) -> Response:
+        """The sandbox's own pages under its OSS origin: the push-signing certificate, push counters,
+        and the last pushes (``?last=N``). Not part of OSS."""
+        if request.method not in ("GET", "HEAD"):
+            raise OssError(
+                "MethodNotAllowed", "The specified method is not allowed against this resource.", 405
+            )
+        if request.path == CERT_PATH and self.events is not None:
+            return Response(self.events.certificate_pem, content_type="application/x-pem-file")
+        if request.path == "/__sandbox__/stats":
+            stats = {
+                "events": self.events.snapshot() if self.events else {},
+                "sts": self.config.faults.snapshot(),
+            }
+            return Response(json.dumps(stats), content_type="application/json")
+        if request.path == "/__sandbox__/events" and self.events is not None:
+            last = _bounded_int(request.args.get("last"), "last", 1, 500, 20)
+            return Response(json.dumps(self.events.recent(last)), content_type="application/json")
+        raise OssError("NoSuchKey", "The specified key does not exist.", 404)
 
     # ------------------------------------------------------------------ listing
 
@@ -600,6 +783,7 @@ class OssApp:
             digests = b"".join(bytes.fromhex(stored[n].etag.strip('"')) for n in chosen)
             etag = f'"{hashlib.md5(digests, usedforsecurity=False).hexdigest().upper()}-{len(chosen)}"'
             staged = self.storage.assemble(upload, chosen)
+            previous = self.storage.head(upload.bucket, upload.key)
             meta = self.storage.commit(
                 upload.bucket,
                 upload.key,
@@ -612,6 +796,7 @@ class OssApp:
                 acl=upload.acl,
                 tags=upload.tags,
             )
+        self._announce(request, "CompleteMultipartUpload", meta, previous)
         encode = _encoder(request)
         answer = _xml(
             "CompleteMultipartUploadResult",
@@ -684,6 +869,7 @@ class OssApp:
                 "AccessDenied", "You have no right to access this object because of bucket acl.", 403
             )
         principal = self._principal(credential.access_key_id, credential.security_token, now)
+        request.principal = principal
         if credential.version == "v4":
             self._check_region(credential.v4_region)
         if not oss_auth.post_signature_matches(credential, principal.secret, fields["policy"]):
@@ -716,6 +902,7 @@ class OssApp:
             )
         limit = MAX_OBJECT_SIZE if limits.max_size is None else min(limits.max_size, MAX_OBJECT_SIZE)
         staged = self.storage.stage(upload.stream, limit=limit)
+        previous = self.storage.head(bucket, key)
         if staged.size < limits.min_size:
             staged.discard()
             raise OssError("EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size.")
@@ -730,6 +917,7 @@ class OssApp:
             acl=acl,
             tags=tags,
         )
+        self._announce(request, "PostObject", meta, previous)
         headers = {"ETag": meta.etag, "x-oss-hash-crc64ecma": meta.crc64}
         status = fields.get("success_action_status", "")
         if status == "201":
@@ -878,6 +1066,9 @@ def _classify(request: Request, target: Target, config: SandboxConfig) -> Operat
                     "MethodNotAllowed", "The specified method is not allowed against this resource.", 405
                 )
             action = f"oss:{verb}Bucket{sub[0].upper()}{sub[1:]}"
+        if (method, sub) == ("POST", "delete"):
+            # Each key is authorized by the handler (oss:DeleteObject on it), once the body is read.
+            return Operation("DeleteMultipleObjects", ())
         name = "ListObjects" if action == "oss:ListObjects" else action.removeprefix("oss:")
         arn = bucket_resource(target.bucket, region=config.region, owner=config.owner_account_id)
         return Operation(name, ((action, arn),))
@@ -1021,6 +1212,28 @@ def _requested_parts(body: bytes, stored: Mapping[int, Any]) -> list[int]:
             )
         chosen.append(number)
     return chosen
+
+
+def _delete_request(body: bytes) -> tuple[bool, list[str]]:
+    """``<Delete><Quiet>true</Quiet><Object><Key>k</Key></Object>...</Delete>`` -> (quiet, keys)."""
+    malformed = OssError(
+        "MalformedXML",
+        "The XML you provided was not well-formed or did not validate against our published schema.",
+    )
+    if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
+        raise malformed
+    try:
+        root = ET.fromstring(body)  # noqa: S314 - DTDs refused above
+    except ET.ParseError:
+        raise malformed from None
+    if root.tag != "Delete":
+        raise malformed
+    keys = [node.findtext("Key") or "" for node in root.findall("Object")]
+    if not keys or len(keys) > MAX_DELETE_KEYS or not all(keys):
+        raise malformed
+    for key in keys:
+        _validate_key(key)
+    return (root.findtext("Quiet") or "false").strip().lower() == "true", list(dict.fromkeys(keys))
 
 
 def _key_token(key: str) -> str:

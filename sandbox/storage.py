@@ -179,6 +179,10 @@ class Storage:
         """Copy ``stream`` into a temporary file, hashing as it goes; EntityTooLarge past ``limit``."""
         return self._write_hashed([stream], prefix="stage-", limit=limit)
 
+    def stage_all(self, streams: list[BinaryIO]) -> Staged:
+        """The streams one after the other in a temporary file (the caller closes them): AppendObject."""
+        return self._write_hashed(streams, prefix="append-", limit=MAX_OBJECT_SIZE)
+
     def _write_hashed(self, streams: list[BinaryIO], *, prefix: str, limit: int | None) -> Staged:
         """Concatenate ``streams`` into a temporary file with its MD5 and CRC-64 (the caller closes them)."""
         fd, name = tempfile.mkstemp(dir=self.tmp, prefix=prefix)
