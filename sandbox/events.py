@@ -336,8 +336,7 @@ class EventPublisher:
 
     def start(self, *, cert_url: str) -> None:
         """Serve pushes signed with the certificate found at ``cert_url``."""
-        self._cert_url = cert_url
-        self.signer  # noqa: B018 - make or load the key now, not on the first push
+        self._cert_url = cert_url  # the key is made (or loaded) on first use: most sandboxes never push
         with self._cond:
             self._stopping = False
         for index in range(self._workers):
