@@ -296,7 +296,7 @@ def _message(push: Push) -> str:
 
 
 def test_a_post_object_upload_is_announced(event_sandbox, receiver) -> None:
-    from uploads.post_policy import post_object_form
+    from aliyun.post_policy import post_object_form
 
     creds, assumed_role_id = sts_credentials(event_sandbox)
     now = datetime.now(UTC)

@@ -1,6 +1,6 @@
 """PostObject as OSS answers it, through the form the product itself signs, and racing completes.
 
-The form comes from ``uploads.post_policy.post_object_form`` (V4, STS credentials, every field the
+The form comes from ``aliyun.post_policy.post_object_form`` (V4, STS credentials, every field the
 product pins), sent with ``requests`` as a browser would; an attacker holding that form may add
 fields the policy does not mention. What the sandbox must do with them is what Alibaba documents:
 
@@ -30,12 +30,12 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aliyun.post_policy import post_object_form
 from sandbox.config import SandboxConfig
 from sandbox.server import Sandbox
 from sandbox.storage import Storage
 from sandbox.tokens import IssuedCredentials, issue_credentials
 from tests.sandbox.conftest import USER_ACTIONS, oss_error_code, user_session_policy
-from uploads.post_policy import post_object_form
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"p" * 200
 
