@@ -168,6 +168,16 @@ class SandboxConfig:
     # "link-and-target" (default): oss:GetObject on both; "link-only": on the link alone, the reading
     # under which any token that may read its own folder reads the whole bucket through a link.
     symlink_reads: str = "link-and-target"
+    # OSS event notifications pushed as SMQ (MNS) does (sandbox/events.py); no endpoint: none are sent.
+    event_endpoint: str = ""
+    event_format: str = "xml"  # the subscription's NotifyContentFormat: "xml" or "simplified"
+    event_topic: str = "oss-events"
+    event_subscription: str = "uploads-server"
+    event_rule_id: str = "sandbox-rule"
+    event_retry_strategy: str = "exponential"  # NotifyStrategy: EXPONENTIAL_DECAY_RETRY or BACKOFF_RETRY
+    event_max_attempts: int = 0  # 0: as the strategy says (1 + 176, or 1 + 3)
+    event_retry_scale: float = 1.0  # multiplies every wait between attempts (tests: 0.001)
+    event_timeout_seconds: float = 5.0  # MNS retries a push not answered 204 within 5 s
     faults: Faults = field(default_factory=Faults)
     _ram: RamStore | None = field(default=None, init=False, repr=False, compare=False)
     _bucket_settings: BucketSettings | None = field(default=None, init=False, repr=False, compare=False)
@@ -189,6 +199,7 @@ class SandboxConfig:
         for name in ("access_key_id", "access_key_secret", "role_arn", "bucket"):
             if not getattr(self, name):
                 raise ValueError(f"SandboxConfig.{name} must not be empty")
+        self._check_events()
         if not self.owner_account_id:
             self.owner_account_id = _role_account(self.role_arn)
         if not self.owner_account_id.isascii() or not self.owner_account_id.isdigit():
@@ -196,6 +207,24 @@ class SandboxConfig:
                 "SandboxConfig.owner_account_id must be an account id (digits); give it, or a role_arn "
                 f"of the form acs:ram::<account-id>:role/<name> (got {self.role_arn!r})"
             )
+
+    def _check_events(self) -> None:
+        from sandbox.events import EVENT_FORMATS, RETRY_STRATEGIES, retries_of
+
+        if self.event_endpoint and not self.event_endpoint.startswith(("http://", "https://")):
+            raise ValueError(f"event_endpoint must be an http(s) URL, got {self.event_endpoint!r}")
+        if self.event_format not in EVENT_FORMATS:
+            raise ValueError(f"event_format must be one of {EVENT_FORMATS}, got {self.event_format!r}")
+        if self.event_retry_strategy not in RETRY_STRATEGIES:
+            raise ValueError(
+                f"event_retry_strategy must be one of {RETRY_STRATEGIES}, got {self.event_retry_strategy!r}"
+            )
+        if self.event_max_attempts < 0 or self.event_retry_scale < 0 or self.event_timeout_seconds <= 0:
+            raise ValueError(
+                "event_max_attempts and event_retry_scale must be >= 0, event_timeout_seconds > 0"
+            )
+        if not self.event_max_attempts:
+            self.event_max_attempts = 1 + retries_of(self.event_retry_strategy)
 
     @property
     def ram(self) -> RamStore:
@@ -235,6 +264,8 @@ class SandboxConfig:
                 getattr(settings, "SANDBOX_ROLE_MAX_SESSION_DURATION", None) or 3600
             ),
             "cors_allowed_origins": list(getattr(settings, "SANDBOX_CORS_ALLOWED_ORIGINS", None) or []),
+            "event_endpoint": getattr(settings, "SANDBOX_EVENT_ENDPOINT", "") or "",
+            "event_format": (getattr(settings, "SANDBOX_EVENT_FORMAT", "") or "xml").lower(),
         }
         values.update(overrides)
         return cls(**values)

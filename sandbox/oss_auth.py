@@ -486,6 +486,24 @@ def _field_value(name: object, fields: Mapping[str, str], bucket: str) -> str:
     return fields.get(lowered, "")
 
 
+MAX_POLICY_NESTING = 4  # {"conditions": [["in", "$content-type", ["a", "b"]]]}
+
+
+def _nesting(value: object) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (a scalar is 0), without recursion."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_POLICY_NESTING:
+            break
+        pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def check_post_policy(
     policy_b64: str, fields: Mapping[str, str], bucket: str, now: datetime, *, v4: bool
 ) -> PostPolicy:
@@ -495,8 +513,12 @@ def check_post_policy(
     """
     try:
         document = json.loads(base64.b64decode(policy_b64, validate=True))
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):
         raise AuthError("InvalidPolicyDocument", "Invalid Policy: Invalid JSON.", 400) from None
+    if _nesting(document) > MAX_POLICY_NESTING:
+        # A policy is an object of conditions, each a list or an object of scalars (a list for "in"):
+        # anything deeper is not a policy, and rendering it into an error must not recurse without end.
+        raise AuthError("InvalidPolicyDocument", "Invalid Policy: too deeply nested.", 400)
     if not isinstance(document, dict) or not isinstance(document.get("conditions", []), list):
         raise AuthError(
             "InvalidPolicyDocument",

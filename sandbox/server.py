@@ -17,6 +17,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from core.aliyun_names import is_loopback_host
 from sandbox.config import SandboxConfig
+from sandbox.events import CERT_PATH, EventPublisher
 from sandbox.sts import make_sts_app
 
 __all__ = ["Sandbox", "check_loopback"]
@@ -69,6 +70,8 @@ class Sandbox:
         self._quiet = quiet
         self._servers: list[BaseWSGIServer] = []
         self._threads: list[threading.Thread] = []
+        # OSS event notifications (sandbox/events.py): pushed only while config.event_endpoint is set.
+        self.events = EventPublisher(config)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -85,7 +88,7 @@ class Sandbox:
 
         apps = (
             (self._sts_address, make_sts_app(self.config)),
-            (self._oss_address, make_oss_app(self.config)),
+            (self._oss_address, make_oss_app(self.config, events=self.events)),
         )
         try:
             for (host, port), app in apps:
@@ -104,11 +107,13 @@ class Sandbox:
             )
             thread.start()
             self._threads.append(thread)
+        self.events.start(cert_url=f"{self.oss_endpoint}{CERT_PATH}")
         logger.info("sandbox started: STS on %s, OSS on %s", self.sts_endpoint, self.oss_endpoint)
         return self
 
     def stop(self) -> None:
         """Stop serving and release the ports; safe to call twice."""
+        self.events.stop()
         for server in self._servers:
             server.shutdown()
         for thread in self._threads:

@@ -25,6 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -156,6 +157,7 @@ class Storage:
         for directory in (self.objects, self.uploads, self.tmp):
             directory.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()  # serialises publish/delete of one process' writers
+        self._claimed: dict[str, Path] = {}  # upload id -> its directory while a complete holds it
         self._sweep_abandoned_writes()
 
     def _sweep_abandoned_writes(self, older_than: float = ABANDONED_WRITE_SECONDS) -> None:
@@ -176,6 +178,10 @@ class Storage:
     def stage(self, stream: BinaryIO, *, limit: int = MAX_OBJECT_SIZE) -> Staged:
         """Copy ``stream`` into a temporary file, hashing as it goes; EntityTooLarge past ``limit``."""
         return self._write_hashed([stream], prefix="stage-", limit=limit)
+
+    def stage_all(self, streams: list[BinaryIO]) -> Staged:
+        """The streams one after the other in a temporary file (the caller closes them): AppendObject."""
+        return self._write_hashed(streams, prefix="append-", limit=MAX_OBJECT_SIZE)
 
     def _write_hashed(self, streams: list[BinaryIO], *, prefix: str, limit: int | None) -> Staged:
         """Concatenate ``streams`` into a temporary file with its MD5 and CRC-64 (the caller closes them)."""
@@ -370,8 +376,40 @@ class Storage:
             _atomic_write_json(directory / f"{number:05d}.json", asdict(part))
         return part
 
+    @contextmanager
+    def completing(self, upload: UploadMeta) -> Iterator[UploadMeta]:
+        """Take the upload out of the open ones for the length of a CompleteMultipartUpload.
+
+        Exactly one caller wins a race on one upload id (a rename is atomic); the others, and any
+        part still arriving, get NoSuchUpload, as OSS answers the later completes. When the body
+        fails (a bad part list, a failed write) the upload is put back, still open; when it returns,
+        the upload is gone.
+        """
+        source = self._upload_dir(upload.upload_id)
+        claimed = self.uploads / f".completing-{upload.upload_id}"
+        with self._lock:
+            try:
+                os.rename(source, claimed)
+            except OSError:  # gone (completed, aborted) or being completed by another request
+                raise StorageError("NoSuchUpload", "The specified upload does not exist.", 404) from None
+        self._claimed[upload.upload_id] = claimed
+        try:
+            yield upload
+        except BaseException:
+            with self._lock:
+                self._claimed.pop(upload.upload_id, None)
+                os.rename(claimed, source)
+            raise
+        with self._lock:
+            self._claimed.pop(upload.upload_id, None)
+            shutil.rmtree(claimed, ignore_errors=True)
+
+    def _parts_dir(self, upload: UploadMeta) -> Path:
+        """Where an upload's parts are: its own directory, or the one it was moved to while completing."""
+        return self._claimed.get(upload.upload_id) or self._upload_dir(upload.upload_id)
+
     def parts(self, upload: UploadMeta) -> list[PartMeta]:
-        directory = self._upload_dir(upload.upload_id)
+        directory = self._parts_dir(upload)
         found = []
         for path in sorted(directory.glob("[0-9]*.json")):
             try:
@@ -382,7 +420,7 @@ class Storage:
 
     def assemble(self, upload: UploadMeta, numbers: list[int]) -> Staged:
         """Concatenate the chosen parts into a staged file (hashing it), parts left in place."""
-        directory = self._upload_dir(upload.upload_id)
+        directory = self._parts_dir(upload)
         handles = []
         try:
             for number in numbers:

@@ -73,6 +73,8 @@ class Principal:
     is_sts: bool
     expiration: datetime | None = None
     role_session_name: str | None = None
+    # An STS session's AssumedRoleUser.AssumedRoleId (``<role id>:<session name>``), as AssumeRole named it.
+    assumed_role_id: str | None = None
 
 
 def issue_credentials(
@@ -169,6 +171,7 @@ def resolve_principal(
         is_sts=True,
         expiration=expiration,
         role_session_name=payload.get("sn"),
+        assumed_role_id=f"{_role_id(str(payload.get('arn', '')))}:{payload.get('sn')}",
     )
 
 

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.aliyun_names import is_loopback_host
 from sandbox.config import SandboxConfig
+from sandbox.events import CERT_PATH
 from sandbox.server import Sandbox, check_loopback
 
 
@@ -64,6 +65,28 @@ class Command(BaseCommand):
             "--data-dir", type=Path, default=None, help="where objects live (SANDBOX_DATA_DIR)"
         )
         parser.add_argument(
+            "--event-endpoint",
+            default=None,
+            help="push OSS event notifications, signed as MNS does, to this URL (SANDBOX_EVENT_ENDPOINT; '' is off)",
+        )
+        parser.add_argument(
+            "--event-format",
+            choices=["xml", "simplified"],
+            default=None,
+            help="the push body: MNS's XML with metadata (default, SANDBOX_EVENT_FORMAT) or SIMPLIFIED",
+        )
+        parser.add_argument(
+            "--event-duplicate",
+            action="store_true",
+            help="deliver every event push twice (MNS is at-least-once)",
+        )
+        parser.add_argument(
+            "--event-max-delay-ms",
+            type=int,
+            default=0,
+            help="delay each push by a random 0..N ms, reordering them",
+        )
+        parser.add_argument(
             "--only-if-local",
             action="store_true",
             help="do nothing (exit 0) when the ALIYUN_* endpoints point at Alibaba Cloud, as `make run` does",
@@ -79,7 +102,11 @@ class Command(BaseCommand):
             return
         sts_address = _address(settings.ALIYUN_STS_ENDPOINT, "ALIYUN_STS_ENDPOINT")
         oss_address = _address(settings.ALIYUN_OSS_ENDPOINT, "ALIYUN_OSS_ENDPOINT")
-        overrides = {"data_dir": options["data_dir"]} if options["data_dir"] else {}
+        overrides: dict[str, Any] = {"data_dir": options["data_dir"]} if options["data_dir"] else {}
+        if options["event_endpoint"] is not None:
+            overrides["event_endpoint"] = options["event_endpoint"]
+        if options["event_format"] is not None:
+            overrides["event_format"] = options["event_format"]
         try:
             config = SandboxConfig.from_settings(**overrides)
             config.faults.configure(
@@ -98,6 +125,12 @@ class Command(BaseCommand):
 
         sandbox = Sandbox(config, sts_address=sts_address, oss_address=oss_address)
         try:
+            sandbox.events.configure(
+                duplicate=options["event_duplicate"], max_delay_ms=options["event_max_delay_ms"]
+            )
+        except ValueError as exc:
+            raise CommandError(f"sandbox configuration: {exc}") from None
+        try:
             sandbox.start()
         except OSError as exc:
             raise CommandError(f"cannot start the sandbox: {exc}") from None
@@ -107,6 +140,11 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Sandbox OSS listening on {sandbox.oss_endpoint} (bucket {config.bucket}, data in {config.data_dir})"
             )
+            if config.event_endpoint:
+                self.stdout.write(
+                    f"Sandbox pushes OSS events ({config.event_format}) to {config.event_endpoint}, "
+                    f"signed with {sandbox.oss_endpoint}{CERT_PATH}"
+                )
             while not stopping.wait(0.5):
                 pass
         finally:
