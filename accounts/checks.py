@@ -41,7 +41,7 @@ def check_jwt_signing_key(app_configs: Any = None, **kwargs: Any) -> list:
     if key == settings.JWT_DEVELOPMENT_SIGNING_KEY:
         errors.append(
             Error(
-                "DJANGO_JWT_SIGNING_KEY is the development fallback written in config/settings.py: anyone can forge any user's token.",
+                "DJANGO_JWT_SIGNING_KEY is the development fallback written in config/settings/base.py: anyone can forge any user's token.",
                 hint='Set a random key: python -c "import secrets; print(secrets.token_urlsafe(48))"',
                 id="accounts.E003",
             )

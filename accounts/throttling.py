@@ -33,7 +33,7 @@ def _new_limiter(uri: str) -> strategies.MovingWindowRateLimiter:
     # there while another was still importing it read no version and failed. Hence the import above.
     options: dict[str, Any] = {}
     if not uri.startswith("memory:"):
-        # As the cache (config/settings.py): a Redis outage degrades instead of hanging requests.
+        # As the cache (config/settings/base.py): a Redis outage degrades instead of hanging requests.
         options = {"key_prefix": "ossup:throttle", "socket_connect_timeout": 2, "socket_timeout": 2}
     return strategies.MovingWindowRateLimiter(storage.storage_from_string(uri, **options))
 

@@ -152,7 +152,7 @@ def refresh_token_rotate(raw_refresh: str) -> dict[str, str]:
 
     Of concurrent calls with one token exactly one succeeds: the blacklist row is the commit
     point (a unique constraint; on SQLite the transaction takes the write lock as it begins, see
-    ``transaction_mode`` in config/settings.py), and the others find it there and get TokenError.
+    ``transaction_mode`` in config/settings/base.py), and the others find it there and get TokenError.
     """
     refresh = RefreshToken(raw_refresh)  # TokenError: bad signature, expired, wrong type, blacklisted
     user = token_user(refresh)

@@ -147,13 +147,6 @@ def set_bucket_cors(credentials: AdminCredentials, rules: list[CorsRule] | tuple
         raise _error(exc, "PutBucketCors") from None
 
 
-def delete_bucket_cors(credentials: AdminCredentials) -> None:
-    try:
-        _admin_bucket(credentials).delete_bucket_cors()
-    except Oss2Error as exc:
-        raise _error(exc, "DeleteBucketCors") from None
-
-
 def bucket_lifecycle(credentials: AdminCredentials) -> list[LifecycleRule] | None:
     """The bucket's lifecycle rules, or None when it has none (GetBucketLifecycle)."""
     try:

@@ -55,7 +55,8 @@ def bucket_owner_account_id(*, role_arn: str, override: str = "") -> str:
     """The account that owns the bucket: ``override`` when given, else the role's own account.
 
     A RAM role and the bucket it writes to normally belong to one Alibaba Cloud account, and the
-    role ARN names it. Returns ``""`` when neither says (the system check ``uploads.E010`` reports it).
+    role ARN names it. Returns ``""`` when neither says (in production the system check ``uploads.E004``
+    refuses a missing role ARN, and ``uploads.E012`` an override that is not an account id).
     """
     return override.strip() if override.strip() else role_arn_account_id(role_arn)
 

@@ -31,7 +31,8 @@ from core.aliyun_names import endpoint_protocol
 
 logger = logging.getLogger(__name__)
 
-# STS codes that mean "our configuration is wrong", not "try again later".
+# STS codes that mean "slow down" (retried with back-off, then answered as sts_throttled), as opposed to
+# the other 4xx codes, which mean "our configuration is wrong" (sts_rejected).
 _THROTTLING_CODES = {"Throttling", "Throttling.User", "Throttling.Api", "Throttling.Sts"}
 
 

@@ -69,7 +69,7 @@ class _AvatarApi(AuditedRefusalMixin, APIView):
     def refusal_audit(self, request: Request, *, reason: str, window_seconds: int | None) -> None:
         try:
             data = request.data  # after a parse error DRF leaves an empty body here
-        except exceptions.ParseError:
+        except exceptions.APIException:  # a body of a type no parser takes is never parsed
             data = None
         raw_key = data.get("key") if isinstance(data, dict) else None
         avatar_change_record_refusal(

@@ -66,7 +66,7 @@ def strip_query_strings(text: str) -> str:
 class QueryStringLogFilter(logging.Filter):
     """No log line carries a query string: the message (rendered here), string extras (such as the
     request Django's loggers attach, as the secret-redacting filter before this one leaves it) and
-    the traceback text lose theirs. On the console handler (config/settings.py) and gunicorn's
+    the traceback text lose theirs. On the console handler (config/settings/base.py) and gunicorn's
     loggers (config/gunicorn.conf.py)."""
 
     def filter(self, record: logging.LogRecord) -> bool:

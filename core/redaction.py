@@ -41,7 +41,7 @@ def _redacted_value(value: Any) -> Any:
 class RedactSecretsLogFilter(logging.Filter):
     """Rewrites a record so that neither its message, its extras nor its traceback hold a secret.
 
-    Attached to the console handler in ``config/settings.py`` and to gunicorn's loggers in
+    Attached to the console handler in ``config/settings/base.py`` and to gunicorn's loggers in
     ``config/gunicorn.conf.py``. The message is rendered here (``msg % args``) and then redacted,
     since a secret usually arrives as an argument (``"Not Found: %s", request.path``).
     """

@@ -1,4 +1,4 @@
-"""Settings for the test run: the real settings module, fed a test environment.
+"""Settings for the test run: ``config.settings.test``, fed a test environment.
 
 Values already in the environment win, so CI can run the same suite on PostgreSQL and Redis
 with DATABASE_URL and REDIS_URL set.
@@ -29,9 +29,4 @@ TEST_ENVIRONMENT = {
 for _name, _value in TEST_ENVIRONMENT.items():
     os.environ.setdefault(_name, _value)
 
-from config.settings import *  # noqa: E402,F403
-
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
-STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
-WHITENOISE_AUTOREFRESH = True  # serve from the finders; no collectstatic before tests
-WHITENOISE_USE_FINDERS = True
+from config.settings.test import *  # noqa: E402,F403

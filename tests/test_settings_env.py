@@ -122,3 +122,26 @@ def test_production_logs_are_json_lines_with_a_request_id():
     assert record["message"] == "hello world"
     assert record["level"] == "WARNING" and record["logger"] == "uploads"
     assert record["request_id"] == "-"  # outside a request; inside one it is the X-Request-ID
+
+
+def _installed_apps(**env: str) -> list[str]:
+    result = run_manage(
+        "shell", "-c", "from django.conf import settings; print(','.join(settings.INSTALLED_APPS))", **env
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1].split(",")
+
+
+def test_production_installs_no_sandbox_and_development_does():
+    production = _installed_apps(**PRODUCTION)
+    assert "sandbox" not in production
+    assert {"uploads", "audit", "operators", "avatars"} <= set(production)
+    assert "sandbox" in _installed_apps(DJANGO_DEBUG="1")
+
+
+def test_production_refuses_to_run_the_sandbox_with_a_clear_message():
+    result = run_manage("sandbox", **PRODUCTION)
+    assert result.returncode != 0
+    assert "The sandbox is a development tool" in result.stderr
+    assert "DJANGO_DEBUG=1" in result.stderr
+    assert "Traceback" not in result.stderr

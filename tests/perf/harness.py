@@ -223,7 +223,11 @@ def stack(
             env, "collectstatic", "--noinput", "--verbosity", "0"
         )  # DEBUG off: whitenoise's manifest, as `make serve`
         sandbox = exits.enter_context(
-            background([PYTHON, "manage.py", "sandbox", *sandbox_args], env, workdir / "sandbox.log")
+            background(
+                [PYTHON, "manage.py", "sandbox", *sandbox_args],
+                {**env, "DJANGO_SETTINGS_MODULE": "config.settings.development"},  # a development tool
+                workdir / "sandbox.log",
+            )
         )
         sts_url = f"http://127.0.0.1:{sts_port}"
         wait_for_http(f"{sts_url}/__sandbox__/stats", process=sandbox)

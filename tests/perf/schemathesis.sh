@@ -59,7 +59,8 @@ export GUNICORN_BIND="127.0.0.1:$web_port" GUNICORN_WORKERS=2 GUNICORN_ACCESS_LO
 from django.contrib.auth import get_user_model
 get_user_model().objects.create_user("schemathesis", password="schemathesis-password")
 '
-"$PY" manage.py sandbox >"$work/sandbox.log" 2>&1 &
+# The sandbox is a development tool: production settings (DEBUG off) do not install it.
+DJANGO_SETTINGS_MODULE=config.settings.development "$PY" manage.py sandbox >"$work/sandbox.log" 2>&1 &
 pids+=($!)
 "$VENV/bin/gunicorn" --config config/gunicorn.conf.py >"$work/gunicorn.log" 2>&1 &
 pids+=($!)

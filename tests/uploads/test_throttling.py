@@ -1,6 +1,7 @@
 """Per-user throttling of credential issuance: 429 JSON, Retry-After, and an audit row."""
 
 import pytest
+from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
 from uploads.models import TokenIssuance
@@ -74,3 +75,30 @@ def test_a_refusal_after_the_window_starts_a_new_row(jwt_client, monkeypatch, us
         .order_by("created_at")
         .values_list("attempts", flat=True)
     ) == [2, 1]
+
+
+@pytest.mark.parametrize("endpoint", ["sts-server", "credential-url"])
+def test_the_stock_format_endpoints_compact_throttled_refusals_like_sts_token(
+    endpoint, jwt_client, monkeypatch, user
+):
+    """80 GETs of ``GET /api/uploads/sts-server/`` (bearer token) or of one credential URL with the
+    default 60/min: 60 answers, and the 20 refusals share one row (two if a window closes mid-run)
+    whose attempts add up to 20, as sts-token's do."""
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"sts_token": "60/min", "login": "100/min"})
+    if endpoint == "sts-server":
+        url, client = "/api/uploads/sts-server/", jwt_client
+    else:
+        url = jwt_client.post("/api/uploads/sts-server-url/").json()["url"].removeprefix("http://testserver")
+        client = APIClient()
+    TokenIssuance.objects.all().delete()
+
+    answers = [client.get(url) for _ in range(80)]
+
+    codes = [answer.json().get("ErrorCode", "ok") for answer in answers]
+    # Making the credential URL took one request of the same per-user budget.
+    assert codes.count("ok") == (59 if endpoint == "credential-url" else 60)
+    refused = TokenIssuance.objects.filter(user=user, outcome="refused")
+    rows = list(refused.values_list("error_code", "attempts"))
+    print(f"{endpoint}: 80 GETs -> refused rows {rows}")
+    assert 1 <= len(rows) <= 2 and {code for code, _ in rows} == {"throttled"}
+    assert sum(attempts for _, attempts in rows) == codes.count("throttled")

@@ -90,7 +90,7 @@ def _refusal_count(row: dict[str, Any], window_seconds: int) -> None:
     now = timezone.now()
     with transaction.atomic():
         # One refusal of a user at a time: PostgreSQL locks the user's row; SQLite's transactions
-        # take the database's write lock as they begin (config/settings.py).
+        # take the database's write lock as they begin (config/settings/base.py).
         list(User.objects.select_for_update().filter(pk=row["user"].pk).values_list("pk"))
         counted = TokenIssuance.objects.filter(
             pk__in=TokenIssuance.objects.filter(

@@ -1,7 +1,7 @@
 """Shared by `aliyun_setup` and `aliyun_doctor`: the administrator credential and the site's origins.
 
 The administrator key is read from the environment here, by these commands only, for one run, and
-never stored: putting it in `config/settings.py` would hand it to every web worker.
+never stored: putting it in `config/settings/base.py` would hand it to every web worker.
 """
 
 import os

@@ -1,8 +1,10 @@
-"""Project settings: the only module that reads the environment.
+"""Settings every environment shares; with the environment modules beside it, the only code that reads
+the environment.
 
-Every variable is documented in README.md and .env.example. Values are parsed here and
-validated by the system checks in ``uploads/checks.py``, so a bad deployment fails at
-start-up with a message and a hint instead of at the first request.
+Every variable is documented in README.md and .env.example. Values are parsed here and validated
+by the system checks (``uploads/checks.py``, ``accounts/checks.py``), so a bad deployment fails at
+start-up with a message and a hint instead of at the first request. ``config/settings/__init__.py``
+picks development or production; tests use ``config.settings.test``.
 """
 
 from datetime import timedelta
@@ -10,17 +12,17 @@ from pathlib import Path
 
 import environ
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
 if (BASE_DIR / ".env").is_file():
     env.read_env(BASE_DIR / ".env")
 
 
-# What production start-up is missing or cannot read: reported all together at the end of this
-# module, without a traceback (see the bottom), instead of one ImproperlyConfigured at a time.
-_PROBLEMS: list[str] = []
-_REQUIRED_OUTSIDE_DEBUG = {
+# What start-up is missing or cannot read: reported all together by the environment module's
+# ``stop_if_problems()``, without a traceback, instead of one ImproperlyConfigured at a time.
+problems: list[str] = []
+REQUIRED_IN_PRODUCTION = {
     "DJANGO_SECRET_KEY": "Django's secret: a long random string",
     "DJANGO_JWT_SIGNING_KEY": "signs JWTs: another long random string (at least 32 bytes)",
     "DJANGO_ALLOWED_HOSTS": "the host names the site answers to, comma-separated",
@@ -37,12 +39,26 @@ def _required_outside_debug(name: str, debug_default: str) -> str:
     return value or (debug_default if DEBUG else "")
 
 
-def _int(name: str, default: int) -> int:
+def env_int(name: str, default: int) -> int:
+    """``name`` as an integer; a malformed value is reported at start-up (``stop_if_problems``)."""
     try:
         return env.int(name, default=default)
     except ValueError:
-        _PROBLEMS.append(f"  {name} must be an integer, got {env.str(name)!r}.")
+        problems.append(f"  {name} must be an integer, got {env.str(name)!r}.")
         return default
+
+
+def stop_if_problems() -> None:
+    """End start-up with one message naming every problem found (SystemExit: no traceback)."""
+    if problems:
+        raise SystemExit(
+            "The environment is not ready for production (DJANGO_DEBUG is off):\n"
+            + "\n".join(problems)
+            + "\nSet them in the environment or in .env beside manage.py (see .env.example),"
+            " or set DJANGO_DEBUG=1 for development."
+            if not DEBUG
+            else "The environment has values the settings cannot read:\n" + "\n".join(problems)
+        )
 
 
 # --- Core -------------------------------------------------------------------------------
@@ -70,8 +86,7 @@ INSTALLED_APPS = [
     "operators",  # aliyun_setup, aliyun_doctor
     "avatars",
     "audit",  # the reviewers' admin: every audit log, the overview, timelines, retention
-    "sandbox",
-]
+]  # the local sandbox only in development and test (config/settings/sandbox.py)
 
 MIDDLEWARE = [
     "core.middleware.RequestIdMiddleware",
@@ -115,7 +130,7 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
-DATABASES["default"]["CONN_MAX_AGE"] = _int("DATABASE_CONN_MAX_AGE", 60)
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A transaction takes SQLite's write lock as it begins, so concurrent writers queue (up to the
@@ -222,7 +237,7 @@ REST_FRAMEWORK = {
         "post_policy": env.str("THROTTLE_POST_POLICY", default="60/min"),
     },
     # Proxies in front of the app: 0 means REMOTE_ADDR is the client (never trust X-Forwarded-For).
-    "NUM_PROXIES": _int("DJANGO_NUM_PROXIES", 0),
+    "NUM_PROXIES": env_int("DJANGO_NUM_PROXIES", 0),
 }
 
 # The development fallback: long enough for PyJWT not to warn, and refused with DEBUG off (accounts.E003).
@@ -230,8 +245,8 @@ JWT_DEVELOPMENT_SIGNING_KEY = "jwt-development-only-key-never-use-in-production"
 SIMPLE_JWT = {
     "SIGNING_KEY": _required_outside_debug("DJANGO_JWT_SIGNING_KEY", JWT_DEVELOPMENT_SIGNING_KEY),
     "ALGORITHM": "HS256",
-    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=_int("JWT_ACCESS_MINUTES", 15)),
-    "REFRESH_TOKEN_LIFETIME": timedelta(days=_int("JWT_REFRESH_DAYS", 7)),
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 7)),
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": False,
@@ -264,12 +279,12 @@ ALIYUN_ACCESS_KEY_ID = env.str("ALIYUN_ACCESS_KEY_ID", default="")
 ALIYUN_ACCESS_KEY_SECRET = env.str("ALIYUN_ACCESS_KEY_SECRET", default="")
 ALIYUN_STS_ROLE_ARN = env.str("ALIYUN_STS_ROLE_ARN", default="")
 ALIYUN_STS_ENDPOINT = env.str("ALIYUN_STS_ENDPOINT", default="sts.aliyuncs.com")
-ALIYUN_STS_DURATION_SECONDS = _int("ALIYUN_STS_DURATION_SECONDS", 3600)
-ALIYUN_STS_CONNECT_TIMEOUT_MS = _int("ALIYUN_STS_CONNECT_TIMEOUT_MS", 2000)
-ALIYUN_STS_READ_TIMEOUT_MS = _int("ALIYUN_STS_READ_TIMEOUT_MS", 5000)
-ALIYUN_STS_MAX_ATTEMPTS = _int("ALIYUN_STS_MAX_ATTEMPTS", 3)
-ALIYUN_STS_REUSE_MARGIN_SECONDS = _int("ALIYUN_STS_REUSE_MARGIN_SECONDS", 900)
-ALIYUN_STS_STALE_IF_ERROR_SECONDS = _int("ALIYUN_STS_STALE_IF_ERROR_SECONDS", 600)
+ALIYUN_STS_DURATION_SECONDS = env_int("ALIYUN_STS_DURATION_SECONDS", 3600)
+ALIYUN_STS_CONNECT_TIMEOUT_MS = env_int("ALIYUN_STS_CONNECT_TIMEOUT_MS", 2000)
+ALIYUN_STS_READ_TIMEOUT_MS = env_int("ALIYUN_STS_READ_TIMEOUT_MS", 5000)
+ALIYUN_STS_MAX_ATTEMPTS = env_int("ALIYUN_STS_MAX_ATTEMPTS", 3)
+ALIYUN_STS_REUSE_MARGIN_SECONDS = env_int("ALIYUN_STS_REUSE_MARGIN_SECONDS", 900)
+ALIYUN_STS_STALE_IF_ERROR_SECONDS = env_int("ALIYUN_STS_STALE_IF_ERROR_SECONDS", 600)
 ALIYUN_OSS_BUCKET = env.str("ALIYUN_OSS_BUCKET", default="")
 ALIYUN_OSS_REGION = env.str("ALIYUN_OSS_REGION", default="cn-hangzhou")
 # The account that owns the bucket, named in the session policy; empty: the account in ALIYUN_STS_ROLE_ARN.
@@ -281,29 +296,22 @@ ALIYUN_RAM_ENDPOINT = env.str("ALIYUN_RAM_ENDPOINT", default="")
 
 # A credential URL (POST /api/uploads/sts-server-url/) works for this long unless logout, a password
 # change or deactivation ends it first; uploads.E020 keeps it within the refresh token's lifetime.
-CREDENTIAL_URL_LIFETIME_MINUTES = _int("CREDENTIAL_URL_LIFETIME_MINUTES", 24 * 60)
+CREDENTIAL_URL_LIFETIME_MINUTES = env_int("CREDENTIAL_URL_LIFETIME_MINUTES", 24 * 60)
 
-AVATAR_MAX_BYTES = _int("AVATAR_MAX_BYTES", 5 * 1024 * 1024)
+AVATAR_MAX_BYTES = env_int("AVATAR_MAX_BYTES", 5 * 1024 * 1024)
 # Per-user quota over what the user's folders hold (user/<id>/ and confirmed avatars); 0: no limit.
 # Staff override them per user in the admin (uploads.UploadUsage).
-UPLOAD_QUOTA_BYTES = _int("UPLOAD_QUOTA_BYTES", 100 * 1024 * 1024)
-UPLOAD_QUOTA_OBJECTS = _int("UPLOAD_QUOTA_OBJECTS", 1000)
-
-# The local sandbox (python manage.py sandbox) serves STS and OSS on the two endpoints above.
-SANDBOX_DATA_DIR = Path(env.str("SANDBOX_DATA_DIR", default=str(BASE_DIR / "var" / "sandbox")))
-SANDBOX_ROLE_POLICY = env.json("SANDBOX_ROLE_POLICY", default=None)
-SANDBOX_ROLE_MAX_SESSION_DURATION = _int("SANDBOX_ROLE_MAX_SESSION_DURATION", 3600)
-# Origins the sandbox bucket answers CORS for until a CORS rule is applied to it; "*" allows any.
-SANDBOX_CORS_ALLOWED_ORIGINS = env.list("SANDBOX_CORS_ALLOWED_ORIGINS", default=[])
+UPLOAD_QUOTA_BYTES = env_int("UPLOAD_QUOTA_BYTES", 100 * 1024 * 1024)
+UPLOAD_QUOTA_OBJECTS = env_int("UPLOAD_QUOTA_OBJECTS", 1000)
 
 # --- Serving (config/gunicorn.conf.py reads these, so .env applies to gunicorn too) -----------
 GUNICORN_BIND = env.list("GUNICORN_BIND", default=["127.0.0.1:8000"])
-GUNICORN_WORKERS = _int("GUNICORN_WORKERS", 2)
-GUNICORN_THREADS = _int(
+GUNICORN_WORKERS = env_int("GUNICORN_WORKERS", 2)
+GUNICORN_THREADS = env_int(
     "GUNICORN_THREADS", 4
 )  # per worker: an STS call or backoff blocks one thread, not the worker
-GUNICORN_TIMEOUT = _int("GUNICORN_TIMEOUT", 0)  # 0: derived from the STS deadline
-GUNICORN_MAX_REQUESTS = _int("GUNICORN_MAX_REQUESTS", 0)
+GUNICORN_TIMEOUT = env_int("GUNICORN_TIMEOUT", 0)  # 0: derived from the STS deadline
+GUNICORN_MAX_REQUESTS = env_int("GUNICORN_MAX_REQUESTS", 0)
 GUNICORN_ACCESS_LOG = env.str("GUNICORN_ACCESS_LOG", default="-")
 GUNICORN_LOG_LEVEL = env.str("GUNICORN_LOG_LEVEL", default="info")
 
@@ -343,19 +351,3 @@ LOGGING = {
         "django.server": {"handlers": [], "level": "WARNING", "propagate": True},
     },
 }
-
-# --- Start-up refuses a production environment with anything missing -----------------------------
-if not DEBUG:
-    _PROBLEMS[:0] = [
-        f"  {name:<26} {meaning}"
-        for name, meaning in _REQUIRED_OUTSIDE_DEBUG.items()
-        if not env.str(name, default="")
-    ]
-if _PROBLEMS:
-    # SystemExit, not ImproperlyConfigured: one message naming everything, and no traceback.
-    raise SystemExit(
-        "The environment is not ready for production (DJANGO_DEBUG is off):\n"
-        + "\n".join(_PROBLEMS)
-        + "\nSet them in the environment or in .env beside manage.py (see .env.example),"
-        " or set DJANGO_DEBUG=1 for development."
-    )
