@@ -178,6 +178,25 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Failed logins (the JWT endpoint and both login forms) counted per username and per client address
+# by django-axes, in the database (accounts/lockout.py); a locked sign-in is 429 `login_locked`.
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last, as django-axes asks: the login forms' lockout page
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", *AUTHENTICATION_BACKENDS]
+AXES_HANDLER = "accounts.lockout.LoginFailureHandler"  # one limit per username, another per address
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]  # this order: LoginFailureHandler relies on it
+AXES_FAILURE_LIMIT = _int("LOGIN_FAILURES_PER_USERNAME", 10)
+LOGIN_FAILURES_PER_ADDRESS = _int("LOGIN_FAILURES_PER_ADDRESS", 50)
+AXES_COOLOFF_TIME = timedelta(minutes=_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a refused attempt writes nothing
+AXES_RESET_ON_SUCCESS = False  # else one good login of one's own account resets the address's count
+AXES_DISABLE_ACCESS_LOG = True  # successful logins: not axes' to keep
+AXES_CLIENT_IP_CALLABLE = "core.requests.client_ip"  # DJANGO_NUM_PROXIES, as throttles and audit rows
+AXES_USERNAME_CALLABLE = "accounts.lockout.attempted_username"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken", "refresh", "access", "token"]
+AXES_VERBOSE = False
+
 # --- I18N and static ----------------------------------------------------------------------
 LANGUAGE_CODE = "en"
 # Our own catalogs live in locale/ (Babel-compiled by `make install`); Django, DRF and simplejwt bring
@@ -218,6 +237,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "sts_token": env.str("THROTTLE_STS_TOKEN", default="60/min"),
         "login": env.str("THROTTLE_LOGIN", default="20/min"),
+        "refresh": env.str("THROTTLE_REFRESH", default="120/min"),  # per client address, apart from login's
+        "logout": env.str("THROTTLE_LOGOUT", default="60/min"),  # per client address, apart from login's
         "avatar": env.str("THROTTLE_AVATAR", default="30/min"),
         "post_policy": env.str("THROTTLE_POST_POLICY", default="60/min"),
     },
