@@ -5,6 +5,7 @@ validated by the system checks in ``uploads/checks.py``, so a bad deployment fai
 start-up with a message and a hint instead of at the first request.
 """
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -245,6 +246,18 @@ REST_FRAMEWORK = {
     # Proxies in front of the app: 0 means REMOTE_ADDR is the client (never trust X-Forwarded-For).
     "NUM_PROXIES": _int("DJANGO_NUM_PROXIES", 0),
 }
+# The request id a proxy sends (core/middleware.py): which header, and whether to believe it at all
+# (unset: only behind a proxy, DJANGO_NUM_PROXIES > 0). README, "Trusted headers".
+REQUEST_ID_HEADER = env.str("DJANGO_REQUEST_ID_HEADER", default="X-Request-ID")
+if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", REQUEST_ID_HEADER):
+    _PROBLEMS.append(
+        f"  DJANGO_REQUEST_ID_HEADER must be a header name (letters, digits, '-'), got {REQUEST_ID_HEADER!r}."
+    )
+_TRUST_CHOICES = {"": None, "1": True, "true": True, "on": True, "0": False, "false": False, "off": False}
+_trust_request_id = env.str("DJANGO_TRUST_REQUEST_ID", default="").strip().lower()
+if _trust_request_id not in _TRUST_CHOICES:
+    _PROBLEMS.append(f"  DJANGO_TRUST_REQUEST_ID must be 1 or 0 (or unset), got {_trust_request_id!r}.")
+REQUEST_ID_TRUSTED: bool | None = _TRUST_CHOICES.get(_trust_request_id, False)
 
 # The development fallback: long enough for PyJWT not to warn, and refused with DEBUG off (accounts.E003).
 JWT_DEVELOPMENT_SIGNING_KEY = "jwt-development-only-key-never-use-in-production"
