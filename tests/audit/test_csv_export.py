@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from core.csv_export import csv_cell, csv_rows
-from tests.uploads.test_overview import CHANGELIST, row
+from audit.csv_export import csv_cell, csv_rows
+from tests.audit.test_overview import CHANGELIST, row
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
 SEPARATORS = (",", ";", "\t")
