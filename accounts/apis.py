@@ -1,4 +1,7 @@
-"""Sign-in for API clients: JWT login, refresh and logout, rate limited per client address."""
+"""Sign-in for API clients: JWT login, refresh and logout, each with its own rate budget per
+client address (``login``, ``refresh``, ``logout``), so a crowd behind one NAT guessing passwords
+cannot stop its neighbours from refreshing or logging out. Failed logins are also counted per
+address and per username by django-axes (``accounts.lockout``)."""
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_out
@@ -37,7 +40,10 @@ class TokenPairSerializer(drf_serializers.Serializer):
 
 _LOGGED_OUT = OpenApiResponse(
     response={"type": "object", "maxProperties": 0, "description": "An empty object."},
-    description="Logged out: the refresh token is blacklisted, and the user's credential URLs are ended.",
+    description=(
+        "Logged out: the refresh token is blacklisted, and everything the user was issued before now "
+        "ends at once, on every device (access and refresh tokens, sessions, credential URLs)."
+    ),
     examples=[OpenApiExample("Logged out", value={}, response_only=True)],
 )
 
@@ -45,11 +51,10 @@ _LOGGED_OUT = OpenApiResponse(
 _REFRESH_TOKEN_401 = ("token_not_valid", "user_not_found", "user_inactive", "token_revoked")
 
 
-class _LoginThrottled:
-    """Password and refresh-token guessing is rate limited per client address."""
+class _PerAddressThrottled:
+    """Rate limited per client address, in the budget named by ``throttle_scope``."""
 
     throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "login"
 
 
 def _not_stored(response: Response) -> Response:
@@ -58,28 +63,34 @@ def _not_stored(response: Response) -> Response:
     return response
 
 
-class TokenObtainApi(_LoginThrottled, jwt_views.TokenObtainPairView):
-    """``{username, password}`` → ``{access, refresh}``. Rate limited per client."""
+class TokenObtainApi(_PerAddressThrottled, jwt_views.TokenObtainPairView):
+    """``{username, password}`` → ``{access, refresh}``. Rate limited per client (THROTTLE_LOGIN);
+    repeated failures lock the address and the username out for a while (429 ``login_locked``)."""
 
+    throttle_scope = "login"
     serializer_class = serializers.TokenObtainPairSerializer
 
     @extend_schema(
         responses={
             200: TokenPairSerializer,
-            **error_responses(JSON_BODY, "no_active_account", "method_not_allowed", "throttled"),
+            **error_responses(
+                JSON_BODY, "no_active_account", "login_locked", "method_not_allowed", "throttled"
+            ),
         }
     )
     def post(self, request: Request, *args, **kwargs) -> Response:
         return _not_stored(super().post(request, *args, **kwargs))
 
 
-class TokenRefreshApi(_LoginThrottled, jwt_views.TokenRefreshView):
+class TokenRefreshApi(_PerAddressThrottled, jwt_views.TokenRefreshView):
     """``{refresh}`` → a new ``{access, refresh}``; the old refresh token is blacklisted.
 
     Of concurrent refreshes of one token exactly one succeeds; a token issued before the user's
-    cut-off (password change, deactivation, sign-out everywhere) is refused.
+    cut-off (logout, password change, deactivation, sign-out everywhere) is refused. Its own rate
+    budget per client address (THROTTLE_REFRESH).
     """
 
+    throttle_scope = "refresh"
     serializer_class = serializers.TokenRefreshSerializer
 
     @extend_schema(
@@ -92,13 +103,16 @@ class TokenRefreshApi(_LoginThrottled, jwt_views.TokenRefreshView):
         return _not_stored(super().post(request, *args, **kwargs))
 
 
-class LogoutApi(_LoginThrottled, jwt_views.TokenBlacklistView):
+class LogoutApi(_PerAddressThrottled, jwt_views.TokenBlacklistView):
     """``{refresh}``: blacklists the refresh token so it can mint no more access tokens.
 
     Like a session logout it sends Django's ``user_logged_out``, so whatever else the user's
-    sign-in stands for (their credential URLs) ends too.
+    sign-in stands for ends too: the sign-in cut-off moves (every access token is refused from the
+    next request on, ``accounts.services.user_logged_out_revoke``) and the credential URLs end. Its
+    own rate budget per client address (THROTTLE_LOGOUT).
     """
 
+    throttle_scope = "logout"
     serializer_class = serializers.TokenBlacklistSerializer
 
     @extend_schema(

@@ -1,4 +1,15 @@
-"""Request ids: one per request, echoed in the response, attached to every log line and audit row."""
+"""Request ids: one per request, echoed in the response, attached to every log line and audit row.
+
+Which client headers are believed, and from whom (README, "Trusted headers"):
+
+- ``X-Forwarded-For``: only with DJANGO_NUM_PROXIES = N > 0, and then only its N-th entry from the
+  right, the one the outermost of our N proxies appended (DRF's ``get_ident``, ``core.requests``):
+  what a client writes to the left of it is ignored. With 0, the TCP peer (REMOTE_ADDR).
+- The request id: read from the header DJANGO_REQUEST_ID_HEADER (default ``X-Request-ID``) only
+  when DJANGO_TRUST_REQUEST_ID says so; unset, exactly when DJANGO_NUM_PROXIES > 0 (a proxy sets or
+  replaces it). Even then only a well-formed one (8-64 of ``A-Za-z0-9._-``) is kept; otherwise, or
+  when not trusted, the server makes one. Responses always name it ``X-Request-ID``.
+"""
 
 import contextvars
 import json
@@ -19,19 +30,27 @@ def _behind_proxy() -> bool:
     return bool(settings.REST_FRAMEWORK.get("NUM_PROXIES"))
 
 
+def request_id_trusted() -> bool:
+    """Whether a request id arriving with the request may name it (DJANGO_TRUST_REQUEST_ID; unset:
+    only behind a proxy, DJANGO_NUM_PROXIES > 0)."""
+    trusted = getattr(settings, "REQUEST_ID_TRUSTED", None)
+    return _behind_proxy() if trusted is None else bool(trusted)
+
+
 def current_request_id() -> str:
     return _request_id.get()
 
 
 class RequestIdMiddleware:
-    """Takes a well-formed ``X-Request-ID`` from the load balancer (DJANGO_NUM_PROXIES > 0), or makes one."""
+    """Takes a well-formed request id from the trusted header (``request_id_trusted``), or makes one."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         # Only a proxy we are told about may name the request; a client could collide with other ids.
-        incoming = request.headers.get("X-Request-ID", "") if _behind_proxy() else ""
+        header = getattr(settings, "REQUEST_ID_HEADER", "X-Request-ID")
+        incoming = request.headers.get(header, "") if request_id_trusted() else ""
         request_id = incoming if _SAFE_ID.fullmatch(incoming) else uuid.uuid4().hex
         request.request_id = request_id
         # Left set after the response (the next request in this thread sets its own): Django logs

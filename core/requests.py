@@ -10,7 +10,10 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 
 
 def client_ip(request: Request) -> str | None:
-    """The caller's address as DRF's throttles see it (honours NUM_PROXIES), or None if malformed."""
+    """The caller's address as DRF's throttles see it, or None if malformed: with DJANGO_NUM_PROXIES
+    = N > 0 the N-th ``X-Forwarded-For`` entry from the right (the one our outermost proxy appended;
+    what a client wrote to its left is ignored), with 0 the TCP peer. Audit rows, throttles and the
+    failed-login counts (``AXES_CLIENT_IP_CALLABLE``) all use this one."""
     ident = BaseThrottle().get_ident(request)
     try:
         return str(ip_address(ident))

@@ -37,7 +37,10 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "token_not_valid": (401, "the token is malformed, expired, of the wrong type or blacklisted"),
     "user_not_found": (401, "the token's user no longer exists"),
     "user_inactive": (401, "the token's user may not sign in (deactivated)"),
-    "token_revoked": (401, "issued before the user's sign-in cut-off (password change, sign out everywhere)"),
+    "token_revoked": (
+        401,
+        "issued before the user's sign-in cut-off (logout, password change, sign out everywhere)",
+    ),
     "no_active_account": (401, "wrong username or password"),
     "credential_url_invalid": (401, "no such credential URL: ask for a new one"),
     "credential_url_expired": (401, "the credential URL is past its lifetime: ask for a new one"),
@@ -51,6 +54,10 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "request_too_large": (413, "the request body is too large"),
     "unsupported_media_type": (415, "the body is not `application/json`"),
     "throttled": (429, "too many requests; wait `Retry-After` seconds"),
+    "login_locked": (
+        429,
+        "too many failed logins for this username or from this address; wait `Retry-After` seconds",
+    ),
     "sts_rejected": (502, "STS refused the server's own configuration"),
     "oss_rejected": (502, "OSS refused the server's own key"),
     "sts_throttled": (503, "STS is throttling; see `Retry-After`"),

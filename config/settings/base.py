@@ -7,6 +7,7 @@ start-up with a message and a hint instead of at the first request. ``config/set
 picks development or production; tests use ``config.settings.test``.
 """
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -193,6 +194,25 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Failed logins (the JWT endpoint and both login forms) counted per username and per client address
+# by django-axes, in the database (accounts/lockout.py); a locked sign-in is 429 `login_locked`.
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last, as django-axes asks: the login forms' lockout page
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", *AUTHENTICATION_BACKENDS]
+AXES_HANDLER = "accounts.lockout.LoginFailureHandler"  # one limit per username, another per address
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]  # this order: LoginFailureHandler relies on it
+AXES_FAILURE_LIMIT = _int("LOGIN_FAILURES_PER_USERNAME", 10)
+LOGIN_FAILURES_PER_ADDRESS = _int("LOGIN_FAILURES_PER_ADDRESS", 50)
+AXES_COOLOFF_TIME = timedelta(minutes=_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a refused attempt writes nothing
+AXES_RESET_ON_SUCCESS = False  # else one good login of one's own account resets the address's count
+AXES_DISABLE_ACCESS_LOG = True  # successful logins: not axes' to keep
+AXES_CLIENT_IP_CALLABLE = "core.requests.client_ip"  # DJANGO_NUM_PROXIES, as throttles and audit rows
+AXES_USERNAME_CALLABLE = "accounts.lockout.attempted_username"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken", "refresh", "access", "token"]
+AXES_VERBOSE = False
+
 # --- I18N and static ----------------------------------------------------------------------
 LANGUAGE_CODE = "en"
 # Our own catalogs live in locale/ (Babel-compiled by `make install`); Django, DRF and simplejwt bring
@@ -233,12 +253,26 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "sts_token": env.str("THROTTLE_STS_TOKEN", default="60/min"),
         "login": env.str("THROTTLE_LOGIN", default="20/min"),
+        "refresh": env.str("THROTTLE_REFRESH", default="120/min"),  # per client address, apart from login's
+        "logout": env.str("THROTTLE_LOGOUT", default="60/min"),  # per client address, apart from login's
         "avatar": env.str("THROTTLE_AVATAR", default="30/min"),
         "post_policy": env.str("THROTTLE_POST_POLICY", default="60/min"),
     },
     # Proxies in front of the app: 0 means REMOTE_ADDR is the client (never trust X-Forwarded-For).
     "NUM_PROXIES": env_int("DJANGO_NUM_PROXIES", 0),
 }
+# The request id a proxy sends (core/middleware.py): which header, and whether to believe it at all
+# (unset: only behind a proxy, DJANGO_NUM_PROXIES > 0). README, "Trusted headers".
+REQUEST_ID_HEADER = env.str("DJANGO_REQUEST_ID_HEADER", default="X-Request-ID")
+if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", REQUEST_ID_HEADER):
+    _PROBLEMS.append(
+        f"  DJANGO_REQUEST_ID_HEADER must be a header name (letters, digits, '-'), got {REQUEST_ID_HEADER!r}."
+    )
+_TRUST_CHOICES = {"": None, "1": True, "true": True, "on": True, "0": False, "false": False, "off": False}
+_trust_request_id = env.str("DJANGO_TRUST_REQUEST_ID", default="").strip().lower()
+if _trust_request_id not in _TRUST_CHOICES:
+    _PROBLEMS.append(f"  DJANGO_TRUST_REQUEST_ID must be 1 or 0 (or unset), got {_trust_request_id!r}.")
+REQUEST_ID_TRUSTED: bool | None = _TRUST_CHOICES.get(_trust_request_id, False)
 
 # The development fallback: long enough for PyJWT not to warn, and refused with DEBUG off (accounts.E003).
 JWT_DEVELOPMENT_SIGNING_KEY = "jwt-development-only-key-never-use-in-production"
