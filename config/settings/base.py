@@ -201,9 +201,9 @@ MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last, as django-axes asks: t
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", *AUTHENTICATION_BACKENDS]
 AXES_HANDLER = "accounts.lockout.LoginFailureHandler"  # one limit per username, another per address
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]  # this order: LoginFailureHandler relies on it
-AXES_FAILURE_LIMIT = _int("LOGIN_FAILURES_PER_USERNAME", 10)
-LOGIN_FAILURES_PER_ADDRESS = _int("LOGIN_FAILURES_PER_ADDRESS", 50)
-AXES_COOLOFF_TIME = timedelta(minutes=_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURES_PER_USERNAME", 10)
+LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 50)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a refused attempt writes nothing
 AXES_RESET_ON_SUCCESS = False  # else one good login of one's own account resets the address's count
 AXES_DISABLE_ACCESS_LOG = True  # successful logins: not axes' to keep
@@ -265,13 +265,13 @@ REST_FRAMEWORK = {
 # (unset: only behind a proxy, DJANGO_NUM_PROXIES > 0). README, "Trusted headers".
 REQUEST_ID_HEADER = env.str("DJANGO_REQUEST_ID_HEADER", default="X-Request-ID")
 if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", REQUEST_ID_HEADER):
-    _PROBLEMS.append(
+    problems.append(
         f"  DJANGO_REQUEST_ID_HEADER must be a header name (letters, digits, '-'), got {REQUEST_ID_HEADER!r}."
     )
 _TRUST_CHOICES = {"": None, "1": True, "true": True, "on": True, "0": False, "false": False, "off": False}
 _trust_request_id = env.str("DJANGO_TRUST_REQUEST_ID", default="").strip().lower()
 if _trust_request_id not in _TRUST_CHOICES:
-    _PROBLEMS.append(f"  DJANGO_TRUST_REQUEST_ID must be 1 or 0 (or unset), got {_trust_request_id!r}.")
+    problems.append(f"  DJANGO_TRUST_REQUEST_ID must be 1 or 0 (or unset), got {_trust_request_id!r}.")
 REQUEST_ID_TRUSTED: bool | None = _TRUST_CHOICES.get(_trust_request_id, False)
 
 # The development fallback: long enough for PyJWT not to warn, and refused with DEBUG off (accounts.E003).

@@ -100,7 +100,7 @@ def test_key_outside_own_prefix_is_refused(jwt_client, user, other_user, key_for
 
 def test_other_users_real_object_is_refused(jwt_client, user, other_user, password):
     other = APIClient()
-    other.login(username=other_user.username, password=password)
+    other.force_login(other_user)
     other_key = f"user/{other_user.pk}/avatars/theirs.png"
     put(other, other_key, png_bytes(), "image/png")
 
@@ -113,7 +113,7 @@ def test_symlink_to_another_users_image_is_refused(jwt_client, user, other_user,
     the target's size, ETag and bytes, and CopyObject copies the link itself: confirming it would make
     the server-signed avatar URL serve the other user's file."""
     other = APIClient()
-    other.login(username=other_user.username, password=password)
+    other.force_login(other_user)
     secret = png_bytes(3, 3)
     other_key = f"user/{other_user.pk}/private.png"
     put(other, other_key, secret, "image/png")
@@ -216,7 +216,7 @@ def test_anonymous_is_refused(api_client, url):
 
 def test_session_without_csrf_is_refused(user, password):
     client = APIClient(enforce_csrf_checks=True)
-    client.login(username=user.username, password=password)
+    client.force_login(user)
     response = client.post(URL, {"key": f"user/{user.pk}/x.png"}, format="json")
     assert_error(response, 403, "permission_denied")
 
