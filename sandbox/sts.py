@@ -30,6 +30,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import threading
 import time
 import uuid
@@ -511,10 +512,9 @@ def _assume_role_with_oidc(config: SandboxConfig, params: Mapping[str, str], req
     provider_arn = params.get("OIDCProviderArn", "")
     if not provider_arn:
         raise StsError(400, "MissingOIDCProviderArn", "OIDCProviderArn is mandatory for this action.")
-    params = {
-        "RoleSessionName": "oidc-session",
-        **{k: v for k, v in params.items() if v or k != "RoleSessionName"},
-    }
+    params = dict(params)
+    if not params.get("RoleSessionName"):  # optional for AssumeRoleWithOIDC
+        params["RoleSessionName"] = "oidc-session"
     role_arn, session_name, session_policy = _role_parameters(params)
     provider = config.ram.oidc_provider(provider_arn)
     if provider is None:
@@ -692,7 +692,7 @@ def _configure_faults(config: SandboxConfig, request: Request, request_id: str) 
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value == value  # not NaN
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _credentials_uri(config: SandboxConfig, request: Request, request_id: str) -> Response:

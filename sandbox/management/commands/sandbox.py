@@ -165,6 +165,9 @@ class Command(BaseCommand):
         ):
             self.stdout.write("ALIYUN_* endpoints point at Alibaba Cloud: the local sandbox is not started.")
             return
+        tls_port = options["sts_tls_port"]
+        if tls_port is not None and not 0 < int(tls_port) < 65536:
+            raise CommandError(f"--sts-tls-port must be a port number, got {tls_port}")
         sts_address = _address(settings.ALIYUN_STS_ENDPOINT, "ALIYUN_STS_ENDPOINT")
         oss_address = _address(settings.ALIYUN_OSS_ENDPOINT, "ALIYUN_OSS_ENDPOINT")
         overrides: dict[str, Any] = {"data_dir": options["data_dir"]} if options["data_dir"] else {}
@@ -177,9 +180,6 @@ class Command(BaseCommand):
             oidc_token_ttl_seconds=options["oidc_token_ttl"],
             oidc_token_rotate_seconds=options["oidc_token_rotate_seconds"],
         )
-        tls_port = options["sts_tls_port"]
-        if tls_port is not None and not 0 < int(tls_port) < 65536:
-            raise CommandError(f"--sts-tls-port must be a port number, got {tls_port}")
         try:
             config = SandboxConfig.from_settings(**overrides)
             config.faults.configure(
