@@ -9,10 +9,18 @@ A fresh sandbox starts as an account set up by the console how-to would be: the 
 the configured key (`SandboxConfig.ram_user_name`) with the system policy
 `AliyunSTSAssumeRoleAccess` and object access to the bucket; the configured role trusting the whole
 account, with `SANDBOX_ROLE_POLICY` attached and `SANDBOX_ROLE_MAX_SESSION_DURATION` (3600 s, a new
-RAM role's default) as its maximum session. From then on the state is what RAM calls made it:
+RAM role's default) as its maximum session; and for a server without an AccessKey, the role
+`SandboxConfig.server_role_name` (trusted by the RAM user and by the OIDC provider
+`SandboxConfig.oidc_provider_name`, allowed to assume the configured role, with the RAM user's object
+access) and that provider (`oidc_providers`: issuer URL and client ids). A `ram.json` from before they
+existed gets them added at start. From then on the state is what RAM calls made it:
 
 - AssumeRole needs the caller's policies to allow `sts:AssumeRole` on the role and the role's trust
-  policy to name the caller (or its account); otherwise `NoPermission`, as STS answers.
+  policy to name the caller (or its account); otherwise `NoPermission`, as STS answers. A caller is
+  the RAM user or a role session (role chaining: the calling role's policies, its session policy
+  included, and `Principal.RAM` naming `acs:ram::<account>:role/<name>`).
+- AssumeRoleWithOIDC needs `Principal.Federated` to name the provider, its conditions met by the
+  token's `oidc:iss`, `oidc:aud` and `oidc:sub`.
 - A token is judged against its role's *current* policies at each OSS request, and a token for a
   role this account does not have is refused.
 

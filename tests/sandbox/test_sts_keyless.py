@@ -482,3 +482,24 @@ def test_the_default_credentials_chain_reads_the_uri_from_the_environment(keyles
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["STS.", "default/credential_uri"]
+
+
+def test_a_ram_state_from_before_the_server_role_gets_it_and_keeps_its_changes(tmp_path):
+    data_dir = tmp_path / "old"
+    config = _config(data_dir)
+    config.ram.call("UpdateRole", {"RoleName": "sandbox-uploader", "NewMaxSessionDuration": "7200"})
+    state_file = data_dir / "ram.json"
+    state = json.loads(state_file.read_text())
+    for key in ("SeedVersion", "oidc_providers"):
+        state.pop(key)
+    state["roles"].pop("sandbox-server")
+    state_file.write_text(json.dumps(state))
+
+    restarted = _config(data_dir)
+    assert (
+        restarted.ram.call("GetRole", {"RoleName": "sandbox-server"})["Role"]["RoleName"] == "sandbox-server"
+    )
+    assert (
+        restarted.ram.call("GetRole", {"RoleName": "sandbox-uploader"})["Role"]["MaxSessionDuration"] == 7200
+    )
+    assert json.loads(state_file.read_text())["SeedVersion"] == 2
