@@ -9,8 +9,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from sandbox.sts_meter import StsCallMeter
+
 if TYPE_CHECKING:
     from sandbox.bucket_config import BucketSettings
+    from sandbox.oidc import OidcIssuer
     from sandbox.ram import RamStore
 
 # Object-level actions a role scoped to one bucket gets by default. ACL actions
@@ -61,6 +64,8 @@ class Faults:
     Nth call (counted from the start). A failure wins over a throttle on the same
     call. `throttle_retry_after_ms` > 0 adds an `x-acs-retry-after` header to the
     throttle answer (see `sts.py` for why); 0 leaves it out.
+    `sts_max_calls_per_second` > 0 answers `Throttling.User` past that many AssumeRole and
+    AssumeRoleWithOIDC calls in one second, as Alibaba's per-account quota does (`sts_meter.py`).
     """
 
     latency_ms: float = 0.0
@@ -72,6 +77,7 @@ class Faults:
     issued: int = 0
     throttled: int = 0
     failed: int = 0
+    meter: StsCallMeter = field(default_factory=StsCallMeter, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def configure(
@@ -82,6 +88,8 @@ class Faults:
         fail_every: int | None = None,
         throttle_retry_after_ms: int | None = None,
         clock_skew_seconds: float | None = None,
+        sts_max_calls_per_second: int | None = None,
+        sts_rate_window: str | None = None,
     ) -> None:
         """Change the switches atomically; None leaves a switch as it is.
 
@@ -96,6 +104,7 @@ class Faults:
         ):
             if value is not None and value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
+        self.meter.configure(max_calls_per_second=sts_max_calls_per_second, window=sts_rate_window)
         with self._lock:
             if latency_ms is not None:
                 self.latency_ms = float(latency_ms)
@@ -132,16 +141,20 @@ class Faults:
 
     def snapshot(self) -> dict[str, float | int]:
         """A consistent copy of switches and counters, for the stats endpoint."""
+        meter = self.meter.snapshot()
         with self._lock:
             return {
                 "received": self.received,
                 "issued": self.issued,
-                "throttled": self.throttled,
+                # Every Throttling answer: the injected ones and those past the per-second budget.
+                "throttled": self.throttled + meter["rate_throttled"],
                 "failed": self.failed,
                 "latency_ms": self.latency_ms,
                 "throttle_every": self.throttle_every,
                 "fail_every": self.fail_every,
+                "throttle_retry_after_ms": self.throttle_retry_after_ms,
                 "clock_skew_seconds": self.clock_skew_seconds,
+                **meter,
             }
 
 
@@ -179,7 +192,21 @@ class SandboxConfig:
     event_retry_scale: float = 1.0  # multiplies every wait between attempts (tests: 0.001)
     event_timeout_seconds: float = 5.0  # MNS retries a push not answered 204 within 5 s
     faults: Faults = field(default_factory=Faults)
+    # The server's own identity without an AccessKey (`sandbox/oidc.py`): a role trusted by the RAM
+    # user and by the OIDC provider, allowed to assume the upload role (role_arn).
+    server_role_name: str = "sandbox-server"
+    oidc_provider_name: str = "sandbox-oidc"
+    # An RRSA issuer is an HTTPS URL (ACK's is on OSS); the sandbox's is never fetched.
+    oidc_issuer: str = "https://oidc.sandbox.localhost/uploads"
+    oidc_audience: str = "sts.aliyuncs.com"
+    oidc_subject: str = "system:serviceaccount:default:uploads-server"
+    # Where the projected token is written (None: <data_dir>/oidc/token), its lifetime and how
+    # often a new one replaces it (0: at 80 % of the lifetime, as the kubelet does).
+    oidc_token_file: Path | None = None
+    oidc_token_ttl_seconds: int = 3600
+    oidc_token_rotate_seconds: float = 0
     _ram: RamStore | None = field(default=None, init=False, repr=False, compare=False)
+    _oidc: OidcIssuer | None = field(default=None, init=False, repr=False, compare=False)
     _bucket_settings: BucketSettings | None = field(default=None, init=False, repr=False, compare=False)
     _state_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
@@ -202,6 +229,15 @@ class SandboxConfig:
         self._check_events()
         if not self.owner_account_id:
             self.owner_account_id = _role_account(self.role_arn)
+        self.oidc_token_file = Path(self.oidc_token_file or self.data_dir / "oidc" / "token")
+        if (
+            self.oidc_token_ttl_seconds < 1
+            or not 0 <= self.oidc_token_rotate_seconds < self.oidc_token_ttl_seconds
+        ):
+            raise ValueError(
+                "oidc_token_ttl_seconds must be >= 1 and oidc_token_rotate_seconds within "
+                f"0..ttl (got {self.oidc_token_ttl_seconds}, {self.oidc_token_rotate_seconds})"
+            )
         if not self.owner_account_id.isascii() or not self.owner_account_id.isdigit():
             raise ValueError(
                 "SandboxConfig.owner_account_id must be an account id (digits); give it, or a role_arn "
@@ -235,6 +271,31 @@ class SandboxConfig:
             if self._ram is None:
                 self._ram = RamStore(self)
             return self._ram
+
+    @property
+    def account_id(self) -> str:
+        """The RAM account of the roles (the one in role_arn)."""
+        return _role_account(self.role_arn)
+
+    @property
+    def server_role_arn(self) -> str:
+        """`acs:ram::<account>:role/<server_role_name>` (RAM writes role names in lower case)."""
+        return f"acs:ram::{self.account_id}:role/{self.server_role_name.lower()}"
+
+    @property
+    def oidc_provider_arn(self) -> str:
+        """`acs:ram::<account>:oidc-provider/<name>`, what ALIBABA_CLOUD_OIDC_PROVIDER_ARN names."""
+        return f"acs:ram::{self.account_id}:oidc-provider/{self.oidc_provider_name}"
+
+    @property
+    def oidc(self) -> OidcIssuer:
+        """The local OIDC issuer: its RS256 key in <data_dir>/oidc, minting and checking tokens."""
+        from sandbox.oidc import OidcIssuer
+
+        with self._state_lock:
+            if self._oidc is None:
+                self._oidc = OidcIssuer(self)
+            return self._oidc
 
     @property
     def bucket_settings(self) -> BucketSettings:

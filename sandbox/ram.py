@@ -9,10 +9,18 @@ A fresh sandbox starts as an account set up by the console how-to would be: the 
 the configured key (`SandboxConfig.ram_user_name`) with the system policy
 `AliyunSTSAssumeRoleAccess` and object access to the bucket; the configured role trusting the whole
 account, with `SANDBOX_ROLE_POLICY` attached and `SANDBOX_ROLE_MAX_SESSION_DURATION` (3600 s, a new
-RAM role's default) as its maximum session. From then on the state is what RAM calls made it:
+RAM role's default) as its maximum session; and for a server without an AccessKey, the role
+`SandboxConfig.server_role_name` (trusted by the RAM user and by the OIDC provider
+`SandboxConfig.oidc_provider_name`, allowed to assume the configured role, with the RAM user's object
+access) and that provider (`oidc_providers`: issuer URL and client ids). A `ram.json` from before they
+existed gets them added at start. From then on the state is what RAM calls made it:
 
 - AssumeRole needs the caller's policies to allow `sts:AssumeRole` on the role and the role's trust
-  policy to name the caller (or its account); otherwise `NoPermission`, as STS answers.
+  policy to name the caller (or its account); otherwise `NoPermission`, as STS answers. A caller is
+  the RAM user or a role session (role chaining: the calling role's policies, its session policy
+  included, and `Principal.RAM` naming `acs:ram::<account>:role/<name>`).
+- AssumeRoleWithOIDC needs `Principal.Federated` to name the provider, its conditions met by the
+  token's `oidc:iss`, `oidc:aud` and `oidc:sub`.
 - A token is judged against its role's *current* policies at each OSS request, and a token for a
   role this account does not have is refused.
 
@@ -58,6 +66,9 @@ SYSTEM_POLICIES: dict[str, dict[str, Any]] = {
 }
 SEED_ROLE_POLICY = "SandboxRolePolicy"
 SEED_USER_POLICY = "SandboxServerObjectAccess"
+SEED_SERVER_POLICY = "SandboxServerAssumeUploadRole"
+# ram.json written before the server role and the OIDC provider existed has no "SeedVersion".
+SEED_VERSION = 2
 # Bucket configuration the sandbox's single long-term key may always change (it is the admin too).
 _ADMIN_BUCKET_ACTIONS = [
     "oss:PutBucketCors",
@@ -116,6 +127,46 @@ def trust_account(account_id: str) -> dict[str, Any]:
     }
 
 
+def server_role_trust(config: SandboxConfig) -> dict[str, Any]:
+    """The server role's trust policy: the RAM user, and the OIDC provider for its service account.
+
+    The second statement is the shape of Alibaba's RRSA guide ("Use RRSA to authorize different
+    pods to access different cloud services"): `Principal.Federated` names the provider's ARN and
+    `StringEquals` pins `oidc:aud`, `oidc:iss` and `oidc:sub` (the pod's service account).
+    """
+    account = account_of(config.role_arn)
+    return {
+        "Statement": [
+            {
+                "Action": "sts:AssumeRole",
+                "Effect": "Allow",
+                "Principal": {"RAM": [f"acs:ram::{account}:user/{config.ram_user_name}"]},
+            },
+            {
+                "Action": "sts:AssumeRole",
+                "Effect": "Allow",
+                "Principal": {"Federated": [config.oidc_provider_arn]},
+                "Condition": {
+                    "StringEquals": {
+                        "oidc:aud": config.oidc_audience,
+                        "oidc:iss": config.oidc_issuer,
+                        "oidc:sub": config.oidc_subject,
+                    }
+                },
+            },
+        ],
+        "Version": "1",
+    }
+
+
+def server_role_policy(config: SandboxConfig) -> dict[str, Any]:
+    """What the server role may do besides OSS: assume the upload role (role chaining)."""
+    return {
+        "Version": "1",
+        "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": config.role_arn}],
+    }
+
+
 class RamStore:
     """The account's RAM entities, in memory and in `ram.json`; every change is written at once."""
 
@@ -162,13 +213,56 @@ class RamStore:
                     "Policies": [["Custom", SEED_ROLE_POLICY]],
                 }
             },
+            "oidc_providers": {},
+            "SeedVersion": 0,
         }
+
+    def _upgrade(self, state: dict[str, Any]) -> bool:
+        """Add what a newer sandbox seeds (the server role, its policy, the OIDC provider) when
+        absent; True when the state changed. What RAM calls made of existing entities is kept."""
+        if state.get("SeedVersion", 0) >= SEED_VERSION:
+            return False
+        config, created = self.config, _now()
+        state.setdefault("policies", {}).setdefault(
+            SEED_SERVER_POLICY,
+            _new_policy(SEED_SERVER_POLICY, server_role_policy(config), "assume the upload role", created),
+        )
+        state.setdefault("roles", {}).setdefault(
+            config.server_role_name.lower(),
+            {
+                "RoleName": config.server_role_name,
+                "Description": "the server's own identity, without an AccessKey",
+                "AssumeRolePolicyDocument": server_role_trust(config),
+                "MaxSessionDuration": MIN_MAX_SESSION,
+                "CreateDate": created,
+                "UpdateDate": created,
+                "Policies": [["Custom", SEED_SERVER_POLICY], ["Custom", SEED_USER_POLICY]],
+            },
+        )
+        state.setdefault("oidc_providers", {}).setdefault(
+            config.oidc_provider_name.lower(),
+            {
+                "OIDCProviderName": config.oidc_provider_name,
+                "IssuerUrl": config.oidc_issuer,
+                "ClientIds": [config.oidc_audience],
+                "Fingerprints": [],
+                "Description": "the sandbox's local OIDC issuer (RRSA stand-in)",
+                "CreateDate": created,
+            },
+        )
+        state["SeedVersion"] = SEED_VERSION
+        return True
 
     def _load(self) -> dict[str, Any]:
         try:
-            return json.loads(self.path.read_text(encoding="utf-8"))
+            state = json.loads(self.path.read_text(encoding="utf-8"))
+            fresh = False
         except FileNotFoundError:
-            return self._seed()
+            state, fresh = self._seed(), True
+        if self._upgrade(state) and not fresh:
+            self._state = state
+            self._save()
+        return state
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -239,26 +333,72 @@ class RamStore:
         assert merged is not None  # the admin statement is always there
         return merged
 
-    def check_assume_role(self, *, caller_key: str, role_arn: str) -> tuple[str, int]:
+    def check_assume_role(
+        self,
+        *,
+        caller_key: str,
+        role_arn: str,
+        caller_role_arn: str | None = None,
+        caller_policies: list[Policy] | None = None,
+    ) -> tuple[str, int]:
         """Decide an AssumeRole call as STS does; return (the role's ARN, its MaxSessionDuration).
 
-        Raises RamError: 404 `EntityNotExist.Role`, 403 `NoPermission` (the caller's policies do not
-        allow `sts:AssumeRole` on the role, or its trust policy does not name the caller).
+        The caller is the RAM user owning `caller_key`, or, with `caller_role_arn`, a role session
+        (temporary credentials) whose effective permissions are `caller_policies` (the role's own
+        policies and its session policy, all of which must allow). Raises RamError: 404
+        `EntityNotExist.Role`, 403 `NoPermission` (the caller's policies do not allow
+        `sts:AssumeRole` on the role, or its trust policy names neither the caller nor its account).
         """
         with self._lock:
             role = self._role_by_arn(role_arn)
             if role is None:
                 raise RamError(404, "EntityNotExist.Role", f"The role not exists: {role_arn}.")
             canonical = self.role_arn(role)
-            user_name = self.user_of_key(caller_key)
-            user = self._state["users"].get((user_name or "").lower())
-            permissions = self._merged(user["Policies"]) if user else None
-            allowed = permissions is not None and any(
-                is_allowed([permissions], "sts:AssumeRole", arn) for arn in {canonical, role_arn}
+            if caller_role_arn is not None:
+                permissions = list(caller_policies or [])
+                principal = caller_role_arn
+            else:
+                user_name = self.user_of_key(caller_key)
+                user = self._state["users"].get((user_name or "").lower())
+                merged = self._merged(user["Policies"]) if user else None
+                permissions = [merged] if merged is not None else []
+                principal = self.user_arn(user_name) if user_name else None
+            allowed = bool(permissions) and any(
+                is_allowed(permissions, "sts:AssumeRole", arn) for arn in {canonical, role_arn}
             )
-            if not allowed or not _trusts(role["AssumeRolePolicyDocument"], self.account_id, user_name):
+            if not allowed or not _trusts(role["AssumeRolePolicyDocument"], self.account_id, principal):
                 raise RamError(403, "NoPermission", NO_PERMISSION)
             return canonical, int(role["MaxSessionDuration"])
+
+    def oidc_provider(self, provider_arn: str) -> dict[str, Any] | None:
+        """The OIDC provider an ARN names (`IssuerUrl`, `ClientIds`), or None."""
+        parts = provider_arn.split(":")
+        if len(parts) != 5 or parts[:3] != ["acs", "ram", ""] or parts[3] != self.account_id:
+            return None
+        kind, _, name = parts[4].partition("/")
+        if kind.lower() != "oidc-provider":
+            return None
+        with self._lock:
+            provider = self._state.get("oidc_providers", {}).get(name.lower())
+            return json.loads(json.dumps(provider)) if provider else None
+
+    def check_assume_role_with_oidc(
+        self, *, role_arn: str, provider_arn: str, context: Mapping[str, str]
+    ) -> tuple[str, int]:
+        """Decide an AssumeRoleWithOIDC call whose token was verified; return (ARN, MaxSessionDuration).
+
+        `context` holds the token's `oidc:iss`, `oidc:aud` and `oidc:sub`, which the trust policy's
+        conditions test. Raises RamError: 404 `EntityNotExist.Role`; 401
+        `AuthenticationFail.NoPermission` when no Allow statement names the provider in
+        `Principal.Federated` with its conditions met (Alibaba's STS error-code page).
+        """
+        with self._lock:
+            role = self._role_by_arn(role_arn)
+            if role is None:
+                raise RamError(404, "EntityNotExist.Role", f"The role not exists: {role_arn}.")
+            if not _trusts_provider(role["AssumeRolePolicyDocument"], provider_arn, context):
+                raise RamError(401, "AuthenticationFail.NoPermission", "There is no permission")
+            return self.role_arn(role), int(role["MaxSessionDuration"])
 
     # --- the API ---------------------------------------------------------------------------
 
@@ -369,11 +509,16 @@ def _new_policy(
     }
 
 
-def _trusts(trust: Mapping[str, Any], account_id: str, user_name: str | None) -> bool:
-    """Does an Allow statement for sts:AssumeRole name the account, or this user, as RAM principal?"""
+def _trusts(trust: Mapping[str, Any], account_id: str, principal_arn: str | None) -> bool:
+    """Does an Allow statement for sts:AssumeRole name the account, or this caller, as RAM principal?
+
+    `principal_arn` is the caller's `acs:ram::<account>:user/<name>` or `…:role/<name>` (the form
+    Alibaba's trust policies use for a RAM user or a RAM role); the account's `root` (or its id)
+    trusts every user and role of the account.
+    """
     accepted = {account_id, f"acs:ram::{account_id}:root"}
-    if user_name:
-        accepted.add(f"acs:ram::{account_id}:user/{user_name}".lower())
+    if principal_arn:
+        accepted.add(principal_arn.lower())
     for statement in trust.get("Statement", []):
         actions = statement.get("Action", [])
         actions = [actions] if isinstance(actions, str) else actions
@@ -384,6 +529,45 @@ def _trusts(trust: Mapping[str, Any], account_id: str, user_name: str | None) ->
             and "sts:AssumeRole" in actions
             and any(p.lower() in accepted or p in accepted for p in principals)
         ):
+            return True
+    return False
+
+
+def _trusts_provider(trust: Mapping[str, Any], provider_arn: str, context: Mapping[str, str]) -> bool:
+    """Does an Allow statement for sts:AssumeRole name the provider as Federated principal, with
+    every condition met by the token's claims? A condition the policy engine cannot parse grants
+    nothing."""
+    for statement in trust.get("Statement", []):
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        federated = (statement.get("Principal") or {}).get("Federated", [])
+        federated = [federated] if isinstance(federated, str) else federated
+        if (
+            statement.get("Effect") != "Allow"
+            or "sts:AssumeRole" not in actions
+            or provider_arn.lower() not in {str(p).lower() for p in federated}
+        ):
+            continue
+        condition = statement.get("Condition")
+        if not condition:
+            return True
+        try:
+            test = parse_policy(
+                {
+                    "Version": "1",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": "sts:AssumeRole",
+                            "Resource": "*",
+                            "Condition": condition,
+                        }
+                    ],
+                }
+            )
+        except PolicyGrammarError:
+            continue
+        if is_allowed([test], "sts:AssumeRole", "*", context):
             return True
     return False
 

@@ -3,6 +3,11 @@
 Used by `manage.py sandbox` and by tests (port 0 picks a free port). Binding is
 refused on anything but a loopback address: the sandbox accepts a well-known
 demo key and must never be reachable from the network.
+
+With `sts_tls_address`, the same STS app also answers HTTPS there (`sandbox/tls.py`: a
+certificate for localhost/127.0.0.1/::1 signed by a CA written to `<data_dir>/tls/ca.pem`), as
+`alibabacloud-credentials` always calls STS over HTTPS. While running, the sandbox projects an
+OIDC token to `SandboxConfig.oidc_token_file` and rotates it (`sandbox/oidc.py`).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -18,7 +24,9 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from core.aliyun_names import is_loopback_host
 from sandbox.config import SandboxConfig
 from sandbox.events import CERT_PATH, EventPublisher
+from sandbox.oidc import TokenProjector
 from sandbox.sts import make_sts_app
+from sandbox.tls import TlsFiles, ensure_tls_files, server_ssl_context
 
 __all__ = ["Sandbox", "check_loopback"]
 
@@ -63,15 +71,22 @@ class Sandbox:
         oss_address: tuple[str, int] = ("127.0.0.1", 0),
         *,
         quiet: bool = True,
+        sts_tls_address: tuple[str, int] | None = None,
+        project_oidc_token: bool = True,
     ) -> None:
         self.config = config
         self._sts_address = (check_loopback(sts_address[0]), int(sts_address[1]))
         self._oss_address = (check_loopback(oss_address[0]), int(oss_address[1]))
+        self._sts_tls_address = (
+            (check_loopback(sts_tls_address[0]), int(sts_tls_address[1])) if sts_tls_address else None
+        )
         self._quiet = quiet
         self._servers: list[BaseWSGIServer] = []
         self._threads: list[threading.Thread] = []
         # OSS event notifications (sandbox/events.py): pushed only while config.event_endpoint is set.
         self.events = EventPublisher(config)
+        self.projector: TokenProjector | None = TokenProjector(config) if project_oidc_token else None
+        self._tls_files: TlsFiles | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -86,19 +101,35 @@ class Sandbox:
         if self._quiet and werkzeug_logger.level == logging.NOTSET:
             werkzeug_logger.setLevel(logging.WARNING)
 
-        apps = (
-            (self._sts_address, make_sts_app(self.config)),
-            (self._oss_address, make_oss_app(self.config, events=self.events)),
-        )
+        sts_app = make_sts_app(self.config)
+        apps: list[tuple[tuple[str, int], Any, Any]] = [
+            (self._sts_address, sts_app, None),
+            (self._oss_address, make_oss_app(self.config, events=self.events), None),
+        ]
+        names = ["sts", "oss"]
+        if self._sts_tls_address is not None:
+            self._tls_files = ensure_tls_files(self.config.data_dir)
+            context = server_ssl_context(self._tls_files)
+            apps.append((self._sts_tls_address, sts_app, context))
+            names.append("sts-tls")
         try:
-            for (host, port), app in apps:
-                server = make_server(host, port, app, threaded=True, request_handler=_QuietRequestHandler)
+            for (host, port), app, ssl_context in apps:
+                server = make_server(
+                    host,
+                    port,
+                    app,
+                    threaded=True,
+                    request_handler=_QuietRequestHandler,
+                    ssl_context=ssl_context,
+                )
                 server.daemon_threads = True
                 self._servers.append(server)
         except BaseException:
             self._close_servers()
             raise
-        for server, name in zip(self._servers, ("sts", "oss"), strict=True):
+        if self.projector is not None:
+            self.projector.start()
+        for server, name in zip(self._servers, names, strict=True):
             thread = threading.Thread(
                 target=server.serve_forever,
                 kwargs={"poll_interval": 0.1},
@@ -114,6 +145,8 @@ class Sandbox:
     def stop(self) -> None:
         """Stop serving and release the ports; safe to call twice."""
         self.events.stop()
+        if self.projector is not None:
+            self.projector.stop()
         for server in self._servers:
             server.shutdown()
         for thread in self._threads:
@@ -148,6 +181,20 @@ class Sandbox:
     def oss_endpoint(self) -> str:
         """`http://host:port`, the form oss2 and ali-oss want."""
         return f"http://{_host_port(self._server(1))}"
+
+    @property
+    def sts_tls_endpoint(self) -> str:
+        """`host:port` of the HTTPS STS (what `alibabacloud-credentials` takes as `sts_endpoint`)."""
+        if self._sts_tls_address is None:
+            raise RuntimeError("the sandbox was started without sts_tls_address")
+        return _host_port(self._server(2))
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA certificate clients must trust to reach the HTTPS STS."""
+        if self._tls_files is None:
+            raise RuntimeError("the sandbox was started without sts_tls_address")
+        return self._tls_files.ca_cert
 
     def _server(self, index: int) -> BaseWSGIServer:
         if not self._servers:

@@ -28,6 +28,7 @@ __all__ = [
     "CredentialError",
     "IssuedCredentials",
     "Principal",
+    "assumed_role_identity",
     "issue_credentials",
     "resolve_principal",
     "secret_for",
@@ -75,6 +76,8 @@ class Principal:
     role_session_name: str | None = None
     # An STS session's AssumedRoleUser.AssumedRoleId (``<role id>:<session name>``), as AssumeRole named it.
     assumed_role_id: str | None = None
+    # The role an STS key is a session of (what role chaining judges the caller as).
+    role_arn: str | None = None
 
 
 def issue_credentials(
@@ -172,7 +175,13 @@ def resolve_principal(
         expiration=expiration,
         role_session_name=payload.get("sn"),
         assumed_role_id=f"{_role_id(str(payload.get('arn', '')))}:{payload.get('sn')}",
+        role_arn=str(payload.get("arn", "")),
     )
+
+
+def assumed_role_identity(role_arn: str, role_session_name: str) -> tuple[str, str]:
+    """(AssumedRoleUser.Arn, AssumedRoleUser.AssumedRoleId) of a session of `role_arn`."""
+    return _assumed_role_arn(role_arn, role_session_name), f"{_role_id(role_arn)}:{role_session_name}"
 
 
 def secret_for(config: SandboxConfig, access_key_id: str) -> str:

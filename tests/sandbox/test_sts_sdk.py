@@ -190,7 +190,8 @@ def test_unknown_access_key_is_not_found(sts_sandbox, sandbox_config, v2):
     assert_client_error(excinfo, "InvalidAccessKeyId.NotFound", 404)
 
 
-def test_sts_credentials_cannot_call_assume_role(sts_sandbox, sandbox_config):
+def test_a_role_session_without_sts_assume_role_in_its_policies_is_refused(sts_sandbox, sandbox_config):
+    """Role chaining is judged like any caller: the upload role's own policy grants no sts:AssumeRole."""
     creds = assume(make_client(sts_sandbox)).credentials
     client = make_client(
         sts_sandbox,
@@ -200,7 +201,7 @@ def test_sts_credentials_cannot_call_assume_role(sts_sandbox, sandbox_config):
     )
     with pytest.raises(ClientException) as excinfo:
         assume(client)
-    assert_client_error(excinfo, "InvalidAccessKeyId.NotFound", 404)
+    assert_client_error(excinfo, "NoPermission", 403)
 
 
 def test_clock_skew_over_15_minutes_is_refused(sts_sandbox, sandbox_config, monkeypatch):
