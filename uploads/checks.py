@@ -18,6 +18,11 @@ STS_ENDPOINT = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1
 DURATION_MIN, DURATION_MAX = 900, 43200
 
 
+# Alibaba's mobile SDKs fetch new credentials once less than this is left before Expiration: Android's
+# OSSFederationCredentialProvider (getExpiration() - 5 * 60) and iOS's OSSModel getToken (interval < 5 * 60).
+CLIENT_REFRESH_MARGIN_SECONDS = 300
+
+
 @register(Tags.security, READINESS_TAG, deploy=False)
 def check_aliyun_settings(app_configs: Any = None, **kwargs: Any) -> list:
     errors: list = []
@@ -117,6 +122,16 @@ def check_aliyun_settings(app_configs: Any = None, **kwargs: Any) -> list:
                     id=check_id,
                 )
             )
+    if settings.ALIYUN_STS_REUSE_MARGIN_SECONDS < CLIENT_REFRESH_MARGIN_SECONDS:
+        errors.append(
+            Error(
+                f"ALIYUN_STS_REUSE_MARGIN_SECONDS is {settings.ALIYUN_STS_REUSE_MARGIN_SECONDS}; below "
+                f"{CLIENT_REFRESH_MARGIN_SECONDS} the server hands out credentials that Alibaba's Android and iOS OSS "
+                "SDKs fetch again before every request (they refresh 5 minutes before Expiration).",
+                hint="Keep it at 300 or more, plus what client clocks may be off by; the default 900 leaves every answer at least 15 minutes.",
+                id="uploads.E013",
+            )
+        )
     stale_floor = settings.ALIYUN_STS_STALE_IF_ERROR_SECONDS
     if (
         0 < settings.ALIYUN_STS_REUSE_MARGIN_SECONDS <= stale_floor

@@ -383,5 +383,8 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": [], "propagate": True},
         "django.server": {"handlers": [], "level": "WARNING", "propagate": True},
+        "axes": {
+            "level": "WARNING"
+        },  # not an INFO line on every logout ("Cleaned up 0 expired access attempts")
     },
 }

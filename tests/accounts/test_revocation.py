@@ -169,3 +169,31 @@ def test_token_issue_time_survives_the_jwt_to_the_microsecond(issued, offset_us)
         tokens_valid_after = issued + timedelta(microseconds=offset_us)
 
     assert token_is_current(user=_User(), issued_at=token_issued_at(decoded)) is (offset_us <= 0)
+
+
+@pytest.mark.parametrize("cut_off_by", ["password change", "logout", "sign out everywhere"])
+def test_moving_the_cut_off_drops_the_cached_sts_credentials(api_client, user, password, cut_off_by):
+    """STS credentials already handed out cannot be ended (they live until their Expiration), but the
+    server never hands the same ones out again after the cut-off moves: the next hand-out is a new key."""
+    tokens = login(api_client, user.username, password)
+    first = api_client.post("/api/uploads/sts-token/", HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+    assert first.status_code == 200, first.content
+    again = api_client.post("/api/uploads/sts-token/", HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+    assert again.json()["accessKeyId"] == first.json()["accessKeyId"]  # reused while nothing changed
+
+    if cut_off_by == "password change":
+        user.set_password("a new password, long enough")
+        user.save()
+        password = "a new password, long enough"
+    elif cut_off_by == "logout":
+        assert (
+            api_client.post("/api/auth/logout/", {"refresh": tokens["refresh"]}, format="json").status_code
+            == 200
+        )
+    else:
+        user_tokens_revoke(user=user)
+    fresh = login(api_client, user.username, password)
+    after = api_client.post("/api/uploads/sts-token/", HTTP_AUTHORIZATION=f"Bearer {fresh['access']}")
+
+    assert after.status_code == 200, after.content
+    assert after.json()["accessKeyId"] != first.json()["accessKeyId"]

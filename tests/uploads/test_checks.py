@@ -87,3 +87,10 @@ def test_deploy_check_warns_about_a_per_process_cache(settings):
 def test_a_numeric_owner_account_override_passes(settings):
     settings.ALIYUN_OSS_OWNER_ACCOUNT_ID = "5555000011112222"
     assert check_ids() == set()
+
+
+@pytest.mark.parametrize(("margin", "refused"), [(299, True), (0, True), (300, False), (900, False)])
+def test_a_reuse_margin_below_the_mobile_sdks_refresh_margin_is_refused(settings, margin, refused):
+    settings.ALIYUN_STS_REUSE_MARGIN_SECONDS = margin
+    ids = {message.id for message in run_checks()}
+    assert ("uploads.E013" in ids) is refused

@@ -45,11 +45,19 @@ def _fernet_for(secret_key: str) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(key))
 
 
-def _cache_key(user_id: int, policy: dict[str, Any]) -> str:
-    """Changes whenever anything that shapes the token changes, so a config change never reuses."""
+def _cache_key(user_id: int, policy: dict[str, Any], *, cutoff: datetime | None = None) -> str:
+    """Changes whenever anything that shapes the token changes, so a config change never reuses, and
+    whenever the user's sign-in cut-off moves (``cutoff``: ``User.tokens_valid_after``, moved by a
+    logout, a password change, a deactivation or "sign out everywhere"), so credentials handed out
+    before it are never handed out again: the next request gets a new key."""
     fingerprint = hashlib.sha256(
         json.dumps(
-            [policy, settings.ALIYUN_STS_ROLE_ARN, settings.ALIYUN_ACCESS_KEY_ID],
+            [
+                policy,
+                settings.ALIYUN_STS_ROLE_ARN,
+                settings.ALIYUN_ACCESS_KEY_ID,
+                cutoff.isoformat() if cutoff else None,
+            ],
             sort_keys=True,
         ).encode()
     ).hexdigest()[:16]
@@ -241,7 +249,8 @@ def credentials_obtain(
     """The user's scoped credentials through the shared reuse path; a failure is audited and raised."""
     session_name = role_session_name(user.pk)
     try:
-        return _fresh_or_cached(_cache_key(user.pk, policy), session_name=session_name, policy=policy)
+        key = _cache_key(user.pk, policy, cutoff=user.tokens_valid_after)
+        return _fresh_or_cached(key, session_name=session_name, policy=policy)
     except sts.StsError as exc:
         issuance_record(
             user=user,
