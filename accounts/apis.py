@@ -127,5 +127,6 @@ class LogoutApi(_PerAddressThrottled, jwt_views.TokenBlacklistView):
         user_id = UntypedToken(request.data["refresh"]).get(jwt_settings.USER_ID_CLAIM)
         user = get_user_model().objects.filter(**{jwt_settings.USER_ID_FIELD: user_id}).first()
         if user is not None:
-            user_logged_out.send(sender=type(user), request=request._request, user=user)
+            # DRF's Request stands for the HttpRequest (it delegates every attribute the receivers read).
+            user_logged_out.send(sender=type(user), request=request, user=user)
         return response

@@ -8,6 +8,14 @@ from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.admin.views.main import (
+    ALL_VAR,
+    IS_FACETS_VAR,
+    IS_POPUP_VAR,
+    ORDER_VAR,
+    PAGE_VAR,
+    TO_FIELD_VAR,
+)
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -70,16 +78,20 @@ CSV_FIELDS = [
 ]
 
 
+# Query parameters of the change list that neither filter nor search (page, ordering, show all…).
+UNFILTERED_PARAMS = {PAGE_VAR, ORDER_VAR, ALL_VAR, IS_POPUP_VAR, IS_FACETS_VAR, TO_FIELD_VAR}
+
+
 class EstimatedCountPaginator(Paginator):
-    """The change list counts once per page view; on a large table the exact COUNT(*) is the
-    slow part, so above a threshold it is replaced by the planner's estimate (PostgreSQL)."""
+    """For the whole, unfiltered list (``TokenIssuanceAdmin.get_paginator`` decides): the change list
+    counts once per page view, and on a large table the exact COUNT(*) is the slow part, so above a
+    threshold it is replaced by the planner's estimate (PostgreSQL)."""
 
     threshold = 100_000
 
     @cached_property
     def count(self) -> int:
-        query = self.object_list.query
-        if query.where or self.object_list.db != "default":
+        if self.object_list.db != "default":
             return super().count
         from django.db import connection
 
@@ -153,13 +165,25 @@ class TokenIssuanceAdmin(ReadOnlyAuditAdmin):
     date_hierarchy = "created_at"
     list_select_related = ()  # the row carries a copied username; the user is not joined
     show_full_result_count = False
-    paginator = EstimatedCountPaginator
     list_per_page = 100
     csv_fields = tuple(CSV_FIELDS)
     csv_name = "token-issuances"
 
     class Media:
         css = {"all": ("css/audit-admin.css",)}
+
+    def get_paginator(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet,
+        per_page: int,
+        orphans: int = 0,
+        allow_empty_first_page: bool = True,
+    ) -> Paginator:
+        """An estimated count for the whole list, the exact one as soon as anything filters or searches."""
+        whole = not (set(request.GET) - UNFILTERED_PARAMS)
+        paginator = EstimatedCountPaginator if whole else Paginator
+        return paginator(queryset, per_page, orphans, allow_empty_first_page)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         queryset = CalendarQuerySet(self.model).all()

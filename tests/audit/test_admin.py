@@ -146,3 +146,22 @@ def test_rows_survive_user_deletion(user, issued):
     rows = TokenIssuance.objects.all()
     assert rows.count() == 2
     assert all(row.user is None and row.username == "alice" for row in rows)
+
+
+@pytest.mark.parametrize(
+    ("query", "estimated"),
+    [
+        ({}, True),
+        ({"p": "2", "o": "-1"}, True),
+        ({"q": "alice"}, False),
+        ({"outcome__exact": "refused"}, False),
+    ],
+)
+def test_only_the_whole_list_may_show_an_estimated_count(rf, query, estimated):
+    from django.contrib import admin
+
+    from audit.admin import EstimatedCountPaginator
+
+    model_admin = admin.site.get_model_admin(TokenIssuance)
+    paginator = model_admin.get_paginator(rf.get("/", query), TokenIssuance.objects.all(), 100)
+    assert isinstance(paginator, EstimatedCountPaginator) is estimated
