@@ -93,7 +93,7 @@ class DropFieldIndexOnline(AlterField):
         return schema_editor.quote_name(model._meta.db_table), schema_editor.quote_name(column)
 
     def _concurrently(self, schema_editor) -> str:
-        """"CONCURRENTLY " on PostgreSQL, which refuses it inside a transaction (hence ``atomic = False``)."""
+        """``CONCURRENTLY `` on PostgreSQL, which refuses it in a transaction (so ``atomic = False``)."""
         if not _postgresql(schema_editor):
             return ""
         if schema_editor.connection.in_atomic_block:
