@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db
 
 # What core.compiled serves, and where (keep in step with its call sites).
 SELECTED_BY_PK = [User, UploadUsage]  # accounts.selectors.user_by_pk, uploads.selectors.upload_usage_summary
-INSERTED = [TokenIssuance]  # uploads.services._audit
+INSERTED = [TokenIssuance]  # uploads.services.audit.issuance_record
 
 
 @contextmanager
