@@ -89,7 +89,7 @@ def test_get_by_pk_sends_the_orms_select_and_loads_the_orms_instance(model, user
 
 def text(max_size: int) -> st.SearchStrategy[str]:
     """Any text PostgreSQL stores: no NUL, in a text column or in JSON."""
-    return st.text(st.characters(exclude_characters="\x00"), max_size=max_size)
+    return st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=max_size)
 
 
 issuance_values = st.fixed_dictionaries(
