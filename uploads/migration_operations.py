@@ -7,11 +7,8 @@ plainly elsewhere (SQLite, the demo). Migrations using them need ``atomic = Fals
 can be run again after a migration stopped half-way.
 """
 
-from django.contrib.postgres.operations import (
-    AddIndexConcurrently,
-    NotInTransactionMixin,
-    RemoveIndexConcurrently,
-)
+from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
+from django.db import NotSupportedError
 from django.db.migrations.operations import AddIndex, AlterField, RemoveIndex
 from django.db.migrations.operations.base import Operation
 
@@ -72,43 +69,49 @@ def _index_validity(schema_editor, table: str, name: str) -> bool | None:
     return None if row is None else bool(row[0])
 
 
-class DropFieldIndexOnline(NotInTransactionMixin, AlterField):
+class DropFieldIndexOnline(AlterField):
     """An AlterField whose only database change is dropping the field's ``db_index``.
 
     Django would drop that index with a plain DROP INDEX on PostgreSQL and rebuild the whole table
-    on SQLite; this drops just the index, by the name Django gave it, CONCURRENTLY on PostgreSQL.
-    Backwards it builds it again the same way.
+    on SQLite; this drops just the index ``index_name`` (the name ``db_index=True`` gave it, which
+    the migration spells out), CONCURRENTLY on PostgreSQL. Backwards it builds it again the same way.
     """
 
-    def _index(self, app_label, schema_editor, state) -> tuple[str, str, str] | None:
+    def __init__(self, model_name, name, field, index_name: str, preserve_default=True):
+        self.index_name = index_name
+        super().__init__(model_name, name, field, preserve_default)
+
+    def deconstruct(self):
+        path, args, kwargs = super().deconstruct()
+        return path, args, {**kwargs, "index_name": self.index_name}
+
+    def _table_and_column(self, app_label, schema_editor, state) -> tuple[str, str] | None:
         model = state.apps.get_model(app_label, self.model_name)
         if not self.allow_migrate_model(schema_editor.connection.alias, model):
             return None
         column = model._meta.get_field(self.name).column
-        table = model._meta.db_table
-        name = schema_editor._create_index_name(table, [column])  # what db_index=True named it
-        return (
-            schema_editor.quote_name(name),
-            schema_editor.quote_name(table),
-            schema_editor.quote_name(column),
-        )
+        return schema_editor.quote_name(model._meta.db_table), schema_editor.quote_name(column)
 
     def _concurrently(self, schema_editor) -> str:
+        """``CONCURRENTLY `` on PostgreSQL, which refuses it in a transaction (so ``atomic = False``)."""
         if not _postgresql(schema_editor):
             return ""
-        self._ensure_not_in_transaction(schema_editor)
+        if schema_editor.connection.in_atomic_block:
+            raise NotSupportedError(
+                f"{type(self).__name__} cannot run inside a transaction: set atomic = False on the migration."
+            )
         return "CONCURRENTLY "
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        index = self._index(app_label, schema_editor, from_state)
-        if index is not None:
-            name, _, _ = index
+        if self._table_and_column(app_label, schema_editor, from_state) is not None:
+            name = schema_editor.quote_name(self.index_name)
             schema_editor.execute(f"DROP INDEX {self._concurrently(schema_editor)}IF EXISTS {name}")
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        index = self._index(app_label, schema_editor, to_state)
-        if index is not None:
-            name, table, column = index
+        where = self._table_and_column(app_label, schema_editor, to_state)
+        if where is not None:
+            table, column = where
+            name = schema_editor.quote_name(self.index_name)
             schema_editor.execute(
                 f"CREATE INDEX {self._concurrently(schema_editor)}IF NOT EXISTS {name} ON {table} ({column})"
             )

@@ -46,3 +46,16 @@ def test_none_stays_none():
         accessKeyId = serializers.CharField()
 
     assert representation(OneField)(Thing()) == {"accessKeyId": None}
+
+
+def test_write_only_fields_are_left_out_as_data_leaves_them_out():
+    from rest_framework import serializers
+
+    class Thing:
+        accessKeyId, secret = "STS.id", "never shown"
+
+    class WithSecret(serializers.Serializer):
+        accessKeyId = serializers.CharField()
+        secret = serializers.CharField(write_only=True)
+
+    assert representation(WithSecret)(Thing()) == WithSecret(Thing()).data == {"accessKeyId": "STS.id"}

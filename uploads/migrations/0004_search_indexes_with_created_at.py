@@ -48,5 +48,6 @@ class Migration(migrations.Migration):
             model_name="tokenissuance",
             name="client_ip",
             field=models.GenericIPAddressField(blank=True, null=True),
+            index_name="uploads_tokenissuance_client_ip_c9676239",  # what 0001's db_index=True named it
         ),
     ]
