@@ -1,3 +1,4 @@
+from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
@@ -34,19 +35,33 @@ class User(AbstractUser):
         ),
     )
 
+    # Set by set_password (a new password), cleared by save; a hash upgrade at login does not set it.
+    password_changed_since_save = False
+
+    def set_password(self, raw_password: str | None) -> None:
+        super().set_password(raw_password)
+        self.password_changed_since_save = True
+
+    def check_password(self, raw_password: str) -> bool:
+        """Django's check, whose re-hash of an outdated hash keeps the same password: it does not move
+        the cut-off, so a hash upgrade at login signs nobody out."""
+
+        def upgrade_hash(raw: str) -> None:
+            self.password = make_password(raw)
+            self.save(update_fields=["password"])
+
+        return check_password(raw_password, self.password, upgrade_hash)
+
     def save(self, *args, **kwargs) -> None:
         """A new password (``set_password``: the admin's forms, ``changepassword``, any API) and a
-        deactivation end everything issued before, whoever saves the user and however.
-
-        A hash upgrade at login (Django's ``check_password`` re-hashes and clears ``_password``)
-        keeps the same password, so it does not sign anyone out.
-        """
-        if self._password is not None or self._is_being_deactivated():
+        deactivation end everything issued before, whoever saves the user and however."""
+        if self.password_changed_since_save or self._is_being_deactivated():
             self.tokens_valid_after = timezone.now()
             update_fields = kwargs.get("update_fields")
             if update_fields is not None:
                 kwargs["update_fields"] = {*update_fields, "tokens_valid_after"}
         super().save(*args, **kwargs)
+        self.password_changed_since_save = False
 
     def set_unusable_password(self) -> None:
         super().set_unusable_password()
@@ -59,10 +74,13 @@ class User(AbstractUser):
             and type(self).objects.filter(pk=self.pk, is_active=True).exists()
         )
 
-    def _get_session_auth_hash(self, secret: str | None = None) -> str:
-        """Sessions end with the cut-off too, not only with the password hash (Django's default)."""
+    def get_session_auth_hash(self) -> str:
+        """Sessions end with the cut-off too, not only with the password hash (Django's default).
+
+        Django also accepts a session whose hash was made with a key in ``SECRET_KEY_FALLBACKS``, checked
+        with its own password-only hash: such a session does not match this one, so during a key rotation
+        sessions end (sign in again) rather than outlive a cut-off."""
         if self.tokens_valid_after is None:
-            return super()._get_session_auth_hash(secret=secret)
-        key_salt = "accounts.User.get_session_auth_hash"
+            return super().get_session_auth_hash()
         value = f"{self.password}|{self.tokens_valid_after.isoformat()}"
-        return salted_hmac(key_salt, value, secret=secret, algorithm="sha256").hexdigest()
+        return salted_hmac("accounts.User.get_session_auth_hash", value, algorithm="sha256").hexdigest()
