@@ -1,13 +1,16 @@
 """The one seam around ``oss2``: nothing else in the project (outside the sandbox and tests) imports it.
 
-The server talks to OSS with its own long-term RAM key, never with a user's STS token: it looks
+The server talks to OSS with its own identity (``aliyun/credentials.py``: an AccessKey, or temporary
+credentials of its role that the credentials library refreshes), never with a user's STS token: it looks
 objects up to confirm what a browser claims to have uploaded, and signs short-lived GET URLs.
 SDK failures come out as ``OssError`` with a stable code, so callers never see an oss2 exception.
 """
 
 import logging
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -20,6 +23,7 @@ from django.dispatch import receiver
 from oss2.exceptions import NotFound, RequestError
 from oss2.exceptions import OssError as Oss2Error
 
+from aliyun.credentials import ServerIdentityError, oss_credentials_provider, server_credentials
 from aliyun.errors import AliyunError
 from core.aliyun_names import SYMLINK_OBJECT_TYPE
 
@@ -45,8 +49,9 @@ class OssError(AliyunError):
     """OSS did not answer the question.
 
     ``code`` is the project's stable code: ``object_not_found`` (no such object), ``oss_unavailable``
-    (network trouble or an OSS-side 5xx) or ``oss_rejected`` (OSS refused the server's own key or
-    configuration: a deployment problem, never the user's fault). ``upstream_code`` is Alibaba's.
+    (network trouble or an OSS-side 5xx), ``oss_rejected`` (OSS refused the server's own key or
+    configuration: a deployment problem, never the user's fault) or ``sts_unavailable`` (the server's own
+    temporary credentials could not be renewed: nothing was sent to OSS). ``upstream_code`` is Alibaba's.
     """
 
 
@@ -54,7 +59,7 @@ class OssError(AliyunError):
 def _bucket() -> oss2.Bucket:
     """V4-signed, region-scoped. ``is_cname=False``: oss2 then uses path-style addressing for an IP or
     ``localhost`` endpoint (the sandbox) and virtual-hosted ``<bucket>.oss-<region>.aliyuncs.com`` otherwise."""
-    auth = oss2.AuthV4(settings.ALIYUN_ACCESS_KEY_ID, settings.ALIYUN_ACCESS_KEY_SECRET)
+    auth = oss2.ProviderAuthV4(oss_credentials_provider())  # asked at every request and signed URL
     return oss2.Bucket(
         auth,
         settings.ALIYUN_OSS_ENDPOINT,
@@ -67,8 +72,15 @@ def _bucket() -> oss2.Bucket:
 
 @receiver(setting_changed)
 def _reset_bucket(*, setting: str, **kwargs: Any) -> None:
-    if setting.startswith("ALIYUN_OSS") or setting.startswith("ALIYUN_ACCESS_KEY"):
+    if setting.startswith("ALIYUN_OSS"):  # the identity is looked up at every call (aliyun/credentials.py)
         _bucket.cache_clear()
+
+
+def _identity_failure(exc: ServerIdentityError) -> OssError:
+    """The server's credentials could not be had (the provider has logged which source failed)."""
+    return OssError(
+        "sts_unavailable", "The server could not renew its own credentials.", upstream_code="server_identity"
+    )
 
 
 def _translate(exc: Oss2Error, operation: str) -> OssError:
@@ -121,6 +133,8 @@ def head_object(key: str) -> ObjectInfo:
         if exc.code in _BROKEN_LINK_CODES:
             return ObjectInfo(key=key, size=0, content_type="", etag="", object_type=SYMLINK)
         raise _translate(exc, "HeadObject") from None
+    except ServerIdentityError as exc:
+        raise _identity_failure(exc) from None
     return ObjectInfo(
         key=key,
         size=int(result.content_length or 0),
@@ -155,6 +169,8 @@ def copy_object(
         )
     except Oss2Error as exc:
         raise _translate(exc, "CopyObject") from None
+    except ServerIdentityError as exc:
+        raise _identity_failure(exc) from None
 
 
 def delete_object(key: str) -> None:
@@ -163,16 +179,42 @@ def delete_object(key: str) -> None:
         _bucket().delete_object(key)
     except Oss2Error as exc:
         raise _translate(exc, "DeleteObject") from None
+    except ServerIdentityError as exc:
+        raise _identity_failure(exc) from None
+
+
+def signed_url_seconds(
+    expires_seconds: int, *, credentials_expiration: datetime | None, now: datetime
+) -> int:
+    """How long a URL signed now may say it works: ``expires_seconds``, but never past the expiration of
+    the temporary credentials that sign it (Alibaba's "Authorize access" pages of the OSS SDKs: "the
+    shorter validity period takes precedence"; OSS answers ``SecurityTokenExpired``), so the URL promises
+    no more than it can keep. At least 1 s (the
+    credentials library never hands out credentials with less than 15 minutes left). Pure."""
+    if credentials_expiration is None:  # an AccessKey: the URL's own lifetime alone
+        return expires_seconds
+    left = math.floor((credentials_expiration - now).total_seconds())
+    return max(1, min(expires_seconds, left))
 
 
 def signed_get_url(key: str, expires_seconds: int, *, content_type: str, content_disposition: str) -> str:
-    """A URL anyone holding it may GET for ``expires_seconds``: signing is local, no request to OSS.
+    """A URL anyone holding it may GET for at most ``expires_seconds``: signing is local, no request to OSS.
 
     The URL pins ``response-content-type`` and ``response-content-disposition`` (both signed), so OSS
-    answers with those headers whatever metadata the object carries.
+    answers with those headers whatever metadata the object carries. Signed with temporary server
+    credentials, it expires no later than they do (``signed_url_seconds``): the expiry is taken from the
+    credentials current before signing, and oss2 signs with those or with newer ones (a refresh in between
+    only makes the real lifetime longer than the URL says). Raises ``OssError`` (``sts_unavailable``).
     """
     params = {"response-content-type": content_type, "response-content-disposition": content_disposition}
-    return _bucket().sign_url("GET", key, expires_seconds, slash_safe=True, params=params)
+    try:
+        current = server_credentials()
+        seconds = signed_url_seconds(
+            expires_seconds, credentials_expiration=current.expiration, now=datetime.now(UTC)
+        )
+        return _bucket().sign_url("GET", key, seconds, slash_safe=True, params=params)
+    except ServerIdentityError as exc:
+        raise _identity_failure(exc) from None
 
 
 def read_prefix(key: str, length: int, *, if_match: str) -> bytes:
@@ -183,6 +225,8 @@ def read_prefix(key: str, length: int, *, if_match: str) -> bytes:
         return result.read(length)
     except Oss2Error as exc:
         raise _translate(exc, "GetObject") from None
+    except ServerIdentityError as exc:
+        raise _identity_failure(exc) from None
     except requests.RequestException as exc:  # the body broke off after the headers arrived
         logger.warning("OSS read failed: %s", type(exc).__name__)
         raise OssError("oss_unavailable", "OSS could not be reached.") from None
@@ -215,7 +259,7 @@ class ListedObject:
 def list_objects(prefix: str) -> Iterator[ListedObject]:
     """Every object under ``prefix``, in key order (ListObjectsV2, 1000 a page, with the server's key).
 
-    The server's RAM user needs ``oss:ListObjects`` on the bucket for this. Raises ``OssError``,
+    The server's RAM user (or role) needs ``oss:ListObjects`` on the bucket for this. Raises ``OssError``,
     possibly after some objects were yielded.
     """
     if not prefix:
@@ -225,6 +269,8 @@ def list_objects(prefix: str) -> Iterator[ListedObject]:
             yield ListedObject(key=item.key, size=int(item.size))
     except Oss2Error as exc:
         raise _translate(exc, "ListObjects") from None
+    except ServerIdentityError as exc:
+        raise _identity_failure(exc) from None
     except requests.RequestException as exc:
         logger.warning("OSS listing failed: %s", type(exc).__name__)
         raise OssError("oss_unavailable", "OSS could not be reached.") from None

@@ -1,7 +1,9 @@
 """The one seam around ``alibabacloud_sts20150401``: nothing else in the project imports it.
 
 Takes typed inputs, returns a frozen dataclass, and turns every SDK failure into ``StsError``
-with a stable code, so the rest of the code never sees a Tea/Darabonba exception.
+with a stable code, so the rest of the code never sees a Tea/Darabonba exception. The client signs with
+the server's identity from ``aliyun/credentials.py`` (an AccessKey, or temporary credentials of a role:
+AssumeRole is then role chaining, at most 3600 s, uploads.E042).
 """
 
 import json
@@ -26,6 +28,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _  # messages the API may show, in the caller's language
 
+from aliyun.credentials import ServerIdentityError, sdk_credential
 from aliyun.errors import AliyunError
 from core.aliyun_names import endpoint_protocol
 
@@ -75,8 +78,7 @@ def _retry_options(max_attempts: int) -> RetryOptions:
 def _client() -> Client:
     endpoint = settings.ALIYUN_STS_ENDPOINT
     config = Config(
-        access_key_id=settings.ALIYUN_ACCESS_KEY_ID,
-        access_key_secret=settings.ALIYUN_ACCESS_KEY_SECRET,
+        credential=sdk_credential(),  # asked at every call: refreshed temporary credentials are used at once
         endpoint=endpoint,
         protocol=endpoint_protocol(endpoint),
         connect_timeout=settings.ALIYUN_STS_CONNECT_TIMEOUT_MS,
@@ -88,7 +90,7 @@ def _client() -> Client:
 
 @receiver(setting_changed)
 def _reset_client(*, setting: str, **kwargs: Any) -> None:
-    if setting.startswith("ALIYUN_STS") or setting.startswith("ALIYUN_ACCESS_KEY"):
+    if setting.startswith("ALIYUN_STS"):  # the identity is looked up at every call (aliyun/credentials.py)
         _client.cache_clear()
 
 
@@ -98,6 +100,21 @@ def _parse_expiration(value: str) -> datetime:
     if parsed.tzinfo is None:
         raise ValueError("expiration without a time zone")
     return parsed.astimezone(UTC)
+
+
+def _server_identity_failure(exc: BaseException) -> StsError | None:
+    """The SDK asks the server's identity for credentials inside its call and wraps what that raised
+    (``UnretryableException.inner_exception``): a failed refresh is ``sts_unavailable``, with
+    ``upstream_code`` ``server_identity`` (the audit row's error code). The provider has logged the source."""
+    failure = exc if isinstance(exc, ServerIdentityError) else getattr(exc, "inner_exception", None)
+    if not isinstance(failure, ServerIdentityError):
+        return None
+    return StsError(
+        "sts_unavailable",
+        _("The server could not renew its own Alibaba Cloud credentials."),
+        upstream_code="server_identity",
+        retry_after=failure.retry_after,
+    )
 
 
 def _throttled(exc: AlibabaCloudException, *, retry_after_ms: int | None) -> StsError:
@@ -143,6 +160,9 @@ def assume_role(*, role_session_name: str, policy: dict[str, Any], duration_seco
             retry_after=5,
         ) from None
     except Exception as exc:  # connection refused, timeouts, TLS errors, garbage answers
+        identity_failure = _server_identity_failure(exc)
+        if identity_failure is not None:
+            raise identity_failure from None
         logger.warning("STS unreachable: %s", type(exc).__name__)
         raise StsError(
             "sts_unavailable",
@@ -192,7 +212,10 @@ def caller_identity() -> CallerIdentity:
             upstream_code=exc.code or "",
             request_id=exc.request_id or "",
         ) from None
-    except Exception:
+    except Exception as exc:
+        identity_failure = _server_identity_failure(exc)
+        if identity_failure is not None:
+            raise identity_failure from None
         raise StsError("sts_unavailable", _("Alibaba Cloud STS could not be reached.")) from None
     return CallerIdentity(
         account_id=body.account_id or "", arn=body.arn or "", identity_type=body.identity_type or ""

@@ -67,3 +67,29 @@ def ram_user_name(caller_arn: str) -> str | None:
     """``acs:ram::<account>:user/<name>`` (GetCallerIdentity's Arn) → ``<name>``; None for a root or role ARN."""
     _, sep, name = caller_arn.rpartition(":user/")
     return name if sep and name else None
+
+
+# Where the server's own identity comes from, in the order the first configured one is used: an AccessKey
+# pair (ALIYUN_ACCESS_KEY_ID), then the alibabacloud-credentials chain's standard sources in the chain's own
+# order (its DefaultCredentialsProvider: OIDC before the ECS metadata service before a credentials URI).
+ACCESS_KEY, RRSA, ECS_RAM_ROLE, CREDENTIALS_URI = "access_key", "rrsa", "ecs_ram_role", "credentials_uri"
+
+
+def server_identity_sources(
+    *,
+    access_key_id: str,
+    role_arn: str,
+    oidc_provider_arn: str,
+    oidc_token_file: str,
+    ecs_metadata: str,
+    credentials_uri: str,
+) -> list[str]:
+    """Every identity source these values configure, first the one used. RRSA counts only with all
+    three of its values (role, OIDC provider, token file): the credentials chain needs all of them."""
+    configured = {
+        ACCESS_KEY: bool(access_key_id),
+        RRSA: bool(role_arn and oidc_provider_arn and oidc_token_file),
+        ECS_RAM_ROLE: bool(ecs_metadata),
+        CREDENTIALS_URI: bool(credentials_uri),
+    }
+    return [source for source, present in configured.items() if present]

@@ -10,7 +10,16 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
-from core.aliyun_names import ACCOUNT_ID, BUCKET_NAME, ROLE_ARN, is_loopback_host
+from core.aliyun_names import (
+    ACCESS_KEY,
+    ACCOUNT_ID,
+    BUCKET_NAME,
+    ROLE_ARN,
+    RRSA,
+    is_loopback_endpoint,
+    is_loopback_host,
+    server_identity_sources,
+)
 from core.health import READINESS_TAG
 
 REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+$")
@@ -56,12 +65,7 @@ def check_aliyun_settings(app_configs: Any = None, **kwargs: Any) -> list:
     if not settings.DEBUG:
         missing = [
             name
-            for name in (
-                "ALIYUN_ACCESS_KEY_ID",
-                "ALIYUN_ACCESS_KEY_SECRET",
-                "ALIYUN_STS_ROLE_ARN",
-                "ALIYUN_OSS_BUCKET",
-            )
+            for name in ("ALIYUN_STS_ROLE_ARN", "ALIYUN_OSS_BUCKET")  # the server's identity: uploads.E040
             if not getattr(settings, name)
         ]
         if missing:
@@ -183,7 +187,7 @@ def check_shared_cache(app_configs: Any = None, **kwargs: Any) -> list:
 def check_role_session_duration(app_configs: Any = None, **kwargs: Any) -> list:
     """A new RAM role allows 3600 s; a longer configured duration fails at the first real AssumeRole."""
     duration = settings.ALIYUN_STS_DURATION_SECONDS
-    if 3600 < duration <= DURATION_MAX:
+    if 3600 < duration <= DURATION_MAX and _identity_sources()[:1] == [ACCESS_KEY]:  # keyless: uploads.E042
         return [
             Warning(
                 f"ALIYUN_STS_DURATION_SECONDS is {duration}, above the 3600 s a new RAM role allows.",
@@ -243,6 +247,166 @@ def check_production_endpoints_and_keys(app_configs: Any = None, **kwargs: Any) 
                 "ALIYUN_ACCESS_KEY_ID / ALIYUN_ACCESS_KEY_SECRET are the local sandbox's published key pair.",
                 hint="Set the AccessKey pair of the RAM user allowed to call AssumeRole (README: Pointing it at a real bucket and RAM role), or DJANGO_DEBUG=1 for the sandbox.",
                 id="uploads.E031",
+            )
+        )
+    return errors
+
+
+# --- The server's own identity (aliyun/credentials.py; README "Running without an AccessKey") ------------
+
+# Alibaba's limit for a role assumed with a role's temporary credentials (role chaining): STS answers
+# InvalidParameter.DurationSeconds above it, whatever the target role's MaxSessionDuration
+# (Alibaba: "AssumeRole", DurationSeconds; the sandbox enforces it too).
+CHAINED_SESSION_MAX_SECONDS = 3600
+# alibabacloud-credentials treats temporary credentials as stale 15 minutes before they expire and
+# renews them then; a session much shorter than twice that is renewed on nearly every call.
+LIBRARY_STALE_SECONDS = 15 * 60
+SERVER_SESSION_MIN, SERVER_SESSION_MAX = 900, 43200
+
+_RRSA_SETTINGS = (
+    "ALIBABA_CLOUD_ROLE_ARN",
+    "ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
+    "ALIBABA_CLOUD_OIDC_TOKEN_FILE",
+)
+
+
+def _identity_sources() -> list[str]:
+    return server_identity_sources(
+        access_key_id=settings.ALIYUN_ACCESS_KEY_ID,
+        role_arn=settings.ALIBABA_CLOUD_ROLE_ARN,
+        oidc_provider_arn=settings.ALIBABA_CLOUD_OIDC_PROVIDER_ARN,
+        oidc_token_file=settings.ALIBABA_CLOUD_OIDC_TOKEN_FILE,
+        ecs_metadata=settings.ALIBABA_CLOUD_ECS_METADATA,
+        credentials_uri=settings.ALIBABA_CLOUD_CREDENTIALS_URI,
+    )
+
+
+_SOURCE_NAMES = {
+    "access_key": "the AccessKey (ALIYUN_ACCESS_KEY_ID)",
+    "rrsa": "RRSA (ALIBABA_CLOUD_ROLE_ARN, ALIBABA_CLOUD_OIDC_PROVIDER_ARN, ALIBABA_CLOUD_OIDC_TOKEN_FILE)",
+    "ecs_ram_role": "the ECS RAM role (ALIBABA_CLOUD_ECS_METADATA)",
+    "credentials_uri": "the credentials URI (ALIBABA_CLOUD_CREDENTIALS_URI)",
+}
+
+
+@register(Tags.security, READINESS_TAG, deploy=False)
+def check_server_identity(app_configs: Any = None, **kwargs: Any) -> list:
+    """Where the server's own credentials come from: exactly one source in use, complete, and a user
+    token duration that role chaining allows when that source is a role."""
+    errors: list = []
+    sources = _identity_sources()
+    key_id, key_secret = settings.ALIYUN_ACCESS_KEY_ID, settings.ALIYUN_ACCESS_KEY_SECRET
+    if bool(key_id) != bool(key_secret):
+        errors.append(
+            Error(
+                "Only one of ALIYUN_ACCESS_KEY_ID and ALIYUN_ACCESS_KEY_SECRET is set.",
+                hint="Set both (the RAM user's AccessKey pair), or neither and let a credentials provider "
+                "give the server its identity (README: Running without an AccessKey).",
+                id="uploads.E041",
+            )
+        )
+    rrsa_set = [name for name in _RRSA_SETTINGS if getattr(settings, name)]
+    if rrsa_set and len(rrsa_set) < len(_RRSA_SETTINGS):
+        missing = [name for name in _RRSA_SETTINGS if name not in rrsa_set]
+        errors.append(
+            Error(
+                f"RRSA is configured only in part: {', '.join(missing)} missing.",
+                hint="RRSA needs all three: the server's role ARN, the OIDC provider's ARN and the token file "
+                "(ACK's RRSA webhook injects them into the pod).",
+                id="uploads.E043",
+            )
+        )
+    if not sources:
+        if not settings.DEBUG:
+            errors.append(
+                Error(
+                    "The server has no Alibaba Cloud identity: neither an AccessKey nor a credentials provider is configured.",
+                    hint="Without an AccessKey (recommended on Alibaba Cloud): RRSA on ACK (ALIBABA_CLOUD_ROLE_ARN, "
+                    "ALIBABA_CLOUD_OIDC_PROVIDER_ARN, ALIBABA_CLOUD_OIDC_TOKEN_FILE), an ECS RAM role "
+                    "(ALIBABA_CLOUD_ECS_METADATA) or a credentials URI (ALIBABA_CLOUD_CREDENTIALS_URI); or the RAM "
+                    "user's ALIYUN_ACCESS_KEY_ID and ALIYUN_ACCESS_KEY_SECRET.",
+                    id="uploads.E040",
+                )
+            )
+        return errors
+    used, unused = sources[0], sources[1:]
+    if used == ACCESS_KEY and unused:
+        errors.append(
+            Warning(
+                f"Both an AccessKey and {_SOURCE_NAMES[unused[0]]} are configured: the AccessKey is used.",
+                hint="ALIYUN_ACCESS_KEY_ID wins over every credentials provider. To run without a long-term key, "
+                "remove ALIYUN_ACCESS_KEY_ID and ALIYUN_ACCESS_KEY_SECRET (and disable the key in RAM).",
+                id="uploads.W040",
+            )
+        )
+    elif unused:
+        errors.append(
+            Warning(
+                f"More than one credentials provider is configured: {_SOURCE_NAMES[used]} is used, not "
+                + " or ".join(_SOURCE_NAMES[u] for u in unused)
+                + ".",
+                hint="The order is that of the credentials chain: RRSA, then the ECS RAM role, then the URI. "
+                "Unset the ones not meant.",
+                id="uploads.W042",
+            )
+        )
+    if used == ACCESS_KEY:
+        return errors
+    duration = settings.ALIYUN_STS_DURATION_SECONDS
+    if duration > CHAINED_SESSION_MAX_SECONDS:
+        errors.append(
+            Error(
+                f"ALIYUN_STS_DURATION_SECONDS is {duration}, but the server's identity is a role "
+                f"({_SOURCE_NAMES[used]}): a role assumed with a role's credentials gets at most "
+                f"{CHAINED_SESSION_MAX_SECONDS} s.",
+                hint="Set ALIYUN_STS_DURATION_SECONDS to 3600 or less; STS would answer "
+                "InvalidParameter.DurationSeconds to every AssumeRole.",
+                id="uploads.E042",
+            )
+        )
+    if used == RRSA:
+        errors.extend(_rrsa_errors())
+    return errors
+
+
+def _rrsa_errors() -> list:
+    errors: list = []
+    https_endpoint = settings.ALIYUN_STS_HTTPS_ENDPOINT
+    if https_endpoint and not STS_ENDPOINT.match(https_endpoint):
+        errors.append(
+            Error(
+                f"ALIYUN_STS_HTTPS_ENDPOINT {https_endpoint!r} is not host[:port].",
+                hint="A bare host such as sts-vpc.cn-hangzhou.aliyuncs.com, or 127.0.0.1:8703 for the sandbox's HTTPS port.",
+                id="uploads.E046",
+            )
+        )
+    if not https_endpoint and is_loopback_endpoint(settings.ALIYUN_STS_ENDPOINT):
+        errors.append(
+            Error(
+                f"RRSA needs STS over HTTPS, and ALIYUN_STS_ENDPOINT {settings.ALIYUN_STS_ENDPOINT!r} is the "
+                "local sandbox's plain-http port.",
+                hint="Start the sandbox with --sts-tls-port 8703 and set ALIYUN_STS_HTTPS_ENDPOINT=127.0.0.1:8703 "
+                "and SSL_CERT_FILE=<SANDBOX_DATA_DIR>/tls/ca.pem (or run make run-keyless).",
+                id="uploads.E044",
+            )
+        )
+    seconds = settings.ALIYUN_SERVER_SESSION_SECONDS
+    if not SERVER_SESSION_MIN <= seconds <= SERVER_SESSION_MAX:
+        errors.append(
+            Error(
+                f"ALIYUN_SERVER_SESSION_SECONDS is {seconds}; STS accepts {SERVER_SESSION_MIN} to {SERVER_SESSION_MAX}.",
+                hint="3600 (the default) suits a role with the default MaxSessionDuration.",
+                id="uploads.E045",
+            )
+        )
+    elif seconds < 2 * LIBRARY_STALE_SECONDS:
+        errors.append(
+            Warning(
+                f"ALIYUN_SERVER_SESSION_SECONDS is {seconds}: the credentials library renews the server's "
+                f"credentials once less than {LIBRARY_STALE_SECONDS} s are left, so they are renewed after "
+                f"{seconds - LIBRARY_STALE_SECONDS} s, on nearly every call at worst.",
+                hint="Use 1800 or more (3600, the default); a shorter session is only for tests of the renewal.",
+                id="uploads.W041",
             )
         )
     return errors

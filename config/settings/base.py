@@ -27,7 +27,10 @@ REQUIRED_IN_PRODUCTION = {
     "DJANGO_SECRET_KEY": "Django's secret: a long random string",
     "DJANGO_JWT_SIGNING_KEY": "signs JWTs: another long random string (at least 32 bytes)",
     "DJANGO_ALLOWED_HOSTS": "the host names the site answers to, comma-separated",
-    "ALIYUN_ACCESS_KEY_ID": "the RAM user allowed to call AssumeRole",
+    # Not required when the server's identity comes from RRSA, an ECS RAM role or a credentials URI
+    # (production.py; README "Running without an AccessKey").
+    "ALIYUN_ACCESS_KEY_ID": "the RAM user allowed to call AssumeRole, or no AccessKey at all: see README "
+    '"Running without an AccessKey" (ALIBABA_CLOUD_ROLE_ARN, ...)',
     "ALIYUN_ACCESS_KEY_SECRET": "its AccessKey secret",
     "ALIYUN_STS_ROLE_ARN": "acs:ram::<account>:role/<name>",
     "ALIYUN_OSS_BUCKET": "the bucket clients upload to",
@@ -324,6 +327,26 @@ ALIYUN_OSS_REGION = env.str("ALIYUN_OSS_REGION", default="cn-hangzhou")
 # The account that owns the bucket, named in the session policy; empty: the account in ALIYUN_STS_ROLE_ARN.
 ALIYUN_OSS_OWNER_ACCOUNT_ID = env.str("ALIYUN_OSS_OWNER_ACCOUNT_ID", default="")
 ALIYUN_OSS_ENDPOINT = env.str("ALIYUN_OSS_ENDPOINT", default=f"https://oss-{ALIYUN_OSS_REGION}.aliyuncs.com")
+# The server's own identity without an AccessKey (README "Running without an AccessKey"), used only when
+# ALIYUN_ACCESS_KEY_ID is unset (an AccessKey wins: uploads.W040). The credentials chain's standard variables
+# are read here, like every other setting, and aliyun/credentials.py passes them to the provider explicitly:
+# the library's own reading of the environment (once, when it is imported) never decides, and tests change
+# them with override_settings.
+ALIBABA_CLOUD_ROLE_ARN = env.str("ALIBABA_CLOUD_ROLE_ARN", default="")  # RRSA (ACK): the server's role
+ALIBABA_CLOUD_OIDC_PROVIDER_ARN = env.str("ALIBABA_CLOUD_OIDC_PROVIDER_ARN", default="")
+ALIBABA_CLOUD_OIDC_TOKEN_FILE = env.str(
+    "ALIBABA_CLOUD_OIDC_TOKEN_FILE", default=""
+)  # re-read at each refresh
+ALIBABA_CLOUD_ROLE_SESSION_NAME = env.str("ALIBABA_CLOUD_ROLE_SESSION_NAME", default="uploads-server")
+ALIBABA_CLOUD_ECS_METADATA = env.str("ALIBABA_CLOUD_ECS_METADATA", default="")  # the ECS instance's RAM role
+ALIBABA_CLOUD_CREDENTIALS_URI = env.str("ALIBABA_CLOUD_CREDENTIALS_URI", default="")  # a credentials sidecar
+# Where RRSA's AssumeRoleWithOIDC goes, host[:port], always over HTTPS (the library knows no other way);
+# empty: ALIYUN_STS_ENDPOINT, which must then not be a plain-http loopback address (uploads.E044).
+ALIYUN_STS_HTTPS_ENDPOINT = env.str("ALIYUN_STS_HTTPS_ENDPOINT", default="")
+# How long the server's own RRSA session lasts (900 to the role's maximum); the library renews it once less
+# than 15 minutes are left, so at least 1800 keeps it from renewing on nearly every call (uploads.W041).
+ALIYUN_SERVER_SESSION_SECONDS = env_int("ALIYUN_SERVER_SESSION_SECONDS", 3600)
+
 # RAM, called only by `manage.py aliyun_setup --apply` (and `aliyun_doctor` with an admin key).
 # Empty: ram.aliyuncs.com, or the STS endpoint when that is the local sandbox (it answers RAM too).
 ALIYUN_RAM_ENDPOINT = env.str("ALIYUN_RAM_ENDPOINT", default="")
@@ -359,6 +382,8 @@ LOGGING = {
         "request_id": {"()": "core.middleware.RequestIdLogFilter"},
         # Credential-URL secrets (osscu_…) never reach a log line, whoever logs the path.
         "redact_secrets": {"()": "core.redaction.RedactSecretsLogFilter"},
+        # Nor the SDKs' request URLs and bodies (OIDC tokens, security tokens, signatures, secrets).
+        "redact_cloud_secrets": {"()": "core.redaction.CloudSecretsLogFilter"},
         # Nor does any query string (signed URLs, tokens a client put there).
         "no_query_string": {"()": "core.middleware.QueryStringLogFilter"},
     },
@@ -386,5 +411,13 @@ LOGGING = {
         "axes": {
             "level": "WARNING"
         },  # not an INFO line on every logout ("Cleaned up 0 expired access attempts")
+        # Alibaba's SDKs log through loggers of their own, each with its own stderr handler (removed here,
+        # and again by aliyun/credentials.py once they are imported, since their import adds it back):
+        # a failed refresh of the server's credentials logs the request URL with OIDCToken=,
+        # SecurityToken= and Signature=, and DEBUG=sdk dumps headers. Warnings only, secrets cut out.
+        **{
+            name: {"level": "WARNING", "handlers": [], "filters": ["redact_cloud_secrets"]}
+            for name in ("credentials", "alibabacloud-tea", "darabonba-core")
+        },
     },
 }

@@ -43,7 +43,7 @@ def test_readyz_is_503_when_the_settings_are_broken(client, settings):
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "unavailable"
-    assert body["checks"]["settings"] == "fail: uploads.E002, uploads.E004"
+    assert body["checks"]["settings"] == "fail: uploads.E002, uploads.E041"  # a key id without its secret
     assert body["checks"]["database"] == "ok"
     assert "Not_A_Bucket" not in response.content.decode()
 

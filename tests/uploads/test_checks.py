@@ -47,19 +47,29 @@ def test_bad_value_is_reported_with_hint(settings, setting, value, check_id):
 
 @pytest.mark.parametrize(
     "missing",
-    ["ALIYUN_ACCESS_KEY_ID", "ALIYUN_ACCESS_KEY_SECRET", "ALIYUN_STS_ROLE_ARN", "ALIYUN_OSS_BUCKET"],
+    ["ALIYUN_STS_ROLE_ARN", "ALIYUN_OSS_BUCKET"],
 )
-def test_missing_credentials_are_an_error_when_debug_is_off(settings, missing):
+def test_missing_settings_are_an_error_when_debug_is_off(settings, missing):
     settings.DEBUG = False
     setattr(settings, missing, "")
     messages = [m for m in run_checks() if m.id == "uploads.E004"]
     assert len(messages) == 1 and missing in messages[0].msg
 
 
-def test_missing_credentials_are_fine_in_development(settings):
+@pytest.mark.parametrize("missing", ["ALIYUN_ACCESS_KEY_ID", "ALIYUN_ACCESS_KEY_SECRET"])
+def test_half_an_access_key_is_an_error(settings, missing):
+    setattr(settings, missing, "")
+    messages = [m for m in run_checks() if m.id == "uploads.E041"]
+    assert (
+        len(messages) == 1
+        and "Only one of ALIYUN_ACCESS_KEY_ID and ALIYUN_ACCESS_KEY_SECRET" in messages[0].msg
+    )
+
+
+def test_missing_identity_is_fine_in_development(settings):
     settings.DEBUG = True
-    settings.ALIYUN_ACCESS_KEY_ID = ""
-    assert "uploads.E004" not in check_ids()
+    settings.ALIYUN_ACCESS_KEY_ID = settings.ALIYUN_ACCESS_KEY_SECRET = ""
+    assert not {"uploads.E004", "uploads.E040"} & set(check_ids())
 
 
 def test_checks_make_no_network_calls(settings, monkeypatch):
