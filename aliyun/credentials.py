@@ -40,7 +40,9 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+import darabonba.core  # noqa: F401  (defines the "darabonba-core" logger: imported before it is quieted)
 import oss2
+import Tea.core  # noqa: F401  (defines the "alibabacloud-tea" logger)
 from alibabacloud_credentials.client import Client as CredentialClient
 from alibabacloud_credentials.http import HttpOptions
 from alibabacloud_credentials.provider import (

@@ -173,6 +173,7 @@ class AvatarApi(NoStoreMixin, _AvatarApi):
                 "throttled",
                 "oss_rejected",
                 "oss_unavailable",
+                "sts_unavailable",
                 "audit_unavailable",
             ),
         },

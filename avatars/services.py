@@ -40,6 +40,7 @@ _OSS_ERROR_STATUS = {
     "object_changed": 409,
     "oss_unavailable": 503,
     "oss_rejected": 502,
+    "sts_unavailable": 503,  # the server's own temporary credentials could not be renewed (aliyun/credentials.py)
 }
 
 logger = logging.getLogger(__name__)
@@ -102,12 +103,15 @@ def _oss_failure(exc: oss.OssError) -> ApplicationError:
         "object_changed": _("The file changed while it was being checked; upload it again."),
         "oss_unavailable": _("The storage service is unavailable; try again shortly."),
         "oss_rejected": _("The storage service refused the server's configuration."),
+        "sts_unavailable": _(
+            "The server could not renew its own Alibaba Cloud credentials; try again shortly."
+        ),
     }
     return ApplicationError(
         messages[exc.code],
         code=exc.code,
         status_code=_OSS_ERROR_STATUS[exc.code],
-        retry_after=5 if exc.code == "oss_unavailable" else None,
+        retry_after=5 if exc.code in ("oss_unavailable", "sts_unavailable") else None,
     )
 
 

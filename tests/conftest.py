@@ -37,6 +37,17 @@ def _point_at_sandbox(settings, sandbox: Sandbox) -> Iterator[None]:
     rate_limits_clear()
 
 
+@pytest.fixture(scope="session")
+def keyless_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """A sandbox for the server's identity without an AccessKey (RRSA; tests/keyless.py): the test settings' account, role and bucket, plus STS over HTTPS (the credentials library calls
+    AssumeRoleWithOIDC over HTTPS only) and a projected OIDC token. The process trusts the sandbox's CA
+    through SSL_CERT_FILE, as `make run-keyless` sets it for the web app."""
+    config = SandboxConfig.from_settings(data_dir=tmp_path_factory.mktemp("keyless"))
+    with Sandbox(config, sts_tls_address=("127.0.0.1", 0)) as running, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SSL_CERT_FILE", str(running.ca_file))
+        yield running
+
+
 @pytest.fixture
 def server_oss(settings, sandbox: Sandbox) -> oss2.Bucket:
     """The bucket as the server's own RAM key sees it: how tests read back what a user uploaded
