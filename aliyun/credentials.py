@@ -259,8 +259,17 @@ def _expiration(credentials: ICredentials) -> datetime | None:
 
 
 @lru_cache(maxsize=1)
-def _provider() -> _ReportingProvider:
+def _identified_provider() -> _ReportingProvider:
     return _ReportingProvider(server_identity())
+
+
+def _provider() -> _ReportingProvider:
+    """The provider the settings select; ``ServerIdentityError`` (logged) when none is configured."""
+    try:
+        return _identified_provider()
+    except ServerIdentityError as exc:
+        logger.error("Server identity: %s", exc)
+        raise
 
 
 _IDENTITY_SETTINGS = (
@@ -275,7 +284,7 @@ _IDENTITY_SETTINGS = (
 @receiver(setting_changed)
 def _reset_provider(*, setting: str, **kwargs: Any) -> None:
     if setting.startswith(_IDENTITY_SETTINGS):
-        _provider.cache_clear()
+        _identified_provider.cache_clear()
 
 
 def server_credentials() -> ServerCredentials:
@@ -308,7 +317,7 @@ class _CurrentProvider(ICredentialsProvider):
         return _provider().get_credentials()
 
     def get_provider_name(self) -> str:
-        return _provider().get_provider_name()
+        return "server_identity"  # asked when a client is built: must not look the identity up then
 
 
 def sdk_credential() -> CredentialClient:

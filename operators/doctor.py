@@ -23,7 +23,7 @@ from typing import Any
 import requests
 from django.conf import settings
 
-from aliyun import oss, oss_admin, sts
+from aliyun import credentials, oss, oss_admin, sts
 from aliyun.policy import bucket_owner_account_id
 from aliyun.ram import AdminCredentials, RamAdmin, RamError
 from core.aliyun_names import endpoint_protocol, role_arn_name
@@ -58,6 +58,12 @@ def _sts_fix(error: sts.StsError) -> str:
     """What to change for each refusal of AssumeRole."""
     code = error.upstream_code
     duration = settings.ALIYUN_STS_DURATION_SECONDS
+    if code == "NoPermission" and settings.ALIYUN_ACCESS_KEY_ID == "":
+        return (
+            "The server's role may not assume the upload role: its policy needs sts:AssumeRole on "
+            f"{settings.ALIYUN_STS_ROLE_ARN}, and that role's trust policy must name the server's role "
+            f'("RAM": ["acs:ram::<account>:role/<server role>"]) ({SETUP} prints both).'
+        )
     if code == "NoPermission":
         return (
             "The RAM user of ALIYUN_ACCESS_KEY_ID may not assume the role: give it sts:AssumeRole on "
@@ -131,6 +137,50 @@ def check_clock() -> DoctorCheck:
     return DoctorCheck("clock", title, True, f"within {MAX_CLOCK_SKEW_SECONDS} s ({detail})")
 
 
+_IDENTITY_FIXES = {
+    "rrsa": "AssumeRoleWithOIDC failed: the role's trust policy must name the OIDC provider with the pod's "
+    "service account (python manage.py aliyun_setup prints it), the token file must be readable, and STS must "
+    "be reachable over HTTPS at ALIYUN_STS_HTTPS_ENDPOINT (or ALIYUN_STS_ENDPOINT), trusted by this machine.",
+    "ecs_ram_role": "Attach the RAM role named in ALIBABA_CLOUD_ECS_METADATA to this ECS instance (ECS console → "
+    "instance → Attach/Detach RAM Role); the metadata service answers only on the instance.",
+    "credentials_uri": "The credentials URI did not answer {Code: Success, AccessKeyId, ...}: is the sidecar running?",
+    "access_key": "Set both ALIYUN_ACCESS_KEY_ID and ALIYUN_ACCESS_KEY_SECRET, or neither and a provider.",
+}
+
+
+def check_identity() -> DoctorCheck:
+    """Which source the server's identity comes from, whose it is (STS GetCallerIdentity) and when its
+    credentials expire (temporary ones are renewed 15 minutes before)."""
+    title = "The server's own identity"
+    try:
+        identity = credentials.server_identity()
+    except credentials.ServerIdentityError as exc:
+        return DoctorCheck("identity", title, False, str(exc), _IDENTITY_FIXES["access_key"])
+    try:
+        current = credentials.server_credentials()
+        who = sts.caller_identity()
+    except credentials.ServerIdentityError as exc:
+        return DoctorCheck("identity", title, False, f"{exc.source}: {exc}", _IDENTITY_FIXES[identity.kind])
+    except sts.StsError as exc:
+        return DoctorCheck(
+            "identity",
+            title,
+            False,
+            f"{identity.description}: STS GetCallerIdentity failed ({exc.upstream_code or exc.code})",
+            _IDENTITY_FIXES[identity.kind] if exc.upstream_code == "server_identity" else _sts_fix(exc),
+        )
+    if current.expiration is None:
+        lifetime = "a long-term key that does not expire (README: Running without an AccessKey)"
+    else:
+        left = int((current.expiration - datetime.now(UTC)).total_seconds() // 60)
+        lifetime = (
+            f"credentials {current.access_key_id} expire at {current.expiration:%Y-%m-%dT%H:%M:%SZ} "
+            f"(in {left} min; renewed 15 min before)"
+        )
+    detail = f"{identity.description}, acting as {who.arn} ({who.identity_type}); {lifetime}"
+    return DoctorCheck("identity", title, True, detail)
+
+
 def run_checks(inputs: DoctorInputs) -> list[DoctorCheck]:
     """All checks, in the order an upload needs them; later ones say when an earlier failure stops them."""
     results: list[DoctorCheck] = []
@@ -176,6 +226,7 @@ def run_checks(inputs: DoctorInputs) -> list[DoctorCheck]:
     results.append(_check_max_session(inputs, results[0], duration))
     results.extend(_check_probe_and_cors(inputs, credentials, probe_key))
     results.append(check_clock())
+    results.insert(0, check_identity())  # first in the output; results[0] above is the STS check
     return results
 
 

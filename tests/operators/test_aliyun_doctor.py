@@ -43,11 +43,19 @@ def admin_bucket(sandbox) -> oss2.Bucket:
 def test_all_green_after_setup_and_the_probe_leaves_nothing(set_up):
     status, out = doctor()
     assert status == 0, out
-    assert out.count("✓") == 6 and "✗" not in out
-    assert "6 of 6 checks passed." in out
+    assert out.count("✓") == 7 and "✗" not in out
+    assert "7 of 7 checks passed." in out
     assert list(Storage(set_up.config.data_dir).iter_objects(settings.ALIYUN_OSS_BUCKET)) == []
     status, checks = results()
-    assert status == 0 and set(checks) == {"sts", "max_session", "upload", "cors", "private", "clock"}
+    assert status == 0 and set(checks) == {
+        "identity",
+        "sts",
+        "max_session",
+        "upload",
+        "cors",
+        "private",
+        "clock",
+    }
 
 
 def test_a_role_that_does_not_exist(set_up, settings):
