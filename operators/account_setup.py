@@ -15,9 +15,13 @@ def account_state_read(*, plan: SetupPlan, admin: AdminCredentials) -> CurrentSt
     """What the account holds now for everything ``plan`` names. Raises ``RamError`` / ``OssAdminError``."""
     ram = RamAdmin(admin)
     role = ram.role(plan.role_name)
+    server = ram.role(plan.server_role.role_name) if plan.server_role else None
+    keyless = plan.server_role is not None  # RRSA: the server is a role; no RAM user is read
     return CurrentState(
-        user_exists=ram.user_exists(plan.ram_user),
-        user_policies=ram.user_policies(plan.ram_user),
+        user_exists=False if keyless else ram.user_exists(plan.ram_user),
+        user_policies=set() if keyless else ram.user_policies(plan.ram_user),
+        server_role_trust_policy=server.trust_policy if server else None,
+        server_role_policies=ram.role_policies(plan.server_role.role_name) if server else set(),
         policy_documents={
             policy.name: ram.policy_document(policy.name)
             for policy in (*plan.user_policies, *plan.role_policies)
@@ -64,6 +68,12 @@ def account_changes_apply(
                 ram.update_role(plan.role_name, trust_policy=plan.trust_policy)
             else:
                 ram.update_role(plan.role_name, max_session_duration=plan.max_session_duration)
+        elif change.kind == "CreateServerRole":
+            ram.create_role(plan.server_role.role_name, plan.server_role.trust_policy, 3600)
+        elif change.kind == "UpdateServerRole":
+            ram.update_role(plan.server_role.role_name, trust_policy=plan.server_role.trust_policy)
+        elif change.kind == "AttachPolicyToServerRole":
+            ram.attach_policy_to_role(plan.server_role.role_name, change.summary.removeprefix("attach "))
         elif change.kind == "AttachPolicyToRole":
             ram.attach_policy_to_role(plan.role_name, change.summary.removeprefix("attach "))
         elif change.kind == "PutBucketCors":

@@ -7,6 +7,12 @@ bucket CORS and lifecycle rules); `plan_changes()` compares them with what the a
 permission policy and the probe's session policy are derived from `aliyun.policy.upload_policy`,
 the session policy every token carries, so the role always allows what that policy needs.
 
+Without an AccessKey (RRSA on ACK), the server is a RAM role of its own instead of a RAM user: that role
+trusts the cluster's OIDC provider for the pod's service account (`Principal.Federated` with `StringEquals`
+on `oidc:aud`, `oidc:iss`, `oidc:sub`: Alibaba's "Use RRSA to authorize different pods to access different
+cloud services"), holds the policies the RAM user would hold, and the upload role trusts it
+(`{"RAM": ["acs:ram::<account>:role/<server role>"]}`: role chaining).
+
 Alibaba facts used (RAM and OSS API references): a RAM role's trust policy names its principals as
 `{"RAM": ["acs:ram::<account>:user/<name>"]}`; `MaxSessionDuration` is 3600-43200 s (3600 for a
 new role); a custom policy keeps at most 5 versions; a bucket holds at most 20 CORS rules and its
@@ -36,6 +42,7 @@ ROLE_MIN_MAX_SESSION = 3600
 LIFECYCLE_ABORT_ID = "uploads-abort-abandoned-multipart"
 LIFECYCLE_EXPIRE_ID = "uploads-expire-unconfirmed"
 _SAMPLE_USER = 1
+OIDC_AUDIENCE = "sts.aliyuncs.com"  # what ACK's projected tokens carry as `aud` for STS
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,25 @@ class SetupInputs:
     abort_multipart_days: int = 1
     expire_uploads_days: int | None = 7
     owner_account_id: str = ""  # the bucket owner's account (ALIYUN_OSS_OWNER_ACCOUNT_ID); empty: the role's
+    # RRSA (ALIBABA_CLOUD_ROLE_ARN and ALIBABA_CLOUD_OIDC_PROVIDER_ARN set): the server is this role, not a user.
+    server_role_arn: str = ""
+    oidc_provider_arn: str = ""
+    oidc_issuer: str = (
+        ""  # the provider's issuer URL (ACK: https://oidc-ack-<region>.oss-<region>.aliyuncs.com/<cluster>)
+    )
+    service_account: str = ""  # system:serviceaccount:<namespace>:<name> of the pod
+
+
+@dataclass(frozen=True)
+class ServerRolePlan:
+    """RRSA: the server's own role, assumed with the pod's OIDC token; it holds the server's policies."""
+
+    role_name: str
+    role_arn: str
+    oidc_provider_arn: str
+    oidc_issuer: str
+    service_account: str
+    trust_policy: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -78,6 +104,12 @@ class SetupPlan:
     region: str
     cors_rules: tuple[CorsRule, ...]
     lifecycle_rules: tuple[LifecycleRule, ...]
+    server_role: ServerRolePlan | None = None  # RRSA: the server's role instead of the RAM user
+
+    @property
+    def server_principal(self) -> str:
+        """Who the server is, for messages: its RAM user, or its role."""
+        return f"role {self.server_role.role_name}" if self.server_role else f"user {self.ram_user}"
 
 
 @dataclass
@@ -93,6 +125,8 @@ class CurrentState:
     cors_rules: list[CorsRule] | None = None
     lifecycle_rules: list[LifecycleRule] | None = None
     bucket_acl: str | None = None  # private, public-read or public-read-write
+    server_role_trust_policy: dict[str, Any] | None = None  # RRSA: the server role's, None if it is missing
+    server_role_policies: set[tuple[str, str]] = field(default_factory=set)
 
     @property
     def role_exists(self) -> bool:
@@ -200,15 +234,38 @@ def assume_role_policy(*, role_arn: str) -> dict[str, Any]:
     }
 
 
-def trust_policy(*, account_id: str, ram_user: str) -> dict[str, Any]:
-    """The role trusts that one RAM user, not the whole account."""
+def trust_policy(*, account_id: str, ram_user: str = "", server_role: str = "") -> dict[str, Any]:
+    """The role trusts that one RAM user (or, without an AccessKey, the server's role), not the whole account."""
+    principal = f"role/{server_role.lower()}" if server_role else f"user/{ram_user}"
     return {
         "Version": "1",
         "Statement": [
             {
                 "Effect": "Allow",
                 "Action": ["sts:AssumeRole"],
-                "Principal": {"RAM": [f"acs:ram::{account_id}:user/{ram_user}"]},
+                "Principal": {"RAM": [f"acs:ram::{account_id}:{principal}"]},
+            }
+        ],
+    }
+
+
+def rrsa_trust_policy(*, oidc_provider_arn: str, oidc_issuer: str, service_account: str) -> dict[str, Any]:
+    """The server role's trust policy under RRSA: the cluster's OIDC provider, for one service account's
+    tokens (Alibaba's RRSA guide: `Principal.Federated`, `StringEquals` on `oidc:aud`, `oidc:iss`, `oidc:sub`)."""
+    return {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"Federated": [oidc_provider_arn]},
+                "Condition": {
+                    "StringEquals": {
+                        "oidc:aud": OIDC_AUDIENCE,
+                        "oidc:iss": oidc_issuer,
+                        "oidc:sub": service_account,
+                    }
+                },
             }
         ],
     }
@@ -222,6 +279,20 @@ def setup_plan(inputs: SetupInputs) -> SetupPlan:
         "region": inputs.region,
         "owner": bucket_owner_account_id(role_arn=inputs.role_arn, override=inputs.owner_account_id),
     }
+    server_role = None
+    if inputs.server_role_arn:
+        server_role = ServerRolePlan(
+            role_name=role_arn_name(inputs.server_role_arn),
+            role_arn=inputs.server_role_arn,
+            oidc_provider_arn=inputs.oidc_provider_arn,
+            oidc_issuer=inputs.oidc_issuer,
+            service_account=inputs.service_account,
+            trust_policy=rrsa_trust_policy(
+                oidc_provider_arn=inputs.oidc_provider_arn,
+                oidc_issuer=inputs.oidc_issuer,
+                service_account=inputs.service_account,
+            ),
+        )
     lifecycle = [LifecycleRule(LIFECYCLE_ABORT_ID, "", abort_multipart_days=inputs.abort_multipart_days)]
     if inputs.expire_uploads_days:
         lifecycle.append(
@@ -233,7 +304,11 @@ def setup_plan(inputs: SetupInputs) -> SetupPlan:
         role_name=role_name,
         role_arn=inputs.role_arn,
         max_session_duration=max(ROLE_MIN_MAX_SESSION, inputs.duration_seconds),
-        trust_policy=trust_policy(account_id=account_id, ram_user=inputs.ram_user),
+        trust_policy=trust_policy(
+            account_id=account_id,
+            ram_user=inputs.ram_user,
+            server_role=server_role.role_name if server_role else "",
+        ),
         user_policies=(
             ManagedPolicy(
                 _policy_name(role_name, "assume-role"),
@@ -257,6 +332,7 @@ def setup_plan(inputs: SetupInputs) -> SetupPlan:
         region=inputs.region,
         cors_rules=(CorsRule(tuple(inputs.origins)),),
         lifecycle_rules=tuple(lifecycle),
+        server_role=server_role,
     )
 
 
@@ -304,7 +380,7 @@ def merged_lifecycle(plan: SetupPlan, current: list[LifecycleRule] | None) -> li
 def plan_changes(plan: SetupPlan, current: CurrentState) -> list[Change]:
     """The ordered calls that bring `current` to `plan`; empty when nothing needs to change."""
     changes: list[Change] = []
-    if not current.user_exists:
+    if plan.server_role is None and not current.user_exists:
         changes.append(Change("CreateUser", f"user {plan.ram_user}", "create the server's RAM user"))
     for policy in (*plan.user_policies, *plan.role_policies):
         existing = current.policy_documents.get(policy.name)
@@ -322,15 +398,18 @@ def plan_changes(plan: SetupPlan, current: CurrentState) -> list[Change]:
                     policy.document,
                 )
             )
-    for policy in plan.user_policies:
-        if ("Custom", policy.name) not in current.user_policies:
-            changes.append(Change("AttachPolicyToUser", f"user {plan.ram_user}", f"attach {policy.name}"))
+    if plan.server_role is not None:
+        changes.extend(_server_role_changes(plan, plan.server_role, current))
+    else:
+        for policy in plan.user_policies:
+            if ("Custom", policy.name) not in current.user_policies:
+                changes.append(Change("AttachPolicyToUser", f"user {plan.ram_user}", f"attach {policy.name}"))
     if not current.role_exists:
         changes.append(
             Change(
                 "CreateRole",
                 f"role {plan.role_name}",
-                f"trusting user {plan.ram_user}, MaxSessionDuration {plan.max_session_duration} s",
+                f"trusting {plan.server_principal}, MaxSessionDuration {plan.max_session_duration} s",
                 None,
                 plan.trust_policy,
             )
@@ -341,7 +420,7 @@ def plan_changes(plan: SetupPlan, current: CurrentState) -> list[Change]:
                 Change(
                     "UpdateRole",
                     f"role {plan.role_name}",
-                    f"trust only user {plan.ram_user}",
+                    f"trust only {plan.server_principal}",
                     current.role_trust_policy,
                     plan.trust_policy,
                 )
@@ -394,12 +473,43 @@ def plan_changes(plan: SetupPlan, current: CurrentState) -> list[Change]:
     return changes
 
 
+def _server_role_changes(plan: SetupPlan, server: ServerRolePlan, current: CurrentState) -> list[Change]:
+    """RRSA: the server's role exists, trusts the OIDC provider for the service account, holds the
+    server's policies (after they are created: plan_changes lists those first)."""
+    changes: list[Change] = []
+    target = f"role {server.role_name}"
+    if current.server_role_trust_policy is None:
+        changes.append(
+            Change(
+                "CreateServerRole",
+                target,
+                f"the server's own role, trusting {server.oidc_provider_arn} for {server.service_account}",
+                None,
+                server.trust_policy,
+            )
+        )
+    elif not _same_document(current.server_role_trust_policy, server.trust_policy):
+        changes.append(
+            Change(
+                "UpdateServerRole",
+                target,
+                f"trust only {server.oidc_provider_arn} for {server.service_account}",
+                current.server_role_trust_policy,
+                server.trust_policy,
+            )
+        )
+    for policy in plan.user_policies:
+        if ("Custom", policy.name) not in current.server_role_policies:
+            changes.append(Change("AttachPolicyToServerRole", target, f"attach {policy.name}"))
+    return changes
+
+
 def plan_warnings(plan: SetupPlan, current: CurrentState) -> list[str]:
     """Things `--apply` leaves alone but an operator should know."""
     ours = {("Custom", policy.name) for policy in plan.user_policies}
     extra = sorted(name for kind, name in current.user_policies - ours)
     warnings = []
-    if extra:
+    if extra and plan.server_role is None:
         warnings.append(
             f"user {plan.ram_user} also has {', '.join(extra)} attached; the server needs only the "
             "policies above (detach the others if nothing else uses this user)"
@@ -438,7 +548,27 @@ def lifecycle_rule_json(rule: LifecycleRule) -> dict[str, Any]:
 
 def plan_json(plan: SetupPlan) -> dict[str, Any]:
     """The plan for machines (`aliyun_setup --json`)."""
+    server = plan.server_role
+    rrsa = (
+        {
+            "serverRole": {
+                "name": server.role_name,
+                "arn": server.role_arn,
+                "trustPolicy": server.trust_policy,
+                "policies": [p.name for p in plan.user_policies],
+            },
+            "oidcProvider": {
+                "arn": server.oidc_provider_arn,
+                "issuerUrl": server.oidc_issuer,
+                "clientIds": [OIDC_AUDIENCE],
+                "applied": False,  # an IMS API: printed, never applied (oidc_provider_cli)
+            },
+        }
+        if server
+        else {}
+    )
     return {
+        **rrsa,
         "accountId": plan.account_id,
         "ramUser": {
             "name": plan.ram_user,
@@ -515,19 +645,22 @@ def cli_commands(plan: SetupPlan) -> list[str]:
     """The same set-up as `aliyun` CLI commands, for people (each Create… fails harmlessly if the
     thing exists; then run the Update/CreatePolicyVersion line shown after it)."""
     q = shlex.quote
-    lines = [
-        f"# RAM user for the server (then create its AccessKey: aliyun ram CreateAccessKey --UserName {q(plan.ram_user)})"
-    ]
-    lines.append(f"aliyun ram CreateUser --UserName {q(plan.ram_user)}")
-    for policy in plan.user_policies:
-        lines += [
-            f"aliyun ram CreatePolicy --PolicyName {q(policy.name)} --Description {q(policy.description)} "
-            f"--PolicyDocument {q(_compact(policy.document))}",
-            f"aliyun ram AttachPolicyToUser --PolicyType Custom --PolicyName {q(policy.name)} "
-            f"--UserName {q(plan.ram_user)}",
+    if plan.server_role is not None:
+        lines = rrsa_cli_commands(plan, plan.server_role)
+    else:
+        lines = [
+            f"# RAM user for the server (then create its AccessKey: aliyun ram CreateAccessKey --UserName {q(plan.ram_user)})",
+            f"aliyun ram CreateUser --UserName {q(plan.ram_user)}",
         ]
+        for policy in plan.user_policies:
+            lines += [
+                f"aliyun ram CreatePolicy --PolicyName {q(policy.name)} --Description {q(policy.description)} "
+                f"--PolicyDocument {q(_compact(policy.document))}",
+                f"aliyun ram AttachPolicyToUser --PolicyType Custom --PolicyName {q(policy.name)} "
+                f"--UserName {q(plan.ram_user)}",
+            ]
     lines += [
-        "# The role the tokens are minted from, trusting that user only",
+        f"# The role the tokens are minted from, trusting the server's {plan.server_principal} only",
         f"aliyun ram CreateRole --RoleName {q(plan.role_name)} --AssumeRolePolicyDocument "
         f"{q(_compact(plan.trust_policy))} --MaxSessionDuration {plan.max_session_duration}",
         "# (if the role exists:)",
@@ -556,4 +689,38 @@ def cli_commands(plan: SetupPlan) -> list[str]:
         "# Keep the bucket private",
         f"aliyun oss set-acl oss://{plan.bucket} private -b",
     ]
+    return lines
+
+
+def oidc_provider_cli(server: ServerRolePlan) -> list[str]:
+    """The OIDC provider RRSA needs. It is an IMS API (CreateOIDCProvider), which the RAM SDK this product
+    uses lacks, so `aliyun_setup` prints it and never applies it. On ACK, enabling RRSA on the cluster
+    creates it (`ack-rrsa-<cluster id>`): check it exists rather than create it."""
+    q = shlex.quote
+    name = server.oidc_provider_arn.rpartition(":oidc-provider/")[2]
+    return [
+        "# The cluster's OIDC provider (ACK creates it when RRSA is enabled; printed only, never applied:",
+        "# the thumbprint is that of the issuer's HTTPS certificate, shown in the RAM console)",
+        f"aliyun ims GetOIDCProvider --OIDCProviderName {q(name)}",
+        f"aliyun ims CreateOIDCProvider --OIDCProviderName {q(name)} --IssuerUrl {q(server.oidc_issuer)} "
+        f"--ClientIds {OIDC_AUDIENCE} --Fingerprints <issuer certificate SHA-1 thumbprint>",
+    ]
+
+
+def rrsa_cli_commands(plan: SetupPlan, server: ServerRolePlan) -> list[str]:
+    """RRSA's part of `cli_commands`: the OIDC provider (print only), the server's role and its policies."""
+    q = shlex.quote
+    lines = oidc_provider_cli(server)
+    lines += [
+        f"# The server's own role, assumed by the pod's service account {server.service_account}",
+        f"aliyun ram CreateRole --RoleName {q(server.role_name)} --AssumeRolePolicyDocument "
+        f"{q(_compact(server.trust_policy))} --MaxSessionDuration {ROLE_MIN_MAX_SESSION}",
+    ]
+    for policy in plan.user_policies:
+        lines += [
+            f"aliyun ram CreatePolicy --PolicyName {q(policy.name)} --Description {q(policy.description)} "
+            f"--PolicyDocument {q(_compact(policy.document))}",
+            f"aliyun ram AttachPolicyToRole --PolicyType Custom --PolicyName {q(policy.name)} "
+            f"--RoleName {q(server.role_name)}",
+        ]
     return lines

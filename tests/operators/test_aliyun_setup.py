@@ -61,7 +61,7 @@ def test_prints_the_documents_for_the_current_settings(fresh_sandbox):
     }
 
     text = run()
-    assert "trust policy (only uploads-server may assume it)" in text
+    assert "trust policy (only user uploads-server may assume it)" in text
     assert "<ExposeHeader>ETag</ExposeHeader>" in text
 
     cli = run("--cli", "--origin", "https://a.example", "--origin", "https://b.example")

@@ -20,12 +20,14 @@ from operators.management.commands._aliyun_admin import (
     site_origins,
 )
 from operators.provisioning import (
+    OIDC_AUDIENCE,
     Change,
     SetupInputs,
     SetupPlan,
     cli_commands,
     cors_xml,
     lifecycle_xml,
+    oidc_provider_cli,
     plan_changes,
     plan_json,
     plan_warnings,
@@ -64,6 +66,16 @@ class Command(BaseCommand):
             help=f"create or update everything, after showing the difference (needs {ADMIN_KEY_ID} and {ADMIN_KEY_SECRET})",
         )
         parser.add_argument("--yes", action="store_true", help="with --apply: do not ask for confirmation")
+        parser.add_argument(
+            "--oidc-issuer",
+            help="RRSA (ALIBABA_CLOUD_ROLE_ARN and ALIBABA_CLOUD_OIDC_PROVIDER_ARN set): the OIDC provider's issuer "
+            "URL, pinned in the server role's trust policy (ACK: https://oidc-ack-<region>.oss-<region>.aliyuncs.com/<cluster id>)",
+        )
+        parser.add_argument(
+            "--service-account",
+            default="default:uploads-server",
+            help="RRSA: the pod's service account as NAMESPACE:NAME (default default:uploads-server)",
+        )
         parser.add_argument(
             "--expire-uploads-days",
             type=int,
@@ -106,17 +118,41 @@ class Command(BaseCommand):
             )
         if options["expire_uploads_days"] < 0 or options["abort_multipart_days"] < 1:
             raise CommandError("--expire-uploads-days must be >= 0 and --abort-multipart-days >= 1.")
+        rrsa = self._rrsa(options)
         return SetupInputs(
+            **rrsa,
             role_arn=settings.ALIYUN_STS_ROLE_ARN,
             bucket=settings.ALIYUN_OSS_BUCKET,
             region=settings.ALIYUN_OSS_REGION,
-            ram_user=options["ram_user"] or self._ram_user(),
+            ram_user="" if rrsa else options["ram_user"] or self._ram_user(),
             origins=tuple(origins),
             duration_seconds=settings.ALIYUN_STS_DURATION_SECONDS,
             abort_multipart_days=options["abort_multipart_days"],
             expire_uploads_days=options["expire_uploads_days"] or None,
             owner_account_id=settings.ALIYUN_OSS_OWNER_ACCOUNT_ID,
         )
+
+    def _rrsa(self, options: dict[str, Any]) -> dict[str, str]:
+        """Without an AccessKey and with RRSA configured, the server is ALIBABA_CLOUD_ROLE_ARN, trusted by
+        ALIBABA_CLOUD_OIDC_PROVIDER_ARN for --service-account; {} otherwise (the RAM user set-up)."""
+        if settings.ALIYUN_ACCESS_KEY_ID or not (
+            settings.ALIBABA_CLOUD_ROLE_ARN and settings.ALIBABA_CLOUD_OIDC_PROVIDER_ARN
+        ):
+            return {}
+        if not options["oidc_issuer"]:
+            raise CommandError(
+                "RRSA is configured (ALIBABA_CLOUD_ROLE_ARN, ALIBABA_CLOUD_OIDC_PROVIDER_ARN): pass --oidc-issuer "
+                "URL, the issuer of the cluster's OIDC provider (ACK console → cluster → Security → RRSA)."
+            )
+        namespace, _, name = options["service_account"].partition(":")
+        if not namespace or not name:
+            raise CommandError("--service-account must be NAMESPACE:NAME, e.g. default:uploads-server.")
+        return {
+            "server_role_arn": settings.ALIBABA_CLOUD_ROLE_ARN,
+            "oidc_provider_arn": settings.ALIBABA_CLOUD_OIDC_PROVIDER_ARN,
+            "oidc_issuer": options["oidc_issuer"],
+            "service_account": f"system:serviceaccount:{namespace}:{name}",
+        }
 
     def _ram_user(self) -> str:
         if not settings.ALIYUN_ACCESS_KEY_ID:
@@ -141,13 +177,28 @@ class Command(BaseCommand):
     def _print_plan(self, plan: SetupPlan) -> None:
         out = self.stdout.write
         out(f"Alibaba Cloud set-up for bucket {plan.bucket} ({plan.region}), account {plan.account_id}\n")
-        out(f"1. RAM user {plan.ram_user} (the server's key, ALIYUN_ACCESS_KEY_ID): these custom policies")
+        server = plan.server_role
+        if server is not None:
+            out(
+                f"0. OIDC provider {server.oidc_provider_arn} (issuer {server.oidc_issuer}, client id "
+                f"{OIDC_AUDIENCE}). Printed only: it is an IMS API the RAM SDK lacks, and ACK creates it when "
+                "RRSA is enabled on the cluster:\n   " + "\n   ".join(oidc_provider_cli(server))
+            )
+            out(
+                f"\n1. RAM role {server.role_name} ({server.role_arn}): the server's own identity, no AccessKey "
+                f"(RRSA).\n   trust policy (only {server.service_account}'s tokens from that provider):\n"
+                f"{_pretty(server.trust_policy)}\n   and these custom policies"
+            )
+        else:
+            out(
+                f"1. RAM user {plan.ram_user} (the server's key, ALIYUN_ACCESS_KEY_ID): these custom policies"
+            )
         for policy in plan.user_policies:
             out(f"\n   {policy.name}: {policy.description}\n{_pretty(policy.document)}")
         out(
             f"\n2. RAM role {plan.role_name} ({plan.role_arn}), MaxSessionDuration {plan.max_session_duration} s"
         )
-        out(f"\n   trust policy (only {plan.ram_user} may assume it):\n{_pretty(plan.trust_policy)}")
+        out(f"\n   trust policy (only {plan.server_principal} may assume it):\n{_pretty(plan.trust_policy)}")
         for policy in plan.role_policies:
             out(f"\n   {policy.name}: {policy.description}\n{_pretty(policy.document)}")
         out(f"\n3. Bucket {plan.bucket}: CORS rules (PutBucketCors)\n{cors_xml(plan.cors_rules)}")
@@ -210,7 +261,7 @@ class Command(BaseCommand):
             if not changes:
                 if not options["json"]:
                     self.stdout.write(
-                        f"Nothing to change: RAM user {plan.ram_user}, role {plan.role_name} and bucket "
+                        f"Nothing to change: {plan.server_principal}, role {plan.role_name} and bucket "
                         f"{plan.bucket} already match the settings."
                     )
                 return
