@@ -25,7 +25,22 @@ PORT ?= 8000
 # The sandbox bucket enforces CORS like OSS: until a CORS rule is applied, it lets the demo's origin in.
 export SANDBOX_CORS_ALLOWED_ORIGINS ?= http://$(HOST):$(PORT),http://localhost:$(PORT)
 
-.PHONY: install run test test-all sandbox lint serve bench loadcheck profile check-deploy
+.PHONY: install run run-keyless test test-all sandbox lint serve bench loadcheck profile check-deploy
+
+# `make run-keyless`: `make run` with no AccessKey in the web app's environment. The sandbox also serves STS
+# over HTTPS (STS_TLS_PORT) and projects an OIDC token, and the app gets its identity by RRSA
+# (AssumeRoleWithOIDC with that token, then role chaining), as on ACK: README "Running without an AccessKey".
+# The sandbox itself keeps the key pair: it is the account's one RAM user, not the app's.
+STS_TLS_PORT ?= 8703
+KEYLESS_DATA_DIR := $(or $(SANDBOX_DATA_DIR),$(CURDIR)/var/sandbox)
+KEYLESS_ACCOUNT := $(word 3,$(subst :, ,$(ALIYUN_STS_ROLE_ARN)))
+run-keyless: SANDBOX_ARGS := --sts-tls-port $(STS_TLS_PORT) --data-dir $(KEYLESS_DATA_DIR)
+run-keyless: WEB_ENV := env -u ALIYUN_ACCESS_KEY_ID -u ALIYUN_ACCESS_KEY_SECRET \
+  ALIBABA_CLOUD_ROLE_ARN=acs:ram::$(KEYLESS_ACCOUNT):role/sandbox-server \
+  ALIBABA_CLOUD_OIDC_PROVIDER_ARN=acs:ram::$(KEYLESS_ACCOUNT):oidc-provider/sandbox-oidc \
+  ALIBABA_CLOUD_OIDC_TOKEN_FILE=$(KEYLESS_DATA_DIR)/oidc/token \
+  ALIYUN_STS_HTTPS_ENDPOINT=127.0.0.1:$(STS_TLS_PORT) SSL_CERT_FILE=$(KEYLESS_DATA_DIR)/tls/ca.pem
+run-keyless: run
 
 # Our translations (locale/<lang>/LC_MESSAGES/*.po, kept up to date by `manage.py translations`), compiled
 # by Babel: no GNU gettext needed. The .mo files are build outputs (.gitignore).
@@ -55,8 +70,8 @@ run: install
 	@# (--only-if-local with Alibaba Cloud endpoints) leaves the web server running. Each runs in
 	@# a process group of its own (set -m), stopped whole on the way out (runserver's reloader too).
 	@set -m; trap 'kill -- -$$sandbox -$$web 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
-	  $(PY) manage.py sandbox --only-if-local & sandbox=$$!; \
-	  $(PY) manage.py runserver $(HOST):$(PORT) & web=$$!; \
+	  $(PY) manage.py sandbox --only-if-local $(SANDBOX_ARGS) & sandbox=$$!; \
+	  $(WEB_ENV) $(PY) manage.py runserver $(HOST):$(PORT) & web=$$!; \
 	  while :; do \
 	    wait -n -p stopped $$sandbox $$web; status=$$?; \
 	    if [ "$$stopped" = "$$sandbox" ] && [ $$status -eq 0 ]; then continue; fi; \
@@ -80,7 +95,8 @@ TEST_MARKS ?= not slow and not browser
 test: install
 	env -u DJANGO_DEBUG -u DJANGO_SECURE_SSL_REDIRECT -u ALIYUN_ACCESS_KEY_ID -u ALIYUN_ACCESS_KEY_SECRET \
 	  -u ALIYUN_STS_ROLE_ARN -u ALIYUN_STS_ENDPOINT -u ALIYUN_OSS_BUCKET -u ALIYUN_OSS_REGION -u ALIYUN_OSS_ENDPOINT \
-	  -u SANDBOX_CORS_ALLOWED_ORIGINS \
+	  -u SANDBOX_CORS_ALLOWED_ORIGINS -u ALIBABA_CLOUD_ROLE_ARN -u ALIBABA_CLOUD_OIDC_PROVIDER_ARN \
+	  -u ALIBABA_CLOUD_OIDC_TOKEN_FILE -u ALIBABA_CLOUD_ECS_METADATA -u ALIBABA_CLOUD_CREDENTIALS_URI \
 	  $(PY) -m pytest -m "$(TEST_MARKS)" $(PYTEST_ARGS)
 
 test-all: TEST_MARKS :=
