@@ -25,7 +25,7 @@ PORT ?= 8000
 # The sandbox bucket enforces CORS like OSS: until a CORS rule is applied, it lets the demo's origin in.
 export SANDBOX_CORS_ALLOWED_ORIGINS ?= http://$(HOST):$(PORT),http://localhost:$(PORT)
 
-.PHONY: install run run-keyless test test-all sandbox lint serve bench loadcheck profile check-deploy
+.PHONY: install run run-keyless test test-all sandbox lint serve bench loadcheck profile check-deploy docs docs-serve
 
 # `make run-keyless`: `make run` with no AccessKey in the web app's environment. The sandbox also serves STS
 # over HTTPS (STS_TLS_PORT) and projects an OIDC token, and the app gets its identity by RRSA
@@ -85,8 +85,9 @@ run: install
 	  fi; \
 	  exit $$status
 
+# SANDBOX_ARGS: the sandbox's options, here and in `make run`, e.g. `make sandbox SANDBOX_ARGS="--latency-ms 20"`.
 sandbox: install
-	$(PY) manage.py sandbox
+	$(PY) manage.py sandbox $(SANDBOX_ARGS)
 
 # Tests read their own environment (tests/settings.py): nothing above leaks into them.
 # The default run leaves out the tests marked slow or browser (about a minute on 2 cores); `make test-all`
@@ -108,6 +109,17 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+
+# The documentation site (mkdocs.yml, docs/): the reference pages written from the code first, then a
+# strict build into site/ (a broken link or anchor, or a page missing from the navigation, fails it).
+DOCS_PORT ?= 8001
+export NO_MKDOCS_2_WARNING := 1
+docs: install
+	$(PY) manage.py docs_reference
+	$(VENV)/bin/mkdocs build --strict --quiet
+
+docs-serve: install
+	$(VENV)/bin/mkdocs serve --dev-addr $(HOST):$(DOCS_PORT)
 
 # Production serving: DEBUG off, static files collected for whitenoise, gunicorn (config/gunicorn.conf.py).
 # Needs DJANGO_SECRET_KEY, DJANGO_JWT_SIGNING_KEY and DJANGO_ALLOWED_HOSTS (.env or environment).
