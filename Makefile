@@ -29,7 +29,7 @@ export SANDBOX_CORS_ALLOWED_ORIGINS ?= http://$(HOST):$(PORT),http://localhost:$
 
 # `make run-keyless`: `make run` with no AccessKey in the web app's environment. The sandbox also serves STS
 # over HTTPS (STS_TLS_PORT) and projects an OIDC token, and the app gets its identity by RRSA
-# (AssumeRoleWithOIDC with that token, then role chaining), as on ACK: README "Running without an AccessKey".
+# (AssumeRoleWithOIDC with that token, then role chaining), as on ACK: docs/operating/keyless.md.
 # The sandbox itself keeps the key pair: it is the account's one RAM user, not the app's.
 STS_TLS_PORT ?= 8703
 KEYLESS_DATA_DIR := $(or $(SANDBOX_DATA_DIR),$(CURDIR)/var/sandbox)
