@@ -20,7 +20,9 @@ from django.core.checks.registry import registry
 from core.health import READINESS_TAG
 from core.schema import ERROR_CODES
 
-GENERATED = "<!-- Written by `python manage.py docs_reference` from the code: edit the code, not this page. -->"
+GENERATED = (
+    "<!-- Written by `python manage.py docs_reference` from the code: edit the code, not this page. -->"
+)
 LEVELS = {"Critical": "critical", "Error": "error", "Warning": "warning", "Info": "info"}
 
 
@@ -45,7 +47,7 @@ def markdown_text(text: str) -> str:
 
 def _text(node: ast.expr | None, bindings: dict[str, object]) -> str:
     """A message or hint as the source writes it: a value as ``{name}``, or as the constant the name is
-bound to (a module constant, or a literal row of the loop around the call), a computed one as ``…``."""
+    bound to (a module constant, or a literal row of the loop around the call), a computed one as ``…``."""
     if node is None:
         return ""
     if isinstance(node, ast.Constant):
