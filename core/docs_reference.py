@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.core.checks import Tags
 from django.core.checks.registry import registry
 
 from core.health import READINESS_TAG
@@ -35,6 +36,7 @@ class CheckMessage:
     function: str  # module.function that returns it
     deploy_only: bool  # only with `check --deploy`
     readiness: bool  # /readyz fails while it is an error
+    database: bool  # reads the database: only with `check --database default` (and migrate)
 
 
 def markdown_text(text: str) -> str:
@@ -111,6 +113,7 @@ def registered_check_messages() -> list[CheckMessage]:
                 function=f"{check.__module__}.{check.__name__}",
                 deploy_only=check in deployment,
                 readiness=READINESS_TAG in getattr(check, "tags", ()),
+                database=Tags.database in getattr(check, "tags", ()),
             )
     return sorted(found.values(), key=lambda message: message.id)
 
@@ -149,6 +152,8 @@ def checks_page() -> str:
     ]
     for message in registered_check_messages():
         when = ["only with `check --deploy`" if message.deploy_only else "every start"]
+        if message.database:
+            when.append("with the database (`migrate`, `check --database default`)")
         if message.readiness:
             when.append("readiness")
         lines += [
