@@ -10,7 +10,7 @@ with its id, message and hint as written there (``{name}`` where the message inc
 import ast
 import inspect
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +90,24 @@ def _messages(node: ast.AST, bindings: dict[str, object]) -> Iterator[tuple[str,
         yield from _messages(child, bindings)
 
 
+def _check_and_its_helpers(check: Callable) -> list[Callable]:
+    """The check, and the functions of its own module it calls (directly or through each other)."""
+    found, pending = [check], [check]
+    while pending:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(pending.pop())))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                helper = check.__globals__.get(node.func.id)
+                if (
+                    inspect.isfunction(helper)
+                    and helper.__module__ == check.__module__
+                    and helper not in found
+                ):
+                    found.append(helper)
+                    pending.append(helper)
+    return found
+
+
 def registered_check_messages() -> list[CheckMessage]:
     """Every message our own registered checks can return, sorted by id."""
     base = Path(settings.BASE_DIR).resolve()
@@ -99,9 +117,12 @@ def registered_check_messages() -> list[CheckMessage]:
         source_file = Path(inspect.getsourcefile(check) or "").resolve()
         if not source_file.is_relative_to(base) or ".venv" in source_file.parts:
             continue
-        tree = ast.parse(textwrap.dedent(inspect.getsource(check)))
         constants = {name: value for name, value in check.__globals__.items() if name.isupper()}
-        for level, call, bindings in _messages(tree, constants):
+        for level, call, bindings in (
+            found_message
+            for function in _check_and_its_helpers(check)
+            for found_message in _messages(ast.parse(textwrap.dedent(inspect.getsource(function))), constants)
+        ):
             arguments = {keyword.arg: keyword.value for keyword in call.keywords}
             message = call.args[0] if call.args else arguments.get("msg")
             check_id = _text(arguments.get("id"), bindings)

@@ -39,6 +39,7 @@ ELSEWHERE: dict[str, str] = {
         "tests/operators/test_aliyun_setup.py::test_apply_then_nothing_to_change"
     ),
     "python manage.py aliyun_doctor": "tests/operators/test_aliyun_doctor.py::test_all_green_after_setup_and_the_probe_leaves_nothing",
+    "make run-keyless": f"{LIVE}::test_long_running_commands_start",
     # The sandbox
     "make sandbox": f"{LIVE}::test_long_running_commands_start",
     'make sandbox SANDBOX_ARGS="--latency-ms 20 --throttle-every 10 --fail-every 50"': (

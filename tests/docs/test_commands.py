@@ -88,3 +88,14 @@ def test_the_readmes_links_lead_to_files():
 
 def test_the_reference_pages_written_from_the_code_are_current():
     call_command("docs_reference", "--check")
+
+
+def test_the_checks_page_names_every_check_id_in_the_code():
+    page = (ROOT / "docs" / "reference" / "checks.md").read_text()
+    ids = {
+        check_id
+        for source in ROOT.glob("*/checks.py")
+        for check_id in re.findall(r"\"([a-z_]+\.[CEWI]\d{3})\"", source.read_text())
+    }
+    assert ids
+    assert sorted(check_id for check_id in ids if f"## {check_id}\n" not in page) == []

@@ -63,6 +63,7 @@ def development_environment(tmp_path: Path) -> dict[str, str]:
             "DATABASE_URL": f"sqlite:///{tmp_path / 'docs.sqlite3'}",
             "SANDBOX_DATA_DIR": str(tmp_path / "sandbox"),
             "DOCS_PORT": str(free_port()),
+            "STS_TLS_PORT": str(free_port()),
             "PATH": f"{PYTHON.parent}{os.pathsep}{os.environ.get('PATH', '')}",
             "PYTHONUNBUFFERED": "1",
         }
@@ -222,6 +223,12 @@ def test_long_running_commands_start(tmp_path):
 
             def ready(base=base):
                 return answers(base + "/healthz") == 200 and answers(base + "/readyz") == 200
+        elif command == "make run-keyless":
+
+            def ready(env=env):
+                return answers(f"http://127.0.0.1:{env['PORT']}/healthz") == 200 and listening(
+                    int(env["STS_TLS_PORT"])
+                )
         elif command == "make docs-serve":
 
             def ready(env=env):
