@@ -28,7 +28,7 @@ background), so a request never uses expired credentials; a refresh that fails r
 
 Facts about alibabacloud-credentials 1.0.12 this relies on (read in its source): the OIDC provider calls STS
 over HTTPS only and takes a custom endpoint only as ``sts_endpoint`` (``host[:port]``); it trusts the
-system's CA store and ``SSL_CERT_FILE`` (the local sandbox's CA: README "Running without an AccessKey").
+system's CA store and ``SSL_CERT_FILE`` (the local sandbox's CA: docs/operating/keyless.md).
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ HOUR_GRACE = timedelta(minutes=5)
 # how many, up to this) without keeping every address.
 ADDRESS_SAMPLE = 50
 
-# Anomalies worth a look (README, "The audit overview"). Each is a lower bound, inclusive.
+# Anomalies worth a look (docs/audit.md, "The overview"). Each is a lower bound, inclusive.
 MANY_ADDRESSES_PER_DAY = 5  # distinct client IPs of one user in one day: shared or stolen credentials
 REFUSAL_FLOOD_PER_DAY = 100  # refusals of one user in one day: a script hammering the API
 FAILURE_BURST_PER_HOUR = 10  # failed STS calls of all users in one hour: STS down or misconfigured

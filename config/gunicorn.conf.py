@@ -1,7 +1,7 @@
 """gunicorn settings for production: `gunicorn -c config/gunicorn.conf.py config.wsgi`.
 
 Values come from config/settings/base.py (GUNICORN_BIND, GUNICORN_WORKERS, GUNICORN_TIMEOUT,
-GUNICORN_ACCESS_LOG, …; documented in README.md), so the environment and .env are read in one place
+GUNICORN_ACCESS_LOG, …; documented in docs/reference/settings.md), so the environment and .env are read in one place
 and a bad production environment stops gunicorn's master with Django's message. Threaded workers
 (gthread): an STS call, its backoff or a wait for another request's STS call blocks one thread, not
 a whole worker, so a throttling STS does not stall every other request.

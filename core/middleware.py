@@ -1,6 +1,6 @@
 """Request ids: one per request, echoed in the response, attached to every log line and audit row.
 
-Which client headers are believed, and from whom (README, "Trusted headers"):
+Which client headers are believed, and from whom (docs/security.md, "Trusted headers"):
 
 - ``X-Forwarded-For``: only with DJANGO_NUM_PROXIES = N > 0, and then only its N-th entry from the
   right, the one the outermost of our N proxies appended (DRF's ``get_ident``, ``core.requests``):

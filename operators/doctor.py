@@ -170,7 +170,7 @@ def check_identity() -> DoctorCheck:
             _IDENTITY_FIXES[identity.kind] if exc.upstream_code == "server_identity" else _sts_fix(exc),
         )
     if current.expiration is None:
-        lifetime = "a long-term key that does not expire (README: Running without an AccessKey)"
+        lifetime = "a long-term key that does not expire (docs/operating/keyless.md)"
     else:
         left = int((current.expiration - datetime.now(UTC)).total_seconds() // 60)
         lifetime = (

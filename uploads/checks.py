@@ -245,14 +245,14 @@ def check_production_endpoints_and_keys(app_configs: Any = None, **kwargs: Any) 
         errors.append(
             Error(
                 "ALIYUN_ACCESS_KEY_ID / ALIYUN_ACCESS_KEY_SECRET are the local sandbox's published key pair.",
-                hint="Set the AccessKey pair of the RAM user allowed to call AssumeRole (README: Pointing it at a real bucket and RAM role), or DJANGO_DEBUG=1 for the sandbox.",
+                hint="Set the AccessKey pair of the RAM user allowed to call AssumeRole (docs/operating/aliyun.md), or DJANGO_DEBUG=1 for the sandbox.",
                 id="uploads.E031",
             )
         )
     return errors
 
 
-# --- The server's own identity (aliyun/credentials.py; README "Running without an AccessKey") ------------
+# --- The server's own identity (aliyun/credentials.py; docs/operating/keyless.md) ------------
 
 # Alibaba's limit for a role assumed with a role's temporary credentials (role chaining): STS answers
 # InvalidParameter.DurationSeconds above it, whatever the target role's MaxSessionDuration
@@ -301,7 +301,7 @@ def check_server_identity(app_configs: Any = None, **kwargs: Any) -> list:
             Error(
                 "Only one of ALIYUN_ACCESS_KEY_ID and ALIYUN_ACCESS_KEY_SECRET is set.",
                 hint="Set both (the RAM user's AccessKey pair), or neither and let a credentials provider "
-                "give the server its identity (README: Running without an AccessKey).",
+                "give the server its identity (docs/operating/keyless.md).",
                 id="uploads.E041",
             )
         )

@@ -1,7 +1,7 @@
 """Settings every environment shares; with the environment modules beside it, the only code that reads
 the environment.
 
-Every variable is documented in README.md and .env.example. Values are parsed here and validated
+Every variable is documented in docs/reference/settings.md and .env.example. Values are parsed here and validated
 by the system checks (``uploads/checks.py``, ``accounts/checks.py``), so a bad deployment fails at
 start-up with a message and a hint instead of at the first request. ``config/settings/__init__.py``
 picks development or production; tests use ``config.settings.test``.
@@ -28,9 +28,9 @@ REQUIRED_IN_PRODUCTION = {
     "DJANGO_JWT_SIGNING_KEY": "signs JWTs: another long random string (at least 32 bytes)",
     "DJANGO_ALLOWED_HOSTS": "the host names the site answers to, comma-separated",
     # Not required when the server's identity comes from RRSA, an ECS RAM role or a credentials URI
-    # (production.py; README "Running without an AccessKey").
-    "ALIYUN_ACCESS_KEY_ID": "the RAM user allowed to call AssumeRole, or no AccessKey at all: see README "
-    '"Running without an AccessKey" (ALIBABA_CLOUD_ROLE_ARN, ...)',
+    # (production.py; docs/operating/keyless.md).
+    "ALIYUN_ACCESS_KEY_ID": "the RAM user allowed to call AssumeRole, or no AccessKey at all: see docs/operating/keyless.md "
+    "(ALIBABA_CLOUD_ROLE_ARN, ...)",
     "ALIYUN_ACCESS_KEY_SECRET": "its AccessKey secret",
     "ALIYUN_STS_ROLE_ARN": "acs:ram::<account>:role/<name>",
     "ALIYUN_OSS_BUCKET": "the bucket clients upload to",
@@ -265,7 +265,7 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": env_int("DJANGO_NUM_PROXIES", 0),
 }
 # The request id a proxy sends (core/middleware.py): which header, and whether to believe it at all
-# (unset: only behind a proxy, DJANGO_NUM_PROXIES > 0). README, "Trusted headers".
+# (unset: only behind a proxy, DJANGO_NUM_PROXIES > 0). docs/security.md, "Trusted headers".
 REQUEST_ID_HEADER = env.str("DJANGO_REQUEST_ID_HEADER", default="X-Request-ID")
 if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", REQUEST_ID_HEADER):
     problems.append(
@@ -327,7 +327,7 @@ ALIYUN_OSS_REGION = env.str("ALIYUN_OSS_REGION", default="cn-hangzhou")
 # The account that owns the bucket, named in the session policy; empty: the account in ALIYUN_STS_ROLE_ARN.
 ALIYUN_OSS_OWNER_ACCOUNT_ID = env.str("ALIYUN_OSS_OWNER_ACCOUNT_ID", default="")
 ALIYUN_OSS_ENDPOINT = env.str("ALIYUN_OSS_ENDPOINT", default=f"https://oss-{ALIYUN_OSS_REGION}.aliyuncs.com")
-# The server's own identity without an AccessKey (README "Running without an AccessKey"), used only when
+# The server's own identity without an AccessKey (docs/operating/keyless.md), used only when
 # ALIYUN_ACCESS_KEY_ID is unset (an AccessKey wins: uploads.W040). The credentials chain's standard variables
 # are read here, like every other setting, and aliyun/credentials.py passes them to the provider explicitly:
 # the library's own reading of the environment (once, when it is imported) never decides, and tests change

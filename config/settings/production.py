@@ -1,7 +1,7 @@
 """Production (``DJANGO_DEBUG`` off): the shared settings, no sandbox, and a start that refuses an
 environment with any secret or required value missing, naming all of them at once. The AccessKey pair is
 not required when a credentials provider gives the server its identity (RRSA, an ECS RAM role or a
-credentials URI: README "Running without an AccessKey"); uploads.E040 refuses a start with neither."""
+credentials URI: docs/operating/keyless.md); uploads.E040 refuses a start with neither."""
 
 from core.aliyun_names import ACCESS_KEY, server_identity_sources
 

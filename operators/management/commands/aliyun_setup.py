@@ -109,7 +109,7 @@ class Command(BaseCommand):
             name for name in ("ALIYUN_STS_ROLE_ARN", "ALIYUN_OSS_BUCKET") if not getattr(settings, name)
         ]
         if missing:
-            raise CommandError(f"Set {' and '.join(missing)} first (see README, Configuration).")
+            raise CommandError(f"Set {' and '.join(missing)} first (see docs/reference/settings.md).")
         origins = site_origins(options["origin"])
         if not origins:
             raise CommandError(
