@@ -25,7 +25,7 @@ PORT ?= 8000
 # The sandbox bucket enforces CORS like OSS: until a CORS rule is applied, it lets the demo's origin in.
 export SANDBOX_CORS_ALLOWED_ORIGINS ?= http://$(HOST):$(PORT),http://localhost:$(PORT)
 
-.PHONY: install run run-keyless test test-all sandbox lint serve bench loadcheck profile check-deploy docs docs-serve
+.PHONY: install run run-keyless test test-all sandbox lint serve bench loadcheck profile check-deploy docs docs-serve aliyun-setup doctor trial
 
 # `make run-keyless`: `make run` with no AccessKey in the web app's environment. The sandbox also serves STS
 # over HTTPS (STS_TLS_PORT) and projects an OIDC token, and the app gets its identity by RRSA
@@ -88,6 +88,17 @@ run: install
 # SANDBOX_ARGS: the sandbox's options, here and in `make run`, e.g. `make sandbox SANDBOX_ARGS="--latency-ms 20"`.
 sandbox: install
 	$(PY) manage.py sandbox $(SANDBOX_ARGS)
+
+# The operator commands with the development environment above, against the sandbox of a running
+# `make run` (or `make sandbox`): the site's two local origins are the ones the bucket's CORS rule
+# allows. Flags go in ARGS: `make aliyun-setup ARGS="--apply --yes"`, `make doctor ARGS=--json`.
+# Against a real account, run `.venv/bin/python manage.py aliyun_setup` with the production
+# environment instead (docs/operating/aliyun.md).
+aliyun-setup doctor: export DJANGO_CSRF_TRUSTED_ORIGINS ?= http://$(HOST):$(PORT),http://localhost:$(PORT)
+aliyun-setup: install
+	$(PY) manage.py aliyun_setup $(ARGS)
+doctor: install
+	$(PY) manage.py aliyun_doctor $(ARGS)
 
 # Tests read their own environment (tests/settings.py): nothing above leaks into them.
 # The default run leaves out the tests marked slow or browser (about a minute on 2 cores); `make test-all`

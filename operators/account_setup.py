@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from aliyun import oss_admin
 from aliyun.ram import AdminCredentials, RamAdmin
-from operators.provisioning import Change, CurrentState, SetupPlan, merged_lifecycle
+from operators.provisioning import Change, CurrentState, SetupPlan, merged_cors, merged_lifecycle
 
 
 def account_state_read(*, plan: SetupPlan, admin: AdminCredentials) -> CurrentState:
@@ -42,11 +42,13 @@ def account_changes_apply(
     current: CurrentState,
     admin: AdminCredentials,
     progress: Callable[[Change], None] = lambda change: None,
+    replace_origins: bool = False,
 ) -> None:
     """Make each change in order (users and policies before the attachments that name them).
 
     Stops at the first refusal (``RamError`` / ``OssAdminError``); running the command again
-    continues from there, since every step is skipped once it holds.
+    continues from there, since every step is skipped once it holds. The bucket's CORS rules keep
+    the origins already allowed unless ``replace_origins`` (``merged_cors``).
     """
     ram = RamAdmin(admin)
     policies = {policy.name: policy for policy in (*plan.user_policies, *plan.role_policies)}
@@ -77,7 +79,7 @@ def account_changes_apply(
         elif change.kind == "AttachPolicyToRole":
             ram.attach_policy_to_role(plan.role_name, change.summary.removeprefix("attach "))
         elif change.kind == "PutBucketCors":
-            oss_admin.set_bucket_cors(admin, plan.cors_rules)
+            oss_admin.set_bucket_cors(admin, merged_cors(plan, current.cors_rules, replace=replace_origins))
         elif change.kind == "PutBucketAcl":
             oss_admin.make_bucket_private(admin)
         elif change.kind == "PutBucketLifecycle":

@@ -50,7 +50,10 @@ class DoctorCheck:
 
 @dataclass(frozen=True)
 class DoctorInputs:
-    origin: str | None
+    """``origins``: every origin that uploads (the site's, then apps' web views); the probe upload is
+    sent from the first, and each gets its own CORS check."""
+
+    origins: tuple[str, ...]
     admin: AdminCredentials | None = None
 
 
@@ -271,11 +274,10 @@ def _check_max_session(inputs: DoctorInputs, sts_result: DoctorCheck, duration: 
 def _check_probe_and_cors(
     inputs: DoctorInputs, credentials: oss_admin.TemporaryCredentials | None, key: str
 ) -> list[DoctorCheck]:
-    origin = inputs.origin
+    origin = inputs.origins[0] if inputs.origins else None
     upload_title = (
         f"A user's credentials upload; the server reads it back and cleans up ({PROBE_USER_PREFIX}…)"
     )
-    cors_title = f"CORS: a browser at {origin or '(no origin)'} may upload and read ETag"
     private_title = "The bucket is private"
     results: list[DoctorCheck] = []
     stored = put = None
@@ -339,11 +341,15 @@ def _check_probe_and_cors(
                 f"Give the server's RAM user oss:DeleteObject on {settings.ALIYUN_OSS_BUCKET}/{PROBE_USER_PREFIX}* ({SETUP}).",
             )
 
-    results.insert(1, _check_cors(cors_title, origin, put))
+    cors = [_check_cors(other, put if other == origin else None) for other in inputs.origins or (None,)]
+    results[1:1] = cors
     return results
 
 
-def _check_cors(title: str, origin: str | None, put: oss_admin.ProbeAnswer | None) -> DoctorCheck:
+def _check_cors(origin: str | None, put: oss_admin.ProbeAnswer | None) -> DoctorCheck:
+    """A preflight for PUT from ``origin``; ETag exposed on ``put`` (the probe, sent from this origin)
+    or else on the preflight's answer."""
+    title = f"CORS: a browser at {origin or '(no origin)'} may upload and read ETag"
     fix = f"Add a bucket CORS rule allowing {origin} (methods GET, PUT, POST, DELETE, HEAD; headers *) and exposing ETag ({SETUP} --origin {origin})."
     if not origin:
         return DoctorCheck(
@@ -351,7 +357,8 @@ def _check_cors(title: str, origin: str | None, put: oss_admin.ProbeAnswer | Non
             title,
             False,
             "no site origin to check",
-            "Set DJANGO_CSRF_TRUSTED_ORIGINS to the site's origin, or pass --origin https://your.site.",
+            "Set DJANGO_CSRF_TRUSTED_ORIGINS to the site's origin (and ALIYUN_OSS_APP_ORIGINS to apps' "
+            "web-view origins), or pass --origin https://your.site (repeatable).",
         )
     try:
         answer = requests.options(

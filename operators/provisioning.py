@@ -21,6 +21,7 @@ lifecycle configuration is replaced whole by PutBucketLifecycle.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shlex
@@ -377,8 +378,43 @@ def merged_lifecycle(plan: SetupPlan, current: list[LifecycleRule] | None) -> li
     return [*kept, *plan.lifecycle_rules]
 
 
-def plan_changes(plan: SetupPlan, current: CurrentState) -> list[Change]:
-    """The ordered calls that bring `current` to `plan`; empty when nothing needs to change."""
+def _same_shape(a: CorsRule, b: CorsRule) -> bool:
+    """The same rule but for its origins: methods, headers, exposed headers and max age."""
+    return a.normalized()[1:] == b.normalized()[1:]
+
+
+def merged_cors(plan: SetupPlan, current: list[CorsRule] | None, *, replace: bool = False) -> list[CorsRule]:
+    """PutBucketCors replaces every rule. Unless `replace`, nothing already allowed is taken away:
+    our rule also keeps the origins of any rule of the same shape (ours, from an earlier run, with
+    other origins), and the bucket's other rules are kept whole after it (OSS uses the first rule
+    that matches, so ours, which exposes ETag, comes first). A bucket holds at most 20 rules."""
+    if replace or not current:
+        return list(plan.cors_rules)
+    ours = plan.cors_rules[0]
+    origins = list(ours.allowed_origins)
+    others = []
+    for rule in current:
+        if _same_shape(rule, ours):
+            origins += [origin for origin in rule.allowed_origins if origin not in origins]
+        else:
+            others.append(rule)
+    return [dataclasses.replace(ours, allowed_origins=tuple(origins)), *plan.cors_rules[1:], *others]
+
+
+def kept_origins(plan: SetupPlan, current: list[CorsRule] | None, *, replace: bool = False) -> list[str]:
+    """Origins the bucket allows now that the plan does not name and `--apply` keeps."""
+    wanted = {origin for rule in plan.cors_rules for origin in rule.allowed_origins}
+    return [
+        origin
+        for rule in merged_cors(plan, current, replace=replace)
+        for origin in rule.allowed_origins
+        if origin not in wanted
+    ]
+
+
+def plan_changes(plan: SetupPlan, current: CurrentState, *, replace_origins: bool = False) -> list[Change]:
+    """The ordered calls that bring `current` to `plan`; empty when nothing needs to change.
+    The CORS rules are compared as `merged_cors` would write them (`replace_origins`: the plan's only)."""
     changes: list[Change] = []
     if plan.server_role is None and not current.user_exists:
         changes.append(Change("CreateUser", f"user {plan.ram_user}", "create the server's RAM user"))
@@ -439,14 +475,17 @@ def plan_changes(plan: SetupPlan, current: CurrentState) -> list[Change]:
         if ("Custom", policy.name) not in current.role_policies:
             changes.append(Change("AttachPolicyToRole", f"role {plan.role_name}", f"attach {policy.name}"))
     current_cors = [rule.normalized() for rule in current.cors_rules or []]
-    if current.cors_rules is None or current_cors != [rule.normalized() for rule in plan.cors_rules]:
+    wanted_cors = merged_cors(plan, current.cors_rules, replace=replace_origins)
+    if current.cors_rules is None or current_cors != [rule.normalized() for rule in wanted_cors]:
         changes.append(
             Change(
                 "PutBucketCors",
                 f"bucket {plan.bucket}",
-                "replace the CORS rules",
+                "replace the CORS rules"
+                if replace_origins or not current.cors_rules
+                else "set the CORS rules (origins already allowed are kept)",
                 [cors_rule_json(rule) for rule in current.cors_rules or []],
-                [cors_rule_json(rule) for rule in plan.cors_rules],
+                [cors_rule_json(rule) for rule in wanted_cors],
             )
         )
     if current.bucket_acl not in (None, "private"):

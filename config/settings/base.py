@@ -347,6 +347,10 @@ ALIYUN_STS_HTTPS_ENDPOINT = env.str("ALIYUN_STS_HTTPS_ENDPOINT", default="")
 # than 15 minutes are left, so at least 1800 keeps it from renewing on nearly every call (uploads.W041).
 ALIYUN_SERVER_SESSION_SECONDS = env_int("ALIYUN_SERVER_SESSION_SECONDS", 3600)
 
+# Origins of apps (not the site) that upload to the bucket from a web view, e.g. capacitor://localhost
+# or ionic://localhost (hybrid apps; ali-oss issue 531): `aliyun_setup` allows them in the bucket's CORS
+# rule beside DJANGO_CSRF_TRUSTED_ORIGINS, and `aliyun_doctor` checks each.
+ALIYUN_OSS_APP_ORIGINS = env.list("ALIYUN_OSS_APP_ORIGINS", default=[])
 # RAM, called only by `manage.py aliyun_setup --apply` (and `aliyun_doctor` with an admin key).
 # Empty: ram.aliyuncs.com, or the STS endpoint when that is the local sandbox (it answers RAM too).
 ALIYUN_RAM_ENDPOINT = env.str("ALIYUN_RAM_ENDPOINT", default="")

@@ -169,3 +169,19 @@ def test_a_public_bucket_and_setup_making_it_private(set_up):
     assert "PutBucketAcl bucket avatars-test: make the bucket private (it is public-read)" in out.getvalue()
     status, checks = results()
     assert status == 0 and checks["private"]["detail"].startswith("anonymous list: 403")
+
+
+def test_every_origin_is_checked_app_origins_included(set_up, settings):
+    settings.ALIYUN_OSS_APP_ORIGINS = ["capacitor://localhost"]
+    status, out = doctor()
+    assert status == 1
+    assert f"✓ CORS: a browser at {SITE} may upload and read ETag" in out
+    assert "✗ CORS: a browser at capacitor://localhost may upload and read ETag" in out
+    assert "--origin capacitor://localhost" in out  # the fix names the origin
+
+    call_command("aliyun_setup", "--apply", "--yes", stdout=io.StringIO())
+    status, out = doctor()
+    assert status == 0, out
+    assert "7 of 7 checks passed." in out
+    status, out = doctor("--origin", "https://other.example", "--origin", SITE)
+    assert "✗ CORS: a browser at https://other.example" in out and f"✓ CORS: a browser at {SITE}" in out

@@ -5,6 +5,7 @@ import json
 
 import oss2
 import pytest
+import requests
 from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_ram20150501.client import Client as RamClient
 from alibabacloud_tea_openapi.models import Config
@@ -172,3 +173,60 @@ def test_refuses_without_an_origin_or_with_a_root_key(fresh_sandbox, settings, m
     )
     with pytest.raises(CommandError, match="root-account key"):
         run()
+
+
+def test_every_missing_input_is_named_at_once(settings):
+    settings.ALIYUN_STS_ROLE_ARN = ""
+    settings.ALIYUN_OSS_BUCKET = ""
+    settings.ALIYUN_ACCESS_KEY_ID = ""
+    settings.CSRF_TRUSTED_ORIGINS = []
+    settings.ALIYUN_OSS_APP_ORIGINS = []
+    with pytest.raises(CommandError) as refused:
+        run("--abort-multipart-days", "0")
+    message = str(refused.value)
+    for needed in (
+        "ALIYUN_STS_ROLE_ARN",
+        "ALIYUN_OSS_BUCKET",
+        "DJANGO_CSRF_TRUSTED_ORIGINS",
+        "--ram-user NAME",
+        "--abort-multipart-days >= 1",
+    ):
+        assert needed in message
+    assert "make aliyun-setup" in message
+
+
+def test_apply_keeps_origins_already_allowed_unless_told_to_replace_them(fresh_sandbox, settings):
+    """A second run for another origin does not lock out the first (the local sandbox's localhost)."""
+    local = "http://localhost:8400"
+    run("--apply", "--yes", "--origin", local)
+    out = run("--apply", "--yes", "--origin", SITE)
+    assert f"Note: the bucket's CORS rules keep origins already allowed: {local}" in out
+    admin = oss2.Bucket(
+        oss2.Auth(settings.ALIYUN_ACCESS_KEY_ID, settings.ALIYUN_ACCESS_KEY_SECRET),
+        fresh_sandbox.oss_endpoint,
+        settings.ALIYUN_OSS_BUCKET,
+    )
+    assert [r.allowed_origins for r in admin.get_bucket_cors().rules] == [[SITE, local]]
+    assert preflight(fresh_sandbox, local) == 200
+    assert "Nothing to change" in run("--apply", "--yes", "--origin", SITE)
+
+    replaced = run("--apply", "--yes", "--origin", SITE, "--replace-origins")
+    assert "PutBucketCors bucket avatars-test: replace the CORS rules" in replaced
+    assert [r.allowed_origins for r in admin.get_bucket_cors().rules] == [[SITE]]
+    assert preflight(fresh_sandbox, local) == 403
+
+
+def test_app_origins_join_the_sites_in_the_cors_rule(fresh_sandbox, settings):
+    settings.ALIYUN_OSS_APP_ORIGINS = ["capacitor://localhost", "ionic://localhost/"]
+    plan = json.loads(run("--json"))
+    assert plan["bucket"]["cors"][0]["AllowedOrigin"] == [SITE, "capacitor://localhost", "ionic://localhost"]
+    run("--apply", "--yes")
+    assert preflight(fresh_sandbox, "capacitor://localhost") == 200
+
+
+def preflight(sandbox: Sandbox, origin: str) -> int:
+    return requests.options(
+        f"{sandbox.oss_endpoint}/{settings.ALIYUN_OSS_BUCKET}/user/1/a.png",
+        headers={"Origin": origin, "Access-Control-Request-Method": "PUT"},
+        timeout=5,
+    ).status_code

@@ -1,5 +1,6 @@
 """The pure document builders and the difference they make against a current state."""
 
+import dataclasses
 import string
 
 from hypothesis import given, settings
@@ -12,6 +13,8 @@ from operators.provisioning import (
     CurrentState,
     LifecycleRule,
     SetupInputs,
+    kept_origins,
+    merged_cors,
     plan_changes,
     role_permission_policy,
     server_oss_policy,
@@ -162,11 +165,46 @@ def test_each_drift_is_one_change_and_other_lifecycle_rules_are_kept():
         ("CreatePolicyVersion", "a new default version"),
         ("UpdateRole", "trust only user uploads-server"),
         ("UpdateRole", "MaxSessionDuration 3600 → 10800 s"),
-        ("PutBucketCors", "replace the CORS rules"),
+        ("PutBucketCors", "set the CORS rules (origins already allowed are kept)"),
         ("PutBucketLifecycle", "set the lifecycle rules (the bucket's other rules are kept)"),
+    ]
+    # the old rule (ETag not exposed) is kept whole, after ours: OSS uses the first rule that matches
+    assert [(rule["AllowedOrigin"], rule["ExposeHeader"]) for rule in changes[-2].after] == [
+        (["https://a.example"], ["ETag", "x-oss-request-id", "x-oss-hash-crc64ecma"]),
+        (["https://a.example"], ["x-oss-request-id"]),
     ]
     assert [rule["ID"] for rule in changes[-1].after] == [
         "someone-elses",
         "uploads-abort-abandoned-multipart",
         "uploads-expire-unconfirmed",
+    ]
+
+
+def test_origins_already_allowed_are_kept_unless_replaced():
+    """An earlier run's rule (same shape, other origins): its origins join ours; --replace-origins drops them."""
+    plan = setup_plan(INPUTS)
+    current = _matching(plan)
+    current.cors_rules = [
+        dataclasses.replace(
+            plan.cors_rules[0], allowed_origins=("http://localhost:8000", "https://a.example")
+        )
+    ]
+    assert plan_changes(plan, current) == []  # nothing would be taken away, nothing added
+    assert kept_origins(plan, current.cors_rules) == ["http://localhost:8000"]
+    [rule] = merged_cors(plan, current.cors_rules)
+    assert rule.allowed_origins == ("https://a.example", "http://localhost:8000")
+
+    [change] = plan_changes(plan, current, replace_origins=True)
+    assert (change.kind, change.summary) == ("PutBucketCors", "replace the CORS rules")
+    assert [rule["AllowedOrigin"] for rule in change.after] == [["https://a.example"]]
+    assert kept_origins(plan, current.cors_rules, replace=True) == []
+
+    wider = setup_plan(
+        SetupInputs(**{**INPUTS.__dict__, "origins": ("https://a.example", "capacitor://localhost")})
+    )
+    [change] = plan_changes(wider, current)
+    assert change.after[0]["AllowedOrigin"] == [
+        "https://a.example",
+        "capacitor://localhost",
+        "http://localhost:8000",
     ]

@@ -7,7 +7,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from operators.doctor import DoctorInputs, checks_json, run_checks
-from operators.management.commands._aliyun_admin import admin_credentials, site_origins
+from operators.management.commands._aliyun_admin import (
+    admin_credentials,
+    quiet_sdk_loggers,
+    site_origins,
+)
 
 
 class Command(BaseCommand):
@@ -19,17 +23,20 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--origin",
-            help="the site's origin for the CORS check; default: the first DJANGO_CSRF_TRUSTED_ORIGINS",
+            action="append",
+            help="an origin to check CORS for (repeatable); default: every DJANGO_CSRF_TRUSTED_ORIGINS "
+            "and ALIYUN_OSS_APP_ORIGINS",
         )
         parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        origins = site_origins([options["origin"]] if options["origin"] else None)
-        results = run_checks(
-            DoctorInputs(
-                origin=origins[0] if origins else None, admin=admin_credentials(sandbox_fallback=False)
+        with quiet_sdk_loggers():
+            results = run_checks(
+                DoctorInputs(
+                    origins=tuple(site_origins(options["origin"])),
+                    admin=admin_credentials(sandbox_fallback=False),
+                )
             )
-        )
         if options["json"]:
             self.stdout.write(json.dumps(checks_json(results), indent=2, ensure_ascii=False))
         else:

@@ -17,6 +17,7 @@ from operators.management.commands._aliyun_admin import (
     ADMIN_KEY_ID,
     ADMIN_KEY_SECRET,
     admin_credentials,
+    quiet_sdk_loggers,
     site_origins,
 )
 from operators.provisioning import (
@@ -26,6 +27,7 @@ from operators.provisioning import (
     SetupPlan,
     cli_commands,
     cors_xml,
+    kept_origins,
     lifecycle_xml,
     oidc_provider_cli,
     plan_changes,
@@ -49,7 +51,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--origin",
             action="append",
-            help="an origin browsers upload from (repeatable); default: DJANGO_CSRF_TRUSTED_ORIGINS",
+            help="an origin browsers upload from (repeatable); default: DJANGO_CSRF_TRUSTED_ORIGINS "
+            "and ALIYUN_OSS_APP_ORIGINS",
         )
         parser.add_argument(
             "--ram-user",
@@ -77,6 +80,12 @@ class Command(BaseCommand):
             help="RRSA: the pod's service account as NAMESPACE:NAME (default default:uploads-server)",
         )
         parser.add_argument(
+            "--replace-origins",
+            action="store_true",
+            help="with --apply: the CORS rules allow only these origins (default: origins already allowed "
+            "are kept, and the bucket's other CORS rules too)",
+        )
+        parser.add_argument(
             "--expire-uploads-days",
             type=int,
             default=7,
@@ -91,6 +100,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        with quiet_sdk_loggers():
+            self._run(options)
+
+    def _run(self, options: dict[str, Any]) -> None:
         plan = setup_plan(self._inputs(options))
         if not options["apply"]:
             if options["json"]:
@@ -105,19 +118,40 @@ class Command(BaseCommand):
     # --- inputs ---------------------------------------------------------------------------------
 
     def _inputs(self, options: dict[str, Any]) -> SetupInputs:
+        """The settings and flags the plan needs; every missing one is named in one error."""
         missing = [
-            name for name in ("ALIYUN_STS_ROLE_ARN", "ALIYUN_OSS_BUCKET") if not getattr(settings, name)
+            f"  {name}: {meaning}"
+            for name, meaning in (
+                ("ALIYUN_STS_ROLE_ARN", "the role tokens are minted from (acs:ram::<account>:role/<name>)"),
+                ("ALIYUN_OSS_BUCKET", "the bucket clients upload to"),
+            )
+            if not getattr(settings, name)
         ]
-        if missing:
-            raise CommandError(f"Set {' and '.join(missing)} first (see docs/reference/settings.md).")
         origins = site_origins(options["origin"])
         if not origins:
-            raise CommandError(
-                "No site origin for the bucket's CORS rule: set DJANGO_CSRF_TRUSTED_ORIGINS or pass "
-                "--origin https://your.site (repeatable)."
+            missing.append(
+                "  the origins that upload (the bucket's CORS rule): DJANGO_CSRF_TRUSTED_ORIGINS (the site's), "
+                "ALIYUN_OSS_APP_ORIGINS (apps' web views), or --origin https://your.site (repeatable)"
+            )
+        rrsa_configured = not settings.ALIYUN_ACCESS_KEY_ID and bool(
+            settings.ALIBABA_CLOUD_ROLE_ARN and settings.ALIBABA_CLOUD_OIDC_PROVIDER_ARN
+        )
+        if rrsa_configured and not options["oidc_issuer"]:
+            missing.append(
+                "  RRSA is configured (ALIBABA_CLOUD_ROLE_ARN, ALIBABA_CLOUD_OIDC_PROVIDER_ARN): --oidc-issuer URL, "
+                "the issuer of the cluster's OIDC provider (ACK console → cluster → Security → RRSA)"
+            )
+        if not rrsa_configured and not options["ram_user"] and not settings.ALIYUN_ACCESS_KEY_ID:
+            missing.append(
+                "  the server's RAM user: ALIYUN_ACCESS_KEY_ID (its key; the user is asked of STS) or --ram-user NAME"
             )
         if options["expire_uploads_days"] < 0 or options["abort_multipart_days"] < 1:
-            raise CommandError("--expire-uploads-days must be >= 0 and --abort-multipart-days >= 1.")
+            missing.append("  --expire-uploads-days must be >= 0 and --abort-multipart-days >= 1")
+        if missing:
+            raise CommandError(
+                "aliyun_setup needs:\n" + "\n".join(missing) + "\n(docs/operating/aliyun.md; "
+                "against the local sandbox: make aliyun-setup)"
+            )
         rrsa = self._rrsa(options)
         return SetupInputs(
             **rrsa,
@@ -155,8 +189,6 @@ class Command(BaseCommand):
         }
 
     def _ram_user(self) -> str:
-        if not settings.ALIYUN_ACCESS_KEY_ID:
-            raise CommandError("Pass --ram-user NAME (or set ALIYUN_ACCESS_KEY_ID to the server's key).")
         try:
             identity = sts.caller_identity()
         except sts.StsError as exc:
@@ -235,8 +267,15 @@ class Command(BaseCommand):
             )
         try:
             current = account_state_read(plan=plan, admin=admin)
-            changes = plan_changes(plan, current)
+            replace = options["replace_origins"]
+            changes = plan_changes(plan, current, replace_origins=replace)
             warnings = plan_warnings(plan, current)
+            kept = kept_origins(plan, current.cors_rules, replace=replace)
+            if kept:
+                warnings.append(
+                    f"the bucket's CORS rules keep origins already allowed: {', '.join(kept)} "
+                    "(--replace-origins allows only the ones above)"
+                )
             if options["json"]:
                 self.stdout.write(
                     _pretty(
@@ -277,6 +316,7 @@ class Command(BaseCommand):
                 changes=changes,
                 current=current,
                 admin=admin,
+                replace_origins=replace,
                 progress=lambda change: (
                     None
                     if options["json"]
