@@ -30,8 +30,12 @@ V4_ALGORITHM = "OSS4-HMAC-SHA256"
 V4_TERMINATOR = "aliyun_v4_request"
 # The longest a signed form stays usable; the form also never outlives the credentials that signed it.
 MAX_LIFETIME = timedelta(minutes=10)
-# OSS answers a successful form upload with this status and an empty body.
-SUCCESS_ACTION_STATUS = "204"
+# What OSS answers a successful form upload with ("PostObject"): 200 or 204 with an empty body, 201
+# with a PostResponse XML body (Bucket, Location, Key, ETag). Anything else means 204.
+SUCCESS_ACTION_STATUSES = (200, 201, 204)
+# Stored objects are never rendered by a browser from the bucket's own domain: what the server
+# serves from them it copies with headers of its own choosing (avatars) or signs a URL for.
+CONTENT_DISPOSITION = "attachment"
 
 
 def v4_signing_key(*, access_key_secret: str, date: str, region: str) -> bytes:
@@ -52,14 +56,30 @@ def post_object_policy(
     credential: str,
     signed_at: str,
     security_token: str,
+    success_action_status: int = 204,
 ) -> dict[str, Any]:
-    """The policy document: every form field that matters is pinned to one value.
+    """The policy document: every form field that decides what is stored, or who may read it, is
+    pinned to the one value the form carries.
 
     ``expiration`` is an aware UTC datetime; ``credential`` is ``<AK>/<yyyymmdd>/<region>/oss/aliyun_v4_request``
-    and ``signed_at`` the ``yyyymmddTHHMMSSZ`` of ``x-oss-date``. Sizes are bytes, inclusive.
+    and ``signed_at`` the ``yyyymmddTHHMMSSZ`` of ``x-oss-date``. Sizes are bytes, inclusive;
+    ``success_action_status`` is 200, 201 or 204 (else ``ValueError``).
+
+    What is stored: the key, the size, and the type: ``Content-Type`` and ``x-oss-content-type``, which
+    "PostObject" says takes precedence over it, are both sent and pinned (pinning only the first let a
+    holder of the form store ``text/html``). ``Content-Disposition`` is sent and pinned to
+    ``attachment``. Each of these is a field the form carries, so the conditions hold under every reading
+    of how OSS treats a condition on an absent field. Left to RAM: ``x-oss-object-acl`` and
+    ``x-oss-tagging`` need ``oss:PutObjectAcl`` / ``oss:PutObjectTagging`` as form fields too, which the
+    session policy never grants (aliyun/policy.py), so a form carrying either is refused. Not pinnable by
+    name, and harmless: ``x-oss-meta-*`` (returned as ``x-oss-meta-`` headers, which no browser acts
+    on) and ``Cache-Control``/``Expires``/``Content-Language``; avatars are copied with headers of the
+    server's own (REPLACE), so none of these reach what the product serves as an avatar.
     """
     if max_bytes < 1:
         raise ValueError(f"max_bytes must be at least 1, got {max_bytes}")
+    if success_action_status not in SUCCESS_ACTION_STATUSES:
+        raise ValueError(f"success_action_status must be 200, 201 or 204, got {success_action_status!r}")
     return {
         "expiration": expiration.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
         "conditions": [
@@ -67,7 +87,9 @@ def post_object_policy(
             ["eq", "$key", key],
             ["content-length-range", 1, max_bytes],
             ["eq", "$content-type", content_type],
-            ["eq", "$success_action_status", SUCCESS_ACTION_STATUS],
+            ["eq", "$x-oss-content-type", content_type],
+            ["eq", "$content-disposition", CONTENT_DISPOSITION],
+            ["eq", "$success_action_status", str(success_action_status)],
             ["eq", "$x-oss-forbid-overwrite", "true"],
             {"x-oss-signature-version": V4_ALGORITHM},
             {"x-oss-credential": credential},
@@ -89,11 +111,13 @@ def post_object_form(
     access_key_id: str,
     access_key_secret: str,
     security_token: str,
+    success_action_status: int = 204,
 ) -> dict[str, str]:
     """The form fields to send, in order, before the ``file`` field (which OSS wants last).
 
     Signed with ``access_key_secret``, which is not among them. ``now`` and ``expiration`` are aware
-    UTC datetimes; ``expiration`` must lie after ``now``, at most ``MAX_LIFETIME`` later.
+    UTC datetimes; ``expiration`` must lie after ``now``, at most ``MAX_LIFETIME`` later. OSS answers
+    a successful upload with ``success_action_status`` (see ``post_object_policy``).
     """
     if not now < expiration <= now + MAX_LIFETIME:
         raise ValueError("the form must expire after now and within MAX_LIFETIME")
@@ -109,6 +133,7 @@ def post_object_form(
         credential=credential,
         signed_at=signed_at,
         security_token=security_token,
+        success_action_status=success_action_status,
     )
     encoded = base64.b64encode(json.dumps(policy, separators=(",", ":")).encode("utf-8")).decode("ascii")
     signing_key = v4_signing_key(access_key_secret=access_key_secret, date=date, region=region)
@@ -120,7 +145,9 @@ def post_object_form(
         "x-oss-date": signed_at,
         "x-oss-signature": hmac.new(signing_key, encoded.encode("ascii"), hashlib.sha256).hexdigest(),
         "x-oss-security-token": security_token,
-        "success_action_status": SUCCESS_ACTION_STATUS,
+        "success_action_status": str(success_action_status),
         "Content-Type": content_type,
+        "x-oss-content-type": content_type,
+        "Content-Disposition": CONTENT_DISPOSITION,
         "x-oss-forbid-overwrite": "true",
     }

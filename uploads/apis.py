@@ -132,6 +132,8 @@ _FORM_FIELD_NAMES = (
     "x-oss-security-token",
     "success_action_status",
     "Content-Type",
+    "x-oss-content-type",
+    "Content-Disposition",
     "x-oss-forbid-overwrite",
 )
 
@@ -172,7 +174,10 @@ class PostPolicyApi(IssuanceApi):
             required=False,
             default=DEFAULT_PURPOSE,
             max_length=32,
-            help_text=f"What the file is for; decides the folder, types and size limit. Default {DEFAULT_PURPOSE!r}.",
+            help_text=(
+                "What the file is for (UPLOAD_PURPOSES: e.g. avatar, attachment); decides the folder, types, "
+                f"size limit and the status OSS answers with. Default {DEFAULT_PURPOSE!r}."
+            ),
         )
 
     @extend_schema_serializer(
@@ -192,6 +197,8 @@ class PostPolicyApi(IssuanceApi):
                         "x-oss-security-token": "CAIS…",
                         "success_action_status": "204",
                         "Content-Type": "image/png",
+                        "x-oss-content-type": "image/png",
+                        "Content-Disposition": "attachment",
                         "x-oss-forbid-overwrite": "true",
                     },
                     "key": "user/7/avatars/0f8e6c2b9d9f4c57a1a2b3c4d5e6f708.png",
@@ -235,7 +242,8 @@ class PostPolicyApi(IssuanceApi):
             "`object_too_large` (declared size above the purpose's limit), `invalid`; 403 `quota_exceeded` "
             "(the declared size or one more object would not fit; `maxBytes` is also capped to what is left); "
             "then as sts-token. "
-            "OSS answers the form itself: 204 on success; 400 `EntityTooLarge`/`EntityTooSmall` (size outside "
+            "OSS answers the form itself: on success the purpose's `success_action_status` (`fields`: 204 "
+            "for avatars, 200 for attachments; 200 and 204 with an empty body, 201 with XML); 400 `EntityTooLarge`/`EntityTooSmall` (size outside "
             '1..maxBytes); 403 `AccessDenied` "Invalid according to Policy" (another key, type or field, or '
             "the form expired); 409 `FileAlreadyExists` (the form was used already)."
         ),

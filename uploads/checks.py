@@ -22,6 +22,8 @@ from core.aliyun_names import (
 )
 from core.health import READINESS_TAG
 
+from .purposes import purpose_setting_problems
+
 REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+$")
 STS_ENDPOINT = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$")
 DURATION_MIN, DURATION_MAX = 900, 43200
@@ -410,3 +412,21 @@ def _rrsa_errors() -> list:
             )
         )
     return errors
+
+
+@register(Tags.compatibility, READINESS_TAG, deploy=False)
+def check_upload_purposes(app_configs: Any = None, **kwargs: Any) -> list:
+    """UPLOAD_PURPOSES: each entry's folder, content types, size limit and success status (uploads.E050)."""
+    purposes = settings.UPLOAD_PURPOSES
+    hint = (
+        'UPLOAD_PURPOSES is JSON like {"attachment": {"folder": "attachments/", "content_types": '
+        '{"application/pdf": [".pdf"]}, "max_bytes": 20971520, "success_action_status": 200}}; '
+        "avatar takes only folder and success_action_status (README, Upload purposes)."
+    )
+    if not isinstance(purposes, dict):
+        return [Error("UPLOAD_PURPOSES must map purpose names to objects.", hint=hint, id="uploads.E050")]
+    return [
+        Error(f"UPLOAD_PURPOSES[{name!r}]: {problem}.", hint=hint, id="uploads.E050")
+        for name, entry in purposes.items()
+        for problem in purpose_setting_problems(name, entry)
+    ]

@@ -360,6 +360,28 @@ ALIYUN_RAM_ENDPOINT = env.str("ALIYUN_RAM_ENDPOINT", default="")
 CREDENTIAL_URL_LIFETIME_MINUTES = env_int("CREDENTIAL_URL_LIFETIME_MINUTES", 24 * 60)
 
 AVATAR_MAX_BYTES = env_int("AVATAR_MAX_BYTES", 5 * 1024 * 1024)
+# What a server-signed form (POST /api/uploads/post-policy/) may upload: per purpose, its folder inside
+# user/<id>/, content types with their extensions, the size limit (bytes) and the status OSS answers a
+# success with (200 or 204: empty body; 201: XML). `avatar` is the avatars app's: it supplies the image
+# types and AVATAR_MAX_BYTES. The env variable (JSON, same shape) replaces the whole mapping;
+# uploads.E050 checks it. README, "Upload purposes".
+UPLOAD_PURPOSES = env.json(
+    "UPLOAD_PURPOSES",
+    default={
+        "avatar": {"folder": "avatars/", "success_action_status": 204},
+        "attachment": {
+            "folder": "attachments/",
+            "content_types": {
+                "application/pdf": [".pdf"],
+                "image/jpeg": [".jpg", ".jpeg"],
+                "image/png": [".png"],
+                "text/plain": [".txt"],
+            },
+            "max_bytes": 20 * 1024 * 1024,
+            "success_action_status": 200,
+        },
+    },
+)
 # Per-user quota over what the user's folders hold (user/<id>/ and confirmed avatars); 0: no limit.
 # Staff override them per user in the admin (uploads.UploadUsage).
 UPLOAD_QUOTA_BYTES = env_int("UPLOAD_QUOTA_BYTES", 100 * 1024 * 1024)

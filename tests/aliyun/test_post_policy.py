@@ -53,6 +53,8 @@ def test_policy_pins_every_field_the_form_sends():
         ["eq", "$key", "user/7/avatars/abc.png"],
         ["content-length-range", 1, 5242880],
         ["eq", "$content-type", "image/png"],
+        ["eq", "$x-oss-content-type", "image/png"],
+        ["eq", "$content-disposition", "attachment"],
         ["eq", "$success_action_status", "204"],
         ["eq", "$x-oss-forbid-overwrite", "true"],
         {"x-oss-signature-version": "OSS4-HMAC-SHA256"},
@@ -60,8 +62,29 @@ def test_policy_pins_every_field_the_form_sends():
         {"x-oss-date": "20261129T170000Z"},
         {"x-oss-security-token": "CAIS-token"},
     ]
-    assert fields["Content-Type"] == "image/png"
+    assert fields["Content-Type"] == fields["x-oss-content-type"] == "image/png"
+    assert fields["Content-Disposition"] == "attachment"
     assert fields["x-oss-forbid-overwrite"] == "true"
+    # every condition on a form field names a field the form carries (whatever OSS does with absent ones)
+    sent = {name.lower() for name in fields}
+    for condition in policy["conditions"]:
+        if isinstance(condition, list) and condition[0] == "eq":
+            assert condition[1].lstrip("$") in sent
+
+
+@pytest.mark.parametrize("status", [200, 201, 204])
+def test_the_success_status_is_the_purposes_and_pinned(status):
+    fields = form(success_action_status=status)
+    assert fields["success_action_status"] == str(status)
+    assert ["eq", "$success_action_status", str(status)] in json.loads(base64.b64decode(fields["policy"]))[
+        "conditions"
+    ]
+
+
+@pytest.mark.parametrize("status", [202, 303, 0])
+def test_other_success_statuses_are_refused(status):
+    with pytest.raises(ValueError, match="200, 201 or 204"):
+        form(success_action_status=status)
 
 
 @pytest.mark.parametrize(

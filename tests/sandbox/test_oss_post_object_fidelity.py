@@ -7,7 +7,7 @@ fields the policy does not mention. What the sandbox must do with them is what A
 - ``x-oss-object-acl`` / ``x-oss-tagging`` as form fields need ``oss:PutObjectAcl`` /
   ``oss:PutObjectTagging``, exactly as the same headers do on PutObject;
 - ``x-oss-content-type`` takes precedence over the type given with the file ("PostObject" page), so a
-  policy that pins only ``$content-type`` does not pin what is stored;
+  policy that pins only ``$content-type`` does not pin what is stored: the product's pins both;
 - a policy document that is not a policy (deeply nested, or beyond the form limits) is a 400, never a 500.
 """
 
@@ -149,9 +149,13 @@ def test_an_unknown_acl_in_a_form_is_invalid_argument(acl_sandbox) -> None:
     assert stored(acl_sandbox, key) is None
 
 
-def test_x_oss_content_type_takes_precedence_over_the_pinned_content_type(sandbox, issue, server_oss) -> None:
+def test_x_oss_content_type_cannot_change_what_a_product_form_stores(sandbox, issue, server_oss) -> None:
+    """``x-oss-content-type`` beats ``Content-Type`` ("PostObject"); the product's form sends and pins
+    both, so a holder of the form who changes either is refused and nothing is stored."""
     creds = issue(7)
-    plain, overridden = "user/7/fidelity/plain.png", "user/7/fidelity/overridden.png"
+    plain, overridden, retyped = (
+        f"user/7/fidelity/{name}.png" for name in ("plain", "overridden", "retyped")
+    )
 
     first = send(sandbox, product_form(sandbox, creds, plain), file_type="image/jpeg")
     second = send(
@@ -159,12 +163,27 @@ def test_x_oss_content_type_takes_precedence_over_the_pinned_content_type(sandbo
         {**product_form(sandbox, creds, overridden), "x-oss-content-type": "text/html"},
         file_type="image/jpeg",
     )
+    third = send(sandbox, {**product_form(sandbox, creds, retyped), "Content-Type": "text/html"})
 
-    assert (first.status_code, second.status_code) == (204, 204), (first.text, second.text)
-    # The Content-Type field beats the file part's type; x-oss-content-type beats both, and the
-    # product's policy (which pins $content-type only) does not stop it.
+    assert first.status_code == 204, first.text
+    # The Content-Type field beats the file part's type.
     assert server_oss.head_object(plain).content_type == "image/png"
-    assert server_oss.head_object(overridden).content_type == "text/html"
+    for refused, key in ((second, overridden), (third, retyped)):
+        assert refused.status_code == 403, refused.text
+        assert "<Code>AccessDenied</Code>" in refused.text and "Invalid according to Policy" in refused.text
+        assert stored(sandbox, key) is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("Content-Disposition", "inline"), ("Content-Disposition", "attachment; filename=a.html")],
+)
+def test_content_disposition_is_pinned_by_a_product_form(sandbox, issue, field, value) -> None:
+    creds = issue(7)
+    key = "user/7/fidelity/disposition.png"
+    answer = send(sandbox, {**product_form(sandbox, creds, key), field: value})
+    assert answer.status_code == 403 and "<Code>AccessDenied</Code>" in answer.text
+    assert stored(sandbox, key) is None
 
 
 def _signed_v1(creds: IssuedCredentials, key: str, policy_text: bytes) -> dict[str, str]:

@@ -31,6 +31,8 @@ FIELD_NAMES = [
     "x-oss-security-token",
     "success_action_status",
     "Content-Type",
+    "x-oss-content-type",
+    "Content-Disposition",
     "x-oss-forbid-overwrite",
 ]
 

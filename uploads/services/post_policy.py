@@ -110,6 +110,7 @@ def post_policy_issue(
             access_key_id=credentials.access_key_id,
             access_key_secret=credentials.access_key_secret,
             security_token=credentials.security_token,
+            success_action_status=chosen.success_action_status,
         )
         handed_out_record(
             user=user,
