@@ -133,7 +133,9 @@ docs-serve: install
 	$(VENV)/bin/mkdocs serve --dev-addr $(HOST):$(DOCS_PORT)
 
 # Production serving: DEBUG off, static files collected for whitenoise, gunicorn (config/gunicorn.conf.py).
-# Needs DJANGO_SECRET_KEY, DJANGO_JWT_SIGNING_KEY and DJANGO_ALLOWED_HOSTS (.env or environment).
+# Needs the production environment (.env or the shell): DJANGO_SECRET_KEY, DJANGO_JWT_SIGNING_KEY,
+# DJANGO_ALLOWED_HOSTS, the ALIYUN_* of a real account (the sandbox's published key pair is refused:
+# uploads.E031), DATABASE_URL and REDIS_URL. To try the production path locally: `make trial`.
 serve: export DJANGO_DEBUG := 0
 serve: export DJANGO_SECURE_SSL_REDIRECT := $(SERVE_SSL_REDIRECT)
 serve: export GUNICORN_BIND ?= $(HOST):$(PORT)
@@ -148,6 +150,12 @@ check-deploy: export DJANGO_DEBUG := 0
 check-deploy: export DJANGO_SECURE_SSL_REDIRECT := $(SERVE_SSL_REDIRECT)
 check-deploy: install
 	$(PY) manage.py check --deploy --database default --fail-level WARNING
+
+# The production path on this machine: gunicorn, DEBUG off, PostgreSQL (database ossup_trial) and Redis
+# (db 12) on loopback, against the sandbox, with keys generated for the run; `make check-deploy` runs
+# first on its environment and must be clean. Until Ctrl-C. TRIAL_ARGS: --port (8100), --keep-database.
+trial: install
+	$(PY) tests/perf/trial.py $(TRIAL_ARGS)
 
 # Figures for the README: gunicorn + PostgreSQL + Redis + the sandbox STS, all on loopback (tests/perf/).
 bench: install
