@@ -29,7 +29,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import harness  # noqa: E402  (tests/perf/harness.py: the services and the process handling)
+import harness  # tests/perf/harness.py: the services and the process handling
 
 TRIAL_USER = "trial"
 
