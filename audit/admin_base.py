@@ -13,6 +13,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
+from uploads.models import TokenIssuance
+
 from .csv_export import csv_export_response
 
 
@@ -96,7 +98,9 @@ class ReadOnlyAuditAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("auth"), ordering="auth_method")
     def auth(self, obj: object) -> str:
-        return obj.auth_method  # type: ignore[attr-defined]
+        """The label the filter shows ("Session", "JWT", "Credential URL"), not the stored value."""
+        labels = dict(TokenIssuance.AuthMethod.choices)
+        return labels.get(obj.auth_method, obj.auth_method)  # type: ignore[attr-defined]
 
     @admin.display(description=_("client IP"), ordering="client_ip")
     def client_ip_short(self, obj: object) -> SafeString:
