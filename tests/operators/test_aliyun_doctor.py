@@ -182,6 +182,6 @@ def test_every_origin_is_checked_app_origins_included(set_up, settings):
     call_command("aliyun_setup", "--apply", "--yes", stdout=io.StringIO())
     status, out = doctor()
     assert status == 0, out
-    assert "7 of 7 checks passed." in out
+    assert "✗" not in out and re.search(r"\n(\d+) of \1 checks passed\.", out)
     status, out = doctor("--origin", "https://other.example", "--origin", SITE)
     assert "✗ CORS: a browser at https://other.example" in out and f"✓ CORS: a browser at {SITE}" in out

@@ -66,8 +66,12 @@ def newcomer_shell(tmp_path):
                 time.sleep(0.2)
         yield env
     finally:
-        os.killpg(sandbox.pid, signal.SIGTERM)
-        sandbox.wait(timeout=60)
+        os.killpg(sandbox.pid, signal.SIGTERM)  # as Ctrl-C in the terminal of `make sandbox`
+        try:
+            sandbox.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(sandbox.pid, signal.SIGKILL)
+            sandbox.wait()
 
 
 def test_the_readmes_sandbox_operator_commands_work_as_written(newcomer_shell):
@@ -92,7 +96,7 @@ def test_the_readmes_sandbox_operator_commands_work_as_written(newcomer_shell):
 
     port = env["PORT"]
     assert "Applied" in outputs[1]
-    assert "7 of 7 checks passed." in outputs[2]
+    assert "✗" not in outputs[2] and re.search(r"\n(\d+) of \1 checks passed\.", outputs[2])
     for origin in (f"http://127.0.0.1:{port}", f"http://localhost:{port}"):
         assert f"✓ CORS: a browser at {origin} may upload and read ETag" in outputs[2]
         preflight = requests.options(
@@ -114,7 +118,7 @@ def test_the_readmes_sandbox_operator_commands_work_as_written(newcomer_shell):
         capture_output=True,
     )
     doctor = subprocess.run(["make", "doctor"], cwd=ROOT, env=with_app, capture_output=True, text=True)
-    assert doctor.returncode == 0 and "8 of 8 checks passed." in doctor.stdout, doctor.stdout
+    assert doctor.returncode == 0 and "✗" not in doctor.stdout, doctor.stdout
 
 
 def test_a_bare_manage_py_names_everything_missing_at_once(tmp_path):
