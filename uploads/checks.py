@@ -421,7 +421,7 @@ def check_upload_purposes(app_configs: Any = None, **kwargs: Any) -> list:
     hint = (
         'UPLOAD_PURPOSES is JSON like {"attachment": {"folder": "attachments/", "content_types": '
         '{"application/pdf": [".pdf"]}, "max_bytes": 20971520, "success_action_status": 200}}; '
-        "avatar takes only folder and success_action_status (README, Upload purposes)."
+        "avatar takes only folder and success_action_status (docs/api.md, Upload purposes)."
     )
     if not isinstance(purposes, dict):
         return [Error("UPLOAD_PURPOSES must map purpose names to objects.", hint=hint, id="uploads.E050")]

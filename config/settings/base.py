@@ -366,7 +366,7 @@ AVATAR_MAX_BYTES = env_int("AVATAR_MAX_BYTES", 5 * 1024 * 1024)
 # user/<id>/, content types with their extensions, the size limit (bytes) and the status OSS answers a
 # success with (200 or 204: empty body; 201: XML). `avatar` is the avatars app's: it supplies the image
 # types and AVATAR_MAX_BYTES. The env variable (JSON, same shape) replaces the whole mapping;
-# uploads.E050 checks it. README, "Upload purposes".
+# uploads.E050 checks it. docs/api.md, "Upload purposes".
 UPLOAD_PURPOSES = env.json(
     "UPLOAD_PURPOSES",
     default={

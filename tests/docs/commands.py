@@ -40,6 +40,12 @@ ELSEWHERE: dict[str, str] = {
     ),
     "python manage.py aliyun_doctor": "tests/operators/test_aliyun_doctor.py::test_all_green_after_setup_and_the_probe_leaves_nothing",
     "make run-keyless": f"{LIVE}::test_long_running_commands_start",
+    "make aliyun-setup": "tests/operators/test_newcomer_commands.py::test_the_docs_sandbox_operator_commands_work_as_written",
+    'make aliyun-setup ARGS="--apply --yes"': (
+        "tests/operators/test_newcomer_commands.py::test_the_docs_sandbox_operator_commands_work_as_written"
+    ),
+    "make doctor": "tests/operators/test_newcomer_commands.py::test_the_docs_sandbox_operator_commands_work_as_written",
+    "make trial": "tests/test_trial.py::test_make_trial_serves_the_production_path_with_a_clean_check_deploy",
     # The sandbox
     "make sandbox": f"{LIVE}::test_long_running_commands_start",
     'make sandbox SANDBOX_ARGS="--latency-ms 20 --throttle-every 10 --fail-every 50"': (

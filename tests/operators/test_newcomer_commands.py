@@ -1,7 +1,7 @@
-"""The README's operator commands for the local sandbox, pasted as a newcomer would: a fresh shell (no
-DJANGO_*/ALIYUN_* variables, no activated venv), `make`, and the lines of the README's block as written.
+"""The docs' operator commands for the local sandbox (docs/operating/aliyun.md), pasted as a newcomer would: a fresh shell (no
+DJANGO_*/ALIYUN_* variables, no activated venv), `make`, and the lines of the page's block as written.
 
-Only the ports move (the README says how), so that the test runs beside a `make run` of one's own.
+Only the ports move (the page says how), so that the test runs beside a `make run` of one's own.
 """
 
 import os
@@ -15,15 +15,15 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
-MARKER = "<!-- The commands below are run as written by tests/operators/test_newcomer_commands.py. -->"
+PAGE = ROOT / "docs" / "operating" / "aliyun.md"
+MARKER = "<!-- tests/operators/test_newcomer_commands.py runs this block as written, in a fresh shell. -->"
 
 pytestmark = pytest.mark.slow
 
 
 def documented_commands() -> list[str]:
-    """The command lines of the README's sh block after MARKER, without their comments."""
-    readme = (ROOT / "README.md").read_text()
-    block = readme.split(MARKER, 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    """The command lines of the page's sh block after MARKER, without their comments."""
+    block = PAGE.read_text().split(MARKER, 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
     return [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip()]
 
 
@@ -37,7 +37,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def newcomer_shell(tmp_path):
-    """A fresh shell's environment (PATH, HOME, locale) plus the ports the README says may move, and a
+    """A fresh shell's environment (PATH, HOME, locale) plus the ports the page says may move, and a
     `make sandbox` running with them, as `make run` would run it."""
     sts, oss, web = free_port(), free_port(), free_port()
     env = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "TERM") if name in os.environ}
@@ -74,7 +74,7 @@ def newcomer_shell(tmp_path):
             sandbox.wait()
 
 
-def test_the_readmes_sandbox_operator_commands_work_as_written(newcomer_shell):
+def test_the_docs_sandbox_operator_commands_work_as_written(newcomer_shell):
     env = newcomer_shell
     commands = documented_commands()
     assert commands == [
