@@ -13,7 +13,7 @@ from core.apis import AuditedRefusalMixin, NoStoreMixin
 from core.requests import request_context
 from core.schema import JSON_BODY, JWT_401, error_responses
 from core.serializers import StrictCharField
-from uploads.selectors import upload_usage_summary
+from ledger.selectors import upload_usage_summary
 
 from .formats import AVATAR_CONTENT_TYPES
 from .models import AvatarChange
@@ -44,8 +44,9 @@ def _me(user: User) -> dict:
 
 class _StorageSerializer(serializers.Serializer):
     usedBytes = serializers.IntegerField(
-        help_text="What your folders hold as far as the server knows, in bytes (uploads through a "
-        "signed form count at their declared size until the next count)."
+        help_text="What your folders hold as far as the server knows, in bytes: the files OSS "
+        "reported (within seconds of an upload or delete), plus the declared size of each signed form "
+        "not used yet (until it expires)."
     )
     usedObjects = serializers.IntegerField()
     quotaBytes = serializers.IntegerField(allow_null=True, help_text="Your quota in bytes; null: no limit.")
@@ -53,7 +54,7 @@ class _StorageSerializer(serializers.Serializer):
         allow_null=True, help_text="Your quota in objects; null: no limit."
     )
     countedAt = serializers.DateTimeField(
-        allow_null=True, help_text="When your folders were last counted in OSS; null: never."
+        allow_null=True, help_text="When your folders were last listed in OSS to check the ledger; null: never."
     )
 
 

@@ -22,7 +22,7 @@ from aliyun.policy import user_prefix
 from core.exceptions import ApplicationError
 from core.requests import RequestContext
 from core.text import storable_text
-from uploads.services.quota import upload_usage_refresh
+from ledger.services.events import server_delete_record, server_write_record
 
 from .formats import (
     AVATAR_CONTENT_TYPES,
@@ -160,11 +160,12 @@ def user_avatar_set(*, user: User, key: str, checked: "AvatarCheck | None" = Non
     previous_key = user.avatar_key
     user.avatar_key = confirmed_key
     user.save(update_fields=["avatar_key"])
+    # The server moved bytes between the user's folders: the ledger (and so the usage) learns what it
+    # copied and deleted at once, without listing anything; OSS's own events then change nothing.
+    _ledger_quietly(server_write_record, key=confirmed_key, size=info.size, content_type=content_type)
     _delete_quietly(key)
     if previous_key.startswith(f"{CONFIRMED_AVATAR_PREFIX}{user.pk}/"):
         _delete_quietly(previous_key)
-    # The server moved bytes between the user's folders: count them again (the quota's usage).
-    upload_usage_refresh(user=user)
     return user
 
 
@@ -174,6 +175,17 @@ def _delete_quietly(key: str) -> None:
         oss.delete_object(key)
     except oss.OssError as exc:
         logger.warning("Could not delete %s after an avatar change: %s", key, exc.code)
+        return
+    _ledger_quietly(server_delete_record, key=key)
+
+
+def _ledger_quietly(record: Any, **kwargs: Any) -> None:
+    """A ledger record of the server's own write; if the database fails, OSS's event (or the next
+    reconcile) brings the ledger up to date, so the avatar change stands."""
+    try:
+        record(**kwargs)
+    except DatabaseError:
+        logger.exception("Could not record an avatar change in the upload ledger")
 
 
 # --- The audit of avatar changes (avatars.AvatarChange) ------------------------------------------

@@ -9,6 +9,7 @@ from accounts.urls import page_urlpatterns as accounts_pages
 from avatars.urls import api_urlpatterns as avatars_api
 from avatars.urls import page_urlpatterns as avatars_pages
 from core.schema import SwaggerUiView
+from ledger.urls import api_urlpatterns as ledger_api
 from uploads.urls import api_urlpatterns as uploads_api
 
 handler400 = "core.exceptions.bad_request"
@@ -24,7 +25,7 @@ urlpatterns = [
     path("accounts/", include(accounts_pages)),
     path("i18n/", include("django.conf.urls.i18n")),  # set_language: the language switcher posts here
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
-    path("api/", include(accounts_api + avatars_api + uploads_api)),
+    path("api/", include(accounts_api + avatars_api + uploads_api + ledger_api)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SwaggerUiView.as_view(url_name="schema"), name="swagger-ui"),
 ]

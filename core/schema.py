@@ -50,6 +50,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "quota_exceeded": (403, "your storage quota is used up (or the file would not fit in what is left)"),
     "not_found": (404, "no such path"),
     "method_not_allowed": (405, "another HTTP method"),
+    "object_in_use": (409, "the file is your current avatar; choose another avatar first"),
     "object_changed": (409, "the uploaded object changed while the server checked it; upload again"),
     "request_too_large": (413, "the request body is too large"),
     "unsupported_media_type": (415, "the body is not `application/json`"),

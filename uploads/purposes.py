@@ -5,8 +5,9 @@ maps each name to its folder, content types (each with its extensions), size lim
 ``success_action_status`` OSS answers with (200, 201 or 204). A purpose a feature app owns is also
 registered by that app when Django starts (``AppConfig.ready``): the avatars app registers ``avatar``
 with the image types its confirmation can verify and ``AVATAR_MAX_BYTES``, so its settings entry
-names only the folder and the status. The uploads app signs forms and counts usage but knows nothing
-of avatars, so the layers keep pointing one way. ``uploads.E050`` checks the setting at start-up.
+names only the folder and the status. The uploads app signs forms but knows nothing of avatars
+(which folders count towards the quota is ``ledger.folders``, re-exported here), so the layers keep
+pointing one way. ``uploads.E050`` checks the setting at start-up.
 """
 
 import posixpath
@@ -17,7 +18,10 @@ from typing import Any
 
 from django.conf import settings
 
-from aliyun.policy import USER_ROOT, user_prefix
+# Which folders count towards a user's quota is the ledger's (it keeps one row per object in them);
+# re-exported here for the feature apps that register a purpose and its folder together.
+from ledger.folders import usage_owner, usage_prefixes, usage_root_register, usage_roots  # noqa: F401
+
 
 # What POST /api/uploads/post-policy/ signs for when the body names no purpose (the avatars app registers it).
 DEFAULT_PURPOSE = "avatar"
@@ -49,7 +53,6 @@ class UploadPurpose:
 
 
 _purposes: dict[str, UploadPurpose] = {}
-_usage_roots: list[str] = [USER_ROOT]
 
 
 def upload_purpose_register(purpose: UploadPurpose) -> None:
@@ -144,30 +147,3 @@ def upload_purpose_names() -> list[str]:
     purposes = settings.UPLOAD_PURPOSES
     return sorted(name for name in purposes if upload_purpose_get(name)) if isinstance(purposes, dict) else []
 
-
-def usage_root_register(root: str) -> None:
-    """A folder ``<root><user id>/…`` whose objects count towards that user's quota (e.g. ``avatars/``)."""
-    if not root.endswith("/") or root.startswith("/"):
-        raise ValueError(f"root must be a relative path ending with '/', got {root!r}")
-    if root not in _usage_roots:
-        _usage_roots.append(root)
-
-
-def usage_roots() -> list[str]:
-    return list(_usage_roots)
-
-
-def usage_prefixes(user_id: int) -> list[str]:
-    """Every folder that counts towards ``user_id``'s quota: ``user/<id>/`` first."""
-    own = user_prefix(user_id)
-    return [own, *(f"{root}{user_id}/" for root in _usage_roots if root != USER_ROOT)]
-
-
-def usage_owner(root: str, key: str) -> int | None:
-    """The user id a key under ``root`` belongs to (``avatars/7/x.png`` → 7), or None."""
-    if not key.startswith(root):
-        return None
-    segment, sep, _ = key[len(root) :].partition("/")
-    if not sep or not segment.isascii() or not segment.isdigit() or segment.startswith("0"):
-        return None
-    return int(segment)

@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "core",  # plumbing, and the `translations` command
     "accounts",
+    "ledger",  # what is stored: the upload ledger kept from OSS events, usage, users' files
     "uploads",
     "operators",  # aliyun_setup, aliyun_doctor
     "avatars",
@@ -262,6 +263,7 @@ REST_FRAMEWORK = {
         "logout": env.str("THROTTLE_LOGOUT", default="60/min"),  # per client address, apart from login's
         "avatar": env.str("THROTTLE_AVATAR", default="30/min"),
         "post_policy": env.str("THROTTLE_POST_POLICY", default="60/min"),
+        "objects": env.str("THROTTLE_OBJECTS", default="120/min"),  # listing and deleting one's files
     },
     # Proxies in front of the app: 0 means REMOTE_ADDR is the client (never trust X-Forwarded-For).
     "NUM_PROXIES": env_int("DJANGO_NUM_PROXIES", 0),
@@ -385,9 +387,27 @@ UPLOAD_PURPOSES = env.json(
     },
 )
 # Per-user quota over what the user's folders hold (user/<id>/ and confirmed avatars); 0: no limit.
-# Staff override them per user in the admin (uploads.UploadUsage).
+# Staff override them per user in the admin (ledger.UploadUsage).
 UPLOAD_QUOTA_BYTES = env_int("UPLOAD_QUOTA_BYTES", 100 * 1024 * 1024)
 UPLOAD_QUOTA_OBJECTS = env_int("UPLOAD_QUOTA_OBJECTS", 1000)
+# A user with less than this share of the quota left (percent, bytes or objects) gets STS credentials
+# of the shortest lifetime Alibaba allows (900 s), so what one token can add past the quota is bounded.
+UPLOAD_QUOTA_SHORT_CREDENTIALS_PERCENT = env_int("UPLOAD_QUOTA_SHORT_CREDENTIALS_PERCENT", 10)
+
+# --- OSS event notifications (ledger/): POST /api/uploads/oss-events/, pushed by SMQ (MNS) ----------
+# Certificate URLs a push may name (x-mns-signing-cert-url), comma-separated prefixes, each ending in
+# "/"; Alibaba's "verify a signature on an HTTP server" page names the one default. ledger.E001 refuses
+# a plain-http or loopback prefix unless ALIYUN_OSS_ENDPOINT is the local sandbox.
+OSS_EVENTS_CERT_URL_PREFIXES = env.list(
+    "OSS_EVENTS_CERT_URL_PREFIXES", default=["https://mnstest.oss-cn-hangzhou.aliyuncs.com/"]
+)
+# The topic whose pushes are believed (the XML body's TopicOwner and TopicName). Empty owner: the
+# bucket owner's account (ALIYUN_OSS_OWNER_ACCOUNT_ID, else the account in ALIYUN_STS_ROLE_ARN).
+OSS_EVENTS_TOPIC_OWNER = env.str("OSS_EVENTS_TOPIC_OWNER", default="")
+OSS_EVENTS_TOPIC_NAME = env.str("OSS_EVENTS_TOPIC_NAME", default="oss-events")
+OSS_EVENTS_MAX_BODY_BYTES = env_int("OSS_EVENTS_MAX_BODY_BYTES", 256 * 1024)
+OSS_EVENTS_MAX_EVENTS = env_int("OSS_EVENTS_MAX_EVENTS", 100)
+OSS_EVENTS_CERT_TIMEOUT_SECONDS = env_int("OSS_EVENTS_CERT_TIMEOUT_SECONDS", 2)
 
 # --- Serving (config/gunicorn.conf.py reads these, so .env applies to gunicorn too) -----------
 GUNICORN_BIND = env.list("GUNICORN_BIND", default=["127.0.0.1:8000"])

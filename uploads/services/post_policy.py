@@ -2,7 +2,7 @@
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -17,6 +17,8 @@ from .. import purposes
 from ..models import TokenIssuance
 from .quota import refusal_record, usage_release, usage_reserve
 from .reuse import credentials_obtain, handed_out_record, session_policy_for
+
+RESERVATION_GRACE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -72,9 +74,9 @@ def post_policy_issue(
     signed with the user's own scoped STS credentials, obtained and reused as for ``sts_token_issue``;
     the AccessKey secret stays here. Every attempt is audited with grant ``post_policy``.
 
-    Quota: the declared size and one object are added to the user's pending usage (refused if they do
-    not fit), and storage refuses a file larger than declared, so what forms add to the folders never
-    exceeds what they reserved. Raises ``ApplicationError``: 400 ``unknown_purpose``,
+    Quota: the declared size and one object are reserved for the key (refused if they do not fit)
+    until the form expires or its object is in the ledger, and storage refuses a file larger than
+    declared, so what forms add to the folders never exceeds what they reserved. Raises ``ApplicationError``: 400 ``unknown_purpose``,
     ``unsupported_content_type``, ``object_too_large``; 403 ``quota_exceeded``; 502/503 as
     ``sts_token_issue``.
     """
@@ -86,8 +88,13 @@ def post_policy_issue(
         raise refusal_record(user=user, context=context, grant=grant, error=exc) from None
     extension = chosen.extension(content_type, filename)
     key = f"{user_prefix(user.pk)}{chosen.folder}{uuid.uuid4().hex}{extension}"
+    # Reserved until the form can no longer be used (plus a minute for OSS's event to arrive), or
+    # until its object is in the ledger: nothing else (a confirmation, a reconcile) drops it.
+    reserved_until = datetime.now(UTC) + post_policy.MAX_LIFETIME + RESERVATION_GRACE
     try:
-        usage_reserve(user=user, size=size)
+        usage_reserve(
+            user=user, size=size, key=key, content_type=content_type, expires_at=reserved_until
+        )
     except ApplicationError as exc:
         raise refusal_record(user=user, context=context, grant=grant, error=exc, object_key=key) from None
     # The form carries at most the size reserved for it (_purpose_for refused one above the purpose's
@@ -122,7 +129,7 @@ def post_policy_issue(
             object_key=key,
         )
     except BaseException:
-        usage_release(user=user, size=size)  # nothing was handed out
+        usage_release(user=user, key=key)  # nothing was handed out
         raise
     return PostPolicyGrant(
         url=oss.post_url(), fields=fields, key=key, max_bytes=max_bytes, expiration=expiration

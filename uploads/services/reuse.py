@@ -129,9 +129,13 @@ def _cache_set(key: str, credentials: sts.StsCredentials) -> None:
     _local_keep(key, credentials)
 
 
-def _assume_role(*, session_name: str, policy: dict[str, Any]) -> sts.StsCredentials:
+def _assume_role(
+    *, session_name: str, policy: dict[str, Any], duration_seconds: int | None = None
+) -> sts.StsCredentials:
     return sts.assume_role(
-        role_session_name=session_name, policy=policy, duration_seconds=settings.ALIYUN_STS_DURATION_SECONDS
+        role_session_name=session_name,
+        policy=policy,
+        duration_seconds=duration_seconds or settings.ALIYUN_STS_DURATION_SECONDS,
     )
 
 
@@ -244,11 +248,23 @@ def session_policy_for(*, user: User, context: RequestContext, grant: str) -> di
 
 
 def credentials_obtain(
-    *, user: User, context: RequestContext, grant: str, policy: dict[str, Any], **audit_fields: Any
+    *,
+    user: User,
+    context: RequestContext,
+    grant: str,
+    policy: dict[str, Any],
+    duration_seconds: int | None = None,
+    **audit_fields: Any,
 ) -> Obtained:
-    """The user's scoped credentials through the shared reuse path; a failure is audited and raised."""
+    """The user's scoped credentials through the shared reuse path; a failure is audited and raised.
+
+    ``duration_seconds`` (None: ``ALIYUN_STS_DURATION_SECONDS``) asks STS for another lifetime (the
+    ledger's near-quota rule asks for 900 s); credentials of one lifetime are never reused for another.
+    """
     session_name = role_session_name(user.pk)
     try:
+        if duration_seconds is not None and duration_seconds != settings.ALIYUN_STS_DURATION_SECONDS:
+            return _shortened(session_name=session_name, policy=policy, duration_seconds=duration_seconds)
         key = _cache_key(user.pk, policy, cutoff=user.tokens_valid_after)
         return _fresh_or_cached(key, session_name=session_name, policy=policy)
     except sts.StsError as exc:
@@ -268,6 +284,14 @@ def credentials_obtain(
             status_code=_STS_ERROR_STATUS[exc.code],
             retry_after=exc.retry_after,
         ) from None
+
+
+def _shortened(*, session_name: str, policy: dict[str, Any], duration_seconds: int) -> Obtained:
+    """Fresh credentials of ``duration_seconds`` (the ledger's near-quota rule asks for 900 s), never
+    cached: below the reuse margin (900 s by default) they could not be reused anyway. Kept apart
+    from the shared reuse path on purpose, so the change there stays one parameter."""
+    credentials = _assume_role(session_name=session_name, policy=policy, duration_seconds=duration_seconds)
+    return Obtained(credentials, reused=False)
 
 
 def handed_out_record(

@@ -10,6 +10,8 @@ from aliyun.policy import user_prefix
 from core.requests import RequestContext
 
 from ..models import TokenIssuance
+
+SHORTEST_STS_DURATION_SECONDS = 900  # AssumeRole's DurationSeconds minimum ("AssumeRole" API reference)
 from .quota import quota_exceeded, refusal_record, usage_summary
 from .reuse import credentials_obtain, handed_out_record, session_policy_for
 
@@ -29,14 +31,23 @@ class UploadCredentials:
 def sts_token_issue(*, user: User, context: RequestContext) -> UploadCredentials:
     """Hand ``user`` credentials that can write only under ``user/<id>/``, auditing the attempt.
 
-    Refused with 403 ``quota_exceeded`` (audited) while the user's folders are at or over their quota:
-    a token cannot cap what it writes, so none is handed out once nothing more fits.
+    Refused with 403 ``quota_exceeded`` (audited) while the ledger shows the user's folders at or over
+    their quota: a token cannot cap what it writes, so none is handed out once nothing more fits. A
+    user with less than ``UPLOAD_QUOTA_SHORT_CREDENTIALS_PERCENT`` % left gets credentials of the
+    shortest lifetime STS allows (900 s, "AssumeRole" DurationSeconds), which bounds what one token
+    can add past the quota to 900 s of uploading.
     """
     grant = TokenIssuance.Grant.STS_TOKEN
-    if usage_summary(user).at_quota:
+    summary = usage_summary(user)
+    if summary.at_quota:
         raise refusal_record(user=user, context=context, grant=grant, error=quota_exceeded())
+    duration = None
+    if summary.near_quota(settings.UPLOAD_QUOTA_SHORT_CREDENTIALS_PERCENT):
+        duration = min(SHORTEST_STS_DURATION_SECONDS, settings.ALIYUN_STS_DURATION_SECONDS)
     policy = session_policy_for(user=user, context=context, grant=grant)
-    obtained = credentials_obtain(user=user, context=context, grant=grant, policy=policy)
+    obtained = credentials_obtain(
+        user=user, context=context, grant=grant, policy=policy, duration_seconds=duration
+    )
     credentials = obtained.credentials
     handed_out_record(
         user=user,

@@ -1,6 +1,4 @@
-"""The quota admin: each user's storage usage, and the place to give one user another quota.
-
-The audit logs' admin pages are the audit app's (``audit/admin.py``)."""
+"""The quota admin (each user's usage, another quota for one user) and the ledger, read-only."""
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -11,9 +9,9 @@ from django.utils.translation import gettext_lazy as _
 
 from aliyun import oss
 
-from .models import UploadUsage
+from .models import StoredObject, UploadUsage
 from .selectors import usage_summary_of
-from .services.quota import upload_usage_recount
+from .services.reconcile import ledger_reconcile
 
 
 @admin.register(UploadUsage)
@@ -33,6 +31,7 @@ class UploadUsageAdmin(admin.ModelAdmin):
         "stored_objects",
         "pending_bytes",
         "pending_objects",
+        "pending_until",
         "counted_at",
         "updated_at",
     )
@@ -41,6 +40,7 @@ class UploadUsageAdmin(admin.ModelAdmin):
         "stored_objects",
         "pending_bytes",
         "pending_objects",
+        "pending_until",
         "counted_at",
         "updated_at",
     )
@@ -71,15 +71,35 @@ class UploadUsageAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Count the selected users' folders in OSS now"), permissions=["change"])
     def recount(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for usage in queryset.select_related("user"):
-            try:
-                upload_usage_recount(user=usage.user)
-            except oss.OssError as exc:
-                message = gettext("%(user)s: OSS said %(code)s.") % {"user": usage.user, "code": exc.code}
-                self.message_user(request, message, messages.ERROR)
-                return
-        counted = queryset.count()
-        message = ngettext("Counted %(count)d user.", "Counted %(count)d users.", counted) % {
-            "count": counted
-        }
+        users = [usage.user for usage in queryset.select_related("user")]
+        try:
+            report = ledger_reconcile(users=users)
+        except oss.OssError as exc:
+            self.message_user(request, gettext("OSS said %(code)s.") % {"code": exc.code}, messages.ERROR)
+            return
+        message = ngettext(
+            "Counted %(count)d user; %(drift)d difference(s) corrected.",
+            "Counted %(count)d users; %(drift)d difference(s) corrected.",
+            len(users),
+        ) % {"count": len(users), "drift": report.drift}
         self.message_user(request, message, messages.SUCCESS)
+
+
+@admin.register(StoredObject)
+class StoredObjectAdmin(admin.ModelAdmin):
+    """The ledger: what OSS reported under each user's folders. Read-only: OSS is the truth."""
+
+    list_display = ("key", "user", "present", "size", "uploaded_at", "principal_id", "source_ip")
+    list_filter = ("present",)
+    search_fields = ("=user__username", "=key")
+    search_help_text = _("Exact username or key.")
+    list_select_related = ("user",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: StoredObject | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: StoredObject | None = None) -> bool:
+        return False

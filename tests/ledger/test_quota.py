@@ -1,9 +1,10 @@
-"""Per-user quota: usage the server knows (forms it signed, counts of the folders in OSS) and the refusals.
+"""Per-user quota: usage the server knows (the ledger, forms it signed, listings that correct it) and the refusals.
 
 Objects get into the sandbox the way clients put them there (STS credentials from the API, or a form
 from post-policy); counts go through the server's own key with ListObjectsV2.
 """
 
+import uuid
 from collections.abc import Iterator
 from io import StringIO
 
@@ -20,8 +21,11 @@ from accounts.throttling import rate_limits_clear
 from sandbox.config import SandboxConfig
 from sandbox.server import Sandbox
 from tests.pngs import png_bytes
-from uploads.models import TokenIssuance, UploadUsage
-from uploads.services.quota import usage_reserve
+from datetime import UTC, datetime, timedelta
+
+from ledger.models import FormReservation, UploadUsage
+from ledger.services.usage import usage_reserve
+from uploads.models import TokenIssuance
 
 POLICY_URL = "/api/uploads/post-policy/"
 STS_URL = "/api/uploads/sts-token/"
@@ -87,7 +91,7 @@ def test_me_shows_usage_and_the_default_quota(jwt_client, settings):
         "quotaObjects": 5,
         "countedAt": None,
     }
-    assert (after["usedBytes"], after["usedObjects"]) == (1234, 1)  # the declared size, until a count
+    assert (after["usedBytes"], after["usedObjects"]) == (1234, 1)  # the declared size, until it is used
 
 
 def test_per_user_override_and_zero_is_no_limit(jwt_client, user, settings):
@@ -167,12 +171,14 @@ def test_reconcile_counts_what_the_folders_hold(jwt_client, user, other_user, pa
     call_command("reconcile_upload_usage", stdout=StringIO())
 
     mine = UploadUsage.objects.get(user=user)
+    # The form's object is in the ledger now, so its reservation is gone with it.
     assert (mine.stored_bytes, mine.stored_objects, mine.pending_bytes, mine.pending_objects) == (
         500 + len(image),
         3,
         0,
         0,
     )
+    assert not FormReservation.objects.exists()
     assert mine.counted_at is not None
     theirs = UploadUsage.objects.get(user=other_user)
     assert (theirs.stored_bytes, theirs.stored_objects) == (50, 1)
@@ -202,6 +208,22 @@ def test_a_confirmed_avatar_is_counted_where_it_now_lives(jwt_client, user):
     assert (usage.stored_bytes, usage.stored_objects, usage.pending_bytes) == (len(image), 1, 0)
 
 
+def test_a_confirmation_keeps_the_reservations_of_unused_forms(jwt_client, user, settings):
+    """The reset the issue found: a confirmation recounted the folders and zeroed every reservation,
+    so the next forms reserved the whole quota again. Now only the form whose object appeared is off."""
+    settings.UPLOAD_QUOTA_BYTES, settings.UPLOAD_QUOTA_OBJECTS = 20_000, 0
+    image = png_bytes(5, 5)
+    used = ask(jwt_client, size=len(image)).json()
+    unused = [ask(jwt_client, size=5000) for _ in range(3)]
+    assert all(answer.status_code == 200 for answer in unused)
+    assert send(used, image).status_code == 204
+    assert jwt_client.post("/api/me/avatar/", {"key": used["key"]}, format="json").status_code == 200
+
+    assert storage(jwt_client)["usedBytes"] == len(image) + 15_000
+    refused = ask(jwt_client, size=5000)
+    assert refused.status_code == 403 and refused.json()["code"] == "quota_exceeded"
+
+
 def test_reconcile_fails_cleanly_when_oss_refuses(jwt_client, settings):
     settings.ALIYUN_ACCESS_KEY_SECRET = "not-the-secret"
     with pytest.raises(CommandError, match="SignatureDoesNotMatch"):
@@ -219,10 +241,17 @@ def test_reservations_never_exceed_the_quota(user, settings, quota, sizes):
     settings.UPLOAD_QUOTA_BYTES = quota
     settings.UPLOAD_QUOTA_OBJECTS = 0
     UploadUsage.objects.filter(user=user).delete()
+    FormReservation.objects.filter(user=user).delete()
     granted = 0
     for size in sizes:
         try:
-            usage_reserve(user=user, size=size)
+            usage_reserve(
+                user=user,
+                size=size,
+                key=f"user/{user.pk}/avatars/{uuid.uuid4().hex}.png",
+                content_type="image/png",
+                expires_at=datetime.now(UTC) + timedelta(minutes=10),
+            )
         except Exception as exc:
             assert getattr(exc, "code", "") == "quota_exceeded"
             assert granted + size > quota
@@ -238,15 +267,15 @@ def test_staff_set_a_users_quota_in_the_admin_and_recount(client, django_user_mo
     put_with_token(jwt_client, "a.txt", b"a" * 40)
     usage = UploadUsage.objects.create(user=user, stored_bytes=5)
 
-    listing = client.get("/admin/uploads/uploadusage/")
+    listing = client.get("/admin/ledger/uploadusage/")
     changed = client.post(
-        f"/admin/uploads/uploadusage/{user.pk}/change/",
+        f"/admin/ledger/uploadusage/{user.pk}/change/",
         {"quota_bytes": "2048", "quota_objects": ""},
     )
     usage.refresh_from_db()
     assert (usage.quota_bytes, usage.quota_objects, usage.stored_bytes) == (2048, None, 5)
     recounted = client.post(
-        "/admin/uploads/uploadusage/",
+        "/admin/ledger/uploadusage/",
         {"action": "recount", "_selected_action": [str(user.pk)]},
     )
 
