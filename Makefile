@@ -61,6 +61,10 @@ node_modules/.installed: package.json package-lock.json
 locale/%.mo: locale/%.po $(VENV)/.installed
 	$(VENV)/bin/pybabel --quiet compile --locale $(word 2,$(subst /, ,$@)) --input-file $< --output-file $@
 
+# The sandbox pushes its OSS events, as MNS does, to the web app's receiver; the app accepts the
+# sandbox's signing certificate (served under its OSS origin: ledger.E001 allows it only there).
+run: export SANDBOX_EVENT_ENDPOINT ?= http://$(HOST):$(PORT)/api/uploads/oss-events/
+run: export OSS_EVENTS_CERT_URL_PREFIXES ?= $(ALIYUN_OSS_ENDPOINT)/__sandbox__/
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py create_demo_users
