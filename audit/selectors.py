@@ -18,12 +18,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, Trunc, TruncDate
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext, pgettext, pgettext_lazy
 
+from accounts.models import User
 from avatars.models import AvatarChange
+from ledger.models import ObjectEvent
+from ledger.selectors import object_events_between, object_events_of
 from uploads.models import TokenIssuance
 
 from .models import IssuanceRollup, IssuanceRollupHour, IssuanceRollupHourUser, IssuanceRollupUser
@@ -87,6 +91,15 @@ class Anomaly:
 
 
 @dataclass(frozen=True)
+class WrittenDay:
+    """What OSS reported written into users' folders on one local day (the ledger's uploads)."""
+
+    day: date
+    bytes: int
+    objects: int
+
+
+@dataclass(frozen=True)
 class Overview:
     """Counts of audit rows by outcome over ``window_days`` local days ending today (in full)."""
 
@@ -100,6 +113,7 @@ class Overview:
     top_failures: list[UserCount]
     anomalies: list[Anomaly]  # newest first
     live_since: datetime  # the start of the first day not rolled up: from here on, hour rollups and rows
+    written: list[WrittenDay] = field(default_factory=list)  # bytes and objects uploaded, per day
     thresholds: dict[str, int] = field(
         default_factory=lambda: {
             "many_addresses": MANY_ADDRESSES_PER_DAY,
@@ -300,7 +314,73 @@ def issuance_overview(*, days: int, now: datetime | None = None) -> Overview:
         top_failures=_top(per_user, ("failed",)),
         anomalies=anomalies,
         live_since=live_since,
+        written=written_per_day(first_day, today),
     )
+
+
+def written_per_day(first_day: date, last_day: date) -> list[WrittenDay]:
+    """Bytes and objects uploaded into users' folders per local day (OSS events, oldest first)."""
+    rows = (
+        object_events_between(day_start(first_day), day_start(last_day + timedelta(days=1)))
+        .filter(kind=ObjectEvent.Kind.CREATED, source=ObjectEvent.Source.EVENT)
+        .annotate(day=TruncDate("event_time", tzinfo=timezone.get_current_timezone()))
+        .values("day")
+        .annotate(size=Sum("size"), count=Count("id"))
+    )
+    found = {row["day"]: (row["size"] or 0, row["count"]) for row in rows}
+    return [WrittenDay(day, *found.get(day, (0, 0))) for day in _days(first_day, last_day)]
+
+
+# An event may carry OSS's clock and an issuance ours: allow this much either way when matching them.
+ISSUANCE_MATCH_SKEW = timedelta(minutes=2)
+
+
+def _file_events(*, username: str, before: datetime | None, limit: int) -> list["TimelineEvent"]:
+    """The uploads and deletes of ``username``'s current account, flagged where an upload's principal
+    matches no credentials handed to that user (a role session of another name, or no issuance live
+    at that time; a bare id writing under ``user/<id>/``, which only a user's credentials do)."""
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        return []
+    rows = object_events_of(user_id=user.pk)
+    if before is not None:
+        rows = rows.filter(event_time__lt=before)
+    covering = TokenIssuance.objects.filter(
+        username=username,
+        outcome__in=GRANTED,
+        role_session_name=OuterRef("session_name"),
+        created_at__lte=OuterRef("event_time") + ISSUANCE_MATCH_SKEW,
+        expiration__gte=OuterRef("event_time") - ISSUANCE_MATCH_SKEW,
+    )
+    rows = rows.annotate(matched=Exists(covering))
+    events = []
+    own_folder = f"user/{user.pk}/"
+    for row in rows[:limit]:
+        upload = row.kind == ObjectEvent.Kind.CREATED and row.source == ObjectEvent.Source.EVENT
+        flagged = upload and (
+            (row.session_name and not row.matched) or (not row.session_name and row.key.startswith(own_folder))
+        )
+        badge = pgettext("timeline badge", "uploaded") if row.kind == "created" else pgettext("timeline badge", "deleted")
+        detail_parts = [row.key, filesizeformat(row.size) if row.kind == "created" else "", row.principal_id]
+        if flagged:
+            detail_parts.append(gettext("no issuance matches this principal"))
+        events.append(
+            TimelineEvent(
+                row.event_time,
+                "file",
+                row.pk,
+                f"file_{row.kind}" + ("_flagged" if flagged else ""),
+                f"{row.get_kind_display()} ({row.get_source_display()})",
+                badge,
+                " · ".join(part for part in detail_parts if part),
+                row.source_ip or None,
+                "",
+                row.request_id or row.oss_request_id,
+                key=row.key,
+                flagged=bool(flagged),
+            )
+        )
+    return events
 
 
 def _add(target: dict[str, int], row: dict[str, Any]) -> None:
@@ -357,6 +437,8 @@ class TimelineEvent:
     client_ip: str | None
     user_agent: str
     request_id: str
+    key: str = ""  # "file" rows: the object's key
+    flagged: bool = False  # "file" rows: an upload whose principal matches no issuance of the user
 
 
 @dataclass(frozen=True)
@@ -374,6 +456,7 @@ def user_audit_timeline(
     limit: int = 200,
     issuances: bool = True,
     avatar_changes: bool = True,
+    files: bool = True,
 ) -> Timeline:
     """The newest ``limit`` audit rows of ``username`` (the copied name, so deleted users keep their
     story) older than ``before``, credential issuances and avatar changes merged, newest first.
@@ -423,6 +506,8 @@ def user_audit_timeline(
                     change.request_id,
                 )
             )
+    if files:
+        events.extend(_file_events(username=username, before=before, limit=limit))
     events.sort(key=lambda event: event.at, reverse=True)
     page = events[:limit]
     older = page[-1].at if page and len(page) == limit else None
