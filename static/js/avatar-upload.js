@@ -712,6 +712,7 @@
           this.uploadedKey.hidden = false;
           this.setStatus(say('%(name)s uploaded.', { name: this.file.name }), 'success');
         }
+        files.soon(); // storage's event reaches the server within seconds
         this.input.value = '';
         this.file = null;
         this.uploadButton.textContent = gettext('Upload');
@@ -784,6 +785,94 @@
     }
   }
 
+  // --- Your files (GET/DELETE /api/uploads/objects/, from the server's ledger) -------------------
+
+  const files = (() => {
+    const root = document.getElementById('your-files');
+    if (!root) return { refresh: async () => {}, soon: () => {} };
+    const body = root.querySelector('[data-role="files"]');
+    const empty = root.querySelector('[data-testid="files-empty"]');
+    const more = root.querySelector('[data-testid="files-more"]');
+    const status = root.querySelector('[data-testid="files-status"]');
+    const url = root.dataset.objectsUrl;
+    let next = null;
+    const dateFormat = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
+      dateStyle: 'medium',
+      timeStyle: 'short',
+    });
+
+    function row(item) {
+      const tr = document.createElement('tr');
+      tr.dataset.key = item.key;
+      const name = document.createElement('td');
+      name.className = 'file-name';
+      name.textContent = item.key.split('/').pop();
+      name.title = item.key;
+      const size = document.createElement('td');
+      size.className = 'numeric';
+      size.textContent = formatBytes(item.size);
+      const when = document.createElement('td');
+      const time = document.createElement('time');
+      time.dateTime = item.uploadedAt;
+      time.textContent = dateFormat.format(new Date(item.uploadedAt));
+      when.appendChild(time);
+      const actions = document.createElement('td');
+      const remove = document.createElement('button');
+      remove.type = 'button';
+      remove.className = 'secondary danger';
+      remove.dataset.testid = 'file-delete';
+      remove.textContent = gettext('Delete');
+      remove.setAttribute('aria-label', say('Delete %(name)s', { name: name.textContent }));
+      remove.addEventListener('click', () => destroy(item, remove));
+      actions.appendChild(remove);
+      tr.append(name, size, when, actions);
+      return tr;
+    }
+
+    async function load(pageUrl, append) {
+      const page = await api('GET', pageUrl);
+      if (!append) body.replaceChildren();
+      page.results.forEach((item) => body.appendChild(row(item)));
+      next = page.next;
+      more.hidden = !next;
+      empty.hidden = body.children.length > 0;
+      root.dataset.loaded = 'true';
+    }
+
+    async function refresh() {
+      try {
+        await load(url, false);
+      } catch (err) {
+        status.textContent = describeError(err);
+        status.dataset.kind = 'error';
+      }
+    }
+
+    async function destroy(item, button) {
+      const name = item.key.split('/').pop();
+      button.disabled = true;
+      try {
+        await api('DELETE', `${url}?key=${encodeURIComponent(item.key)}`);
+        status.textContent = say('%(name)s deleted.', { name });
+        status.dataset.kind = 'success';
+        await refresh();
+      } catch (err) {
+        button.disabled = false;
+        status.textContent =
+          err && err.code === 'object_in_use'
+            ? gettext('That file is your current avatar; choose another avatar first.')
+            : describeError(err);
+        status.dataset.kind = 'error';
+      }
+    }
+
+    more.addEventListener('click', () => next && load(next, true).catch(() => {}));
+    return {
+      refresh,
+      soon: () => [1500, 4000].forEach((ms) => setTimeout(refresh, ms)),
+    };
+  })();
+
   // A file dropped beside a drop zone must not make the browser navigate away from the page.
   window.addEventListener('dragover', (event) => event.preventDefault());
   window.addEventListener('drop', (event) => event.preventDefault());
@@ -803,7 +892,9 @@
       return widget.file ? widget.upload(explicitKey) : false;
     },
     refreshAvatar: () => widgets.avatar.refreshAvatar(),
+    refreshFiles: () => files.refresh(),
   };
+  files.refresh();
 
   const avatar = widgets.avatar;
   (avatar ? avatar.refreshAvatar() : Promise.resolve())
