@@ -8,6 +8,10 @@ from aliyun.policy import USER_ROOT, user_prefix
 
 _usage_roots: list[str] = [USER_ROOT]
 
+# Where ``aliyun_doctor`` writes its probe (operators.provisioning.PROBE_USER_PREFIX): no user has id 0,
+# so the probe counts towards nobody; its event is recorded so the doctor can see it arrive.
+PROBE_FOLDER = f"{USER_ROOT}0/"
+
 
 def usage_root_register(root: str) -> None:
     """A folder ``<root><user id>/…`` whose objects count towards that user's quota (e.g. ``avatars/``)."""

@@ -101,3 +101,13 @@ def object_events_of(*, user_id: int) -> QuerySet[ObjectEvent]:
 def object_events_between(start: datetime, end: datetime) -> QuerySet[ObjectEvent]:
     """Uploads and deletes whose OSS event time is in [start, end)."""
     return ObjectEvent.objects.filter(event_time__gte=start, event_time__lt=end)
+
+
+def probe_event_received_at(key: str) -> datetime | None:
+    """When the receiver got OSS's event for ``aliyun_doctor``'s probe at ``key`` (None: not yet)."""
+    return (
+        ObjectEvent.objects.filter(key=key, kind=ObjectEvent.Kind.CREATED, user__isnull=True)
+        .order_by("received_at")
+        .values_list("received_at", flat=True)
+        .first()
+    )

@@ -14,6 +14,7 @@ browsers need ``ETag`` in ``Access-Control-Expose-Headers`` for multipart upload
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,7 @@ from aliyun import credentials, oss, oss_admin, sts
 from aliyun.policy import bucket_owner_account_id
 from aliyun.ram import AdminCredentials, RamAdmin, RamError
 from core.aliyun_names import endpoint_protocol, role_arn_name
+from ledger.selectors import probe_event_received_at
 from operators.provisioning import PROBE_USER_PREFIX, session_policy
 
 # Well inside the 15 minutes STS and OSS tolerate; an NTP-synced server is within a second.
@@ -227,10 +229,41 @@ def run_checks(inputs: DoctorInputs) -> list[DoctorCheck]:
         )
 
     results.append(_check_max_session(inputs, results[0], duration))
+    probe_written_at = datetime.now(UTC)
     results.extend(_check_probe_and_cors(inputs, credentials, probe_key))
+    if settings.OSS_EVENTS_DOCTOR_WAIT_SECONDS > 0:  # 0: events are not set up here, skip the check
+        uploaded = next((check.ok for check in results if check.id == "upload"), False)
+        results.append(check_probe_event(probe_key, written_at=probe_written_at, uploaded=uploaded))
     results.append(check_clock())
     results.insert(0, check_identity())  # first in the output; results[0] above is the STS check
     return results
+
+
+def check_probe_event(key: str, *, written_at: datetime, uploaded: bool) -> DoctorCheck:
+    """Whether OSS's event for the probe upload reached this deployment's receiver (the ledger records
+    probe events, which count towards no user), and how long after the upload it arrived."""
+    title = "The probe's OSS event reached POST /api/uploads/oss-events/"
+    if not uploaded:
+        return DoctorCheck("event", title, False, "not checked: the probe upload failed", "Fix the upload check first.")
+    wait = settings.OSS_EVENTS_DOCTOR_WAIT_SECONDS
+    deadline = time.monotonic() + wait
+    while True:
+        received = probe_event_received_at(key)
+        if received is not None:
+            seconds = max(0.0, (received - written_at).total_seconds())
+            return DoctorCheck("event", title, True, f"arrived {seconds:.1f} s after the upload")
+        if time.monotonic() >= deadline:
+            return DoctorCheck(
+                "event",
+                title,
+                False,
+                f"no event within {wait} s: the ledger and the quotas will lag until "
+                "reconcile_upload_usage runs",
+                "Create the MNS topic, its HTTP subscription (XML format) and the OSS event rule that "
+                "python manage.py aliyun_setup prints, and check OSS_EVENTS_TOPIC_NAME / "
+                "OSS_EVENTS_CERT_URL_PREFIXES and that the endpoint is reachable from the Internet.",
+            )
+        time.sleep(0.2)
 
 
 def _check_max_session(inputs: DoctorInputs, sts_result: DoctorCheck, duration: int) -> DoctorCheck:

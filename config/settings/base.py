@@ -408,6 +408,8 @@ OSS_EVENTS_TOPIC_NAME = env.str("OSS_EVENTS_TOPIC_NAME", default="oss-events")
 OSS_EVENTS_MAX_BODY_BYTES = env_int("OSS_EVENTS_MAX_BODY_BYTES", 256 * 1024)
 OSS_EVENTS_MAX_EVENTS = env_int("OSS_EVENTS_MAX_EVENTS", 100)
 OSS_EVENTS_CERT_TIMEOUT_SECONDS = env_int("OSS_EVENTS_CERT_TIMEOUT_SECONDS", 2)
+# How long `aliyun_doctor` waits for its probe upload's event to reach the receiver (0: no event check).
+OSS_EVENTS_DOCTOR_WAIT_SECONDS = env_int("OSS_EVENTS_DOCTOR_WAIT_SECONDS", 10)
 
 # --- Serving (config/gunicorn.conf.py reads these, so .env applies to gunicorn too) -----------
 GUNICORN_BIND = env.list("GUNICORN_BIND", default=["127.0.0.1:8000"])

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from accounts.models import User
 
-from ..folders import key_owner
+from ..folders import PROBE_FOLDER, key_owner
 from ..models import ObjectEvent, StoredObject, UploadUsage
 from .usage import reservation_consume, usage_row_locked
 
@@ -83,6 +83,20 @@ def change_apply(
     """Apply ``change`` to the ledger in one transaction; None when ``key`` is in no user's folder or
     its owner is no user. ``source`` is an ``ObjectEvent.Source``. Raises ``DatabaseError``."""
     owner = key_owner(change.key)
+    if owner is None and source == ObjectEvent.Source.EVENT and change.key.startswith(PROBE_FOLDER):
+        ObjectEvent.objects.create(
+            key=change.key,
+            kind=ObjectEvent.Kind.REMOVED if change.removed else ObjectEvent.Kind.CREATED,
+            source=ObjectEvent.Source.EVENT,
+            event_name=change.event_name[:64],
+            event_time=change.event_time,
+            size=change.size,
+            applied=False,
+            principal_id=change.principal_id[:255],
+            oss_request_id=change.request_id[:64],
+            message_id=message_id[:128],
+        )
+        return Applied(applied=False)
     if owner is None or not User.objects.filter(pk=owner).exists():
         return None
     with transaction.atomic():

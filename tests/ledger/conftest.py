@@ -149,3 +149,4 @@ def wait_until(check: Callable[[], Any], timeout: float = 5.0) -> Any:
             assert value, "not within the time allowed"
             return value
         time.sleep(0.05)
+from tests.operators.conftest import fresh_sandbox  # noqa: E402,F401  (the doctor tests' own sandbox)

@@ -243,6 +243,31 @@ class Command(BaseCommand):
             "Or as aliyun CLI commands: python manage.py aliyun_setup --cli\n"
             "Then check it live: python manage.py aliyun_doctor"
         )
+        self._print_events(plan)
+
+    def _print_events(self, plan: SetupPlan) -> None:
+        """OSS event notifications through Simple Message Queue (MNS): printed, not applied. The PyPI
+        SDK for SMQ's OpenAPI (alibabacloud-mns-open20220119) is not a dependency: the local sandbox
+        does not answer it, so nothing here could be tested against it."""
+        topic = settings.OSS_EVENTS_TOPIC_NAME
+        out = self.stdout.write
+        out(
+            f"\n5. OSS event notifications (the upload ledger and live quotas; console: Simple Message Queue "
+            f"(formerly MNS), region {plan.region}):\n"
+            f"   a. Topic {topic} (Topics > Create Topic).\n"
+            f"   b. Subscription on {topic}: HTTP push to https://<your site>/api/uploads/oss-events/, "
+            "NotifyContentFormat XML (SIMPLIFIED is refused: it carries no topic to check), NotifyStrategy "
+            "EXPONENTIAL_DECAY_RETRY.\n"
+            f"   c. Event rule (Event Notifications > Create Rule): bucket {plan.bucket}, prefix user/ and avatars/, "
+            "events ObjectCreated:PutObject, PostObject, CopyObject, CompleteMultipartUpload, AppendObject, "
+            f"ObjectRemoved:DeleteObject, DeleteObjects, delivered to topic {topic}.\n"
+            "   The server then believes pushes signed by Alibaba's certificate (OSS_EVENTS_CERT_URL_PREFIXES) for "
+            f"topic {topic} of account {plan.account_id}; run reconcile_upload_usage once after the rule exists.\n"
+            "   aliyun CLI: aliyun mns-open CreateTopic --TopicName " + topic + " ; aliyun mns-open Subscribe "
+            f"--TopicName {topic} --SubscriptionName uploads-server --Endpoint https://<your site>/api/uploads/oss-events/ "
+            "--PushType http --NotifyContentFormat XML ; aliyun mns-open CreateEventRule (see the SMQ guide, "
+            "\"OSS event notifications\")"
+        )
 
     def _print_changes(self, changes: list[Change]) -> None:
         self.stdout.write(f"Changes to apply ({len(changes)}):")
