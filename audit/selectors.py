@@ -358,9 +358,14 @@ def _file_events(*, username: str, before: datetime | None, limit: int) -> list[
     for row in rows[:limit]:
         upload = row.kind == ObjectEvent.Kind.CREATED and row.source == ObjectEvent.Source.EVENT
         flagged = upload and (
-            (row.session_name and not row.matched) or (not row.session_name and row.key.startswith(own_folder))
+            (row.session_name and not row.matched)
+            or (not row.session_name and row.key.startswith(own_folder))
         )
-        badge = pgettext("timeline badge", "uploaded") if row.kind == "created" else pgettext("timeline badge", "deleted")
+        badge = (
+            pgettext("timeline badge", "uploaded")
+            if row.kind == "created"
+            else pgettext("timeline badge", "deleted")
+        )
         detail_parts = [row.key, filesizeformat(row.size) if row.kind == "created" else "", row.principal_id]
         if flagged:
             detail_parts.append(gettext("no issuance matches this principal"))

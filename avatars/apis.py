@@ -54,7 +54,8 @@ class _StorageSerializer(serializers.Serializer):
         allow_null=True, help_text="Your quota in objects; null: no limit."
     )
     countedAt = serializers.DateTimeField(
-        allow_null=True, help_text="When your folders were last listed in OSS to check the ledger; null: never."
+        allow_null=True,
+        help_text="When your folders were last listed in OSS to check the ledger; null: never.",
     )
 
 

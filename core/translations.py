@@ -19,7 +19,17 @@ from django.conf import settings
 from django.utils.translation.template import templatize
 
 # What the product translates (the sandbox stands in for Alibaba Cloud, whose messages are English).
-PYTHON_PACKAGES = ("config", "core", "aliyun", "accounts", "ledger", "uploads", "operators", "avatars", "audit")
+PYTHON_PACKAGES = (
+    "config",
+    "core",
+    "aliyun",
+    "accounts",
+    "ledger",
+    "uploads",
+    "operators",
+    "avatars",
+    "audit",
+)
 TEMPLATE_DIR = "templates"
 JAVASCRIPT_DIR = "static/js"
 DOMAINS = ("django", "djangojs")

@@ -75,7 +75,9 @@ class StoredObjectSerializer(serializers.Serializer):
     contentType = serializers.CharField(
         source="content_type", help_text="The type declared for it, when the server knows it; else empty."
     )
-    uploadedAt = serializers.DateTimeField(source="uploaded_at", help_text="When this version was written (UTC).")
+    uploadedAt = serializers.DateTimeField(
+        source="uploaded_at", help_text="When this version was written (UTC)."
+    )
 
 
 class StoredObjectsApi(NoStoreMixin, APIView):
@@ -87,9 +89,14 @@ class StoredObjectsApi(NoStoreMixin, APIView):
     @extend_schema(
         operation_id="uploads_objects_list",
         parameters=[
-            OpenApiParameter("cursor", str, required=False, description="The `next` or `previous` link's cursor."),
+            OpenApiParameter(
+                "cursor", str, required=False, description="The `next` or `previous` link's cursor."
+            ),
         ],
-        responses={200: StoredObjectSerializer(many=True), **error_responses(JWT_401, "not_found", "throttled")},
+        responses={
+            200: StoredObjectSerializer(many=True),
+            **error_responses(JWT_401, "not_found", "throttled"),
+        },
         description="Your files under `user/<your id>/` and your avatars, newest first, 50 a page "
         "(cursor-paginated: follow `next`). A file appears a few seconds after OSS stored it.",
     )
@@ -107,7 +114,13 @@ class StoredObjectsApi(NoStoreMixin, APIView):
         responses={
             204: None,
             **error_responses(
-                JWT_401, "not_found", "object_in_use", "throttled", "oss_rejected", "oss_unavailable", "audit_unavailable"
+                JWT_401,
+                "not_found",
+                "object_in_use",
+                "throttled",
+                "oss_rejected",
+                "oss_unavailable",
+                "audit_unavailable",
             ),
         },
         description="Delete one of your files with the server's key (your upload credentials cannot "

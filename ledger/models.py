@@ -122,6 +122,9 @@ class FormReservation(models.Model):
     class Meta:
         indexes = [models.Index(fields=["user", "expires_at"], name="form_reservation_user_expires")]
 
+    def __str__(self) -> str:
+        return self.key
+
 
 class ObjectEvent(models.Model):
     """One change to a user's files as the server learned it. Append-only; what reviewers read."""
@@ -188,3 +191,6 @@ class ReceivedMessage(models.Model):
 
     message_id = models.CharField(max_length=128, unique=True)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return self.message_id

@@ -22,11 +22,14 @@ import binascii
 import hashlib
 import json
 import re
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
+from xml.etree.ElementTree import ParseError
+
+import defusedxml.ElementTree as DefusedET
+from defusedxml import DefusedXmlException
 
 from .services.events import ObjectChange
 
@@ -59,11 +62,11 @@ def envelope_parse(body: bytes) -> Envelope:
     stripped = body.lstrip()
     if not stripped.startswith(b"<"):
         raise PushRefused(415, "unsupported_format", "Only the XML notification format is accepted.")
-    if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
-        raise PushRefused(400, "malformed", "A document type declaration is not accepted.")
     try:
-        root = ET.fromstring(body)
-    except ET.ParseError:
+        root = DefusedET.fromstring(body, forbid_dtd=True)
+    except DefusedXmlException:
+        raise PushRefused(400, "malformed", "A document type declaration is not accepted.") from None
+    except ParseError:
         raise PushRefused(400, "malformed", "The body is not well-formed XML.") from None
     if root.tag not in (f"{MNS_NAMESPACE}Notification", "Notification"):
         raise PushRefused(400, "malformed", "The body is not an MNS notification.")
@@ -78,7 +81,11 @@ def envelope_parse(body: bytes) -> Envelope:
     if not envelope.message_id or len(envelope.message_id) > 128 or not envelope.message:
         raise PushRefused(400, "malformed", "The notification has no message id or no message.")
     md5 = text("MessageMD5")
-    if md5 and md5.upper() != hashlib.md5(envelope.message.encode("utf-8"), usedforsecurity=False).hexdigest().upper():
+    if (
+        md5
+        and md5.upper()
+        != hashlib.md5(envelope.message.encode("utf-8"), usedforsecurity=False).hexdigest().upper()
+    ):
         raise PushRefused(400, "malformed", "The message does not match its MessageMD5.")
     return envelope
 
@@ -128,7 +135,9 @@ def events_parse(message: str, *, bucket: str, max_events: int) -> list[ObjectCh
         try:
             change = _change(event, bucket=bucket)
         except (KeyError, TypeError, ValueError, AttributeError):
-            raise PushRefused(400, "malformed", "An event lacks a field or has one of the wrong type.") from None
+            raise PushRefused(
+                400, "malformed", "An event lacks a field or has one of the wrong type."
+            ) from None
         if change is not None:
             changes.append(change)
     return changes

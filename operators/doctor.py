@@ -244,7 +244,9 @@ def check_probe_event(key: str, *, written_at: datetime, uploaded: bool) -> Doct
     probe events, which count towards no user), and how long after the upload it arrived."""
     title = "The probe's OSS event reached POST /api/uploads/oss-events/"
     if not uploaded:
-        return DoctorCheck("event", title, False, "not checked: the probe upload failed", "Fix the upload check first.")
+        return DoctorCheck(
+            "event", title, False, "not checked: the probe upload failed", "Fix the upload check first."
+        )
     wait = settings.OSS_EVENTS_DOCTOR_WAIT_SECONDS
     deadline = time.monotonic() + wait
     while True:

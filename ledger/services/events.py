@@ -191,7 +191,9 @@ def server_write_record(*, key: str, size: int, content_type: str = "", etag: st
     )
 
 
-def server_delete_record(*, key: str, source: str = "server", request_id: str = "", source_ip: str = "") -> Applied | None:
+def server_delete_record(
+    *, key: str, source: str = "server", request_id: str = "", source_ip: str = ""
+) -> Applied | None:
     """The server itself deleted ``key`` (an avatar's upload, a user's delete): off the ledger at once."""
     return change_apply(
         ObjectChange(

@@ -118,7 +118,5 @@ def oss_push_receive(*, path: str, headers: Mapping[str, str], body: bytes) -> P
     except DatabaseError:
         logger.exception("Could not apply OSS push %s; answering 503 so MNS retries", envelope.message_id)
         raise PushRefused(503, "database_unavailable", "The database is unavailable; retry later.") from None
-    logger.info(
-        "OSS push %s: %d applied, %d stale, %d ignored", envelope.message_id, applied, stale, ignored
-    )
+    logger.info("OSS push %s: %d applied, %d stale, %d ignored", envelope.message_id, applied, stale, ignored)
     return PushResult(envelope.message_id, applied=applied, stale=stale, ignored=ignored)

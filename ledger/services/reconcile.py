@@ -64,7 +64,9 @@ def ledger_reconcile(*, users: list[User] | None = None) -> Drift:
                     continue
                 listed[item.key] = (item.size, "", owner)
         scope = StoredObject.objects.filter(present=True)
-        user_ids = set(User.objects.filter(pk__in={o for _, _, o in listed.values()}).values_list("pk", flat=True))
+        user_ids = set(
+            User.objects.filter(pk__in={o for _, _, o in listed.values()}).values_list("pk", flat=True)
+        )
     else:
         user_ids = {user.pk for user in users}
         for user in users:
@@ -97,9 +99,7 @@ def ledger_reconcile(*, users: list[User] | None = None) -> Drift:
             ObjectChange(key=key, removed=True, size=0, event_time=started, event_name="reconcile"),
             source=ObjectEvent.Source.RECONCILE,
         )
-    all_users = user_ids | (
-        set(UploadUsage.objects.values_list("pk", flat=True)) if users is None else set()
-    )
+    all_users = user_ids | (set(UploadUsage.objects.values_list("pk", flat=True)) if users is None else set())
     for user_id in all_users:
         report.usage_fixed += _totals_fix(user_id, counted_at=started)
     report.users = len(user_ids)

@@ -15,13 +15,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.mark.parametrize(("width", "locale"), [(390, "en-US"), (1440, "en-US"), (390, "zh-CN")])
-def test_your_files_lists_uploads_and_deletes_them(browser, events_to, user, password, artifacts, width, locale):  # noqa: F811
+def test_your_files_lists_uploads_and_deletes_them(
+    browser, request, user, password, artifacts, width, locale
+):
+    events = request.getfixturevalue("events_to")
     context = browser.new_context(viewport={"width": width, "height": 900}, locale=locale)
     context.set_default_timeout(20_000)
     page = watch_console(context.new_page())
     chinese = locale.startswith("zh")
     try:
-        page.goto(events_to.base_url + "/")
+        page.goto(events.base_url + "/")
         page.fill("#id_username", user.username)
         page.fill("#id_password", password)
         page.click('[data-testid="login-button"]')

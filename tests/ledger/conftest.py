@@ -72,8 +72,17 @@ def event(
         "eventTime": when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z",
         "eventVersion": "1.0",
         "oss": {
-            "bucket": {"arn": f"acs:oss:cn-hangzhou:1234567890123456:{bucket}", "name": bucket, "ownerIdentity": "1234567890123456"},
-            "object": {"key": key, "size": 0 if "Removed" in name else size, "deltaSize": size, "eTag": "ABC"},
+            "bucket": {
+                "arn": f"acs:oss:cn-hangzhou:1234567890123456:{bucket}",
+                "name": bucket,
+                "ownerIdentity": "1234567890123456",
+            },
+            "object": {
+                "key": key,
+                "size": 0 if "Removed" in name else size,
+                "deltaSize": size,
+                "eTag": "ABC",
+            },
             "ossSchemaVersion": "1.0",
             "ruleId": "test",
         },
@@ -85,7 +94,11 @@ def event(
 
 
 def xml_body(
-    events: list[dict[str, Any]], *, message_id: str | None = None, topic: str = "oss-events", owner: str = "1234567890123456"
+    events: list[dict[str, Any]],
+    *,
+    message_id: str | None = None,
+    topic: str = "oss-events",
+    owner: str = "1234567890123456",
 ) -> bytes:
     message = base64.b64encode(json.dumps({"events": events}).encode()).decode()
     root = ET.Element("Notification", xmlns=MNS_XML_NAMESPACE)
@@ -131,7 +144,11 @@ def push(events_to: Events) -> PushFn:
             "x-mns-signing-cert-url": base64.b64encode(cert_url.encode()).decode(),
         }
         text = string_to_sign(
-            content_md5=content_md5, content_type=content_type, date=headers["Date"], headers=headers, path=EVENTS_PATH
+            content_md5=content_md5,
+            content_type=content_type,
+            date=headers["Date"],
+            headers=headers,
+            path=EVENTS_PATH,
         )
         headers["Authorization"] = (sign or sandbox.events.signer.sign)(text)
         sent = tamper(body) if tamper else body
@@ -149,4 +166,6 @@ def wait_until(check: Callable[[], Any], timeout: float = 5.0) -> Any:
             assert value, "not within the time allowed"
             return value
         time.sleep(0.05)
+
+
 from tests.operators.conftest import fresh_sandbox  # noqa: E402,F401  (the doctor tests' own sandbox)

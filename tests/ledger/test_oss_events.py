@@ -27,7 +27,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def sign_in(base_url: str, username: str, password: str) -> requests.Session:
     session = requests.Session()
-    token = session.post(f"{base_url}/api/auth/token/", json={"username": username, "password": password}, timeout=10)
+    token = session.post(
+        f"{base_url}/api/auth/token/", json={"username": username, "password": password}, timeout=10
+    )
     assert token.status_code == 200, token.text
     session.headers["Authorization"] = f"Bearer {token.json()['access']}"
     return session
@@ -61,7 +63,9 @@ def test_uploads_appear_within_seconds_and_deletes_disappear(events_to, user, pa
     listed = wait_until(two_listed)
     seen_after = time.monotonic() - started
     storage = api.get(f"{events_to.base_url}/api/me/", timeout=10).json()["storage"]
-    deleted = api.delete(f"{events_to.base_url}/api/uploads/objects/", params={"key": f"{prefix}a.txt"}, timeout=10)
+    deleted = api.delete(
+        f"{events_to.base_url}/api/uploads/objects/", params={"key": f"{prefix}a.txt"}, timeout=10
+    )
 
     assert seen_after < 5
     assert [item["key"] for item in listed] == [f"{prefix}b.txt", f"{prefix}a.txt"]  # newest first
@@ -74,7 +78,11 @@ def test_uploads_appear_within_seconds_and_deletes_disappear(events_to, user, pa
     assert not server.object_exists(f"{prefix}a.txt")
     events_to.idle()
     row = StoredObject.objects.get(key=f"{prefix}b.txt")
-    assert (row.size, row.principal_id.endswith(f":user-{user.pk}"), row.source_ip) == (200, True, "127.0.0.1")
+    assert (row.size, row.principal_id.endswith(f":user-{user.pk}"), row.source_ip) == (
+        200,
+        True,
+        "127.0.0.1",
+    )
     assert ObjectEvent.objects.filter(source="user", kind="removed").count() == 1
 
 

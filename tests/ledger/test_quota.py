@@ -6,6 +6,7 @@ from post-policy); counts go through the server's own key with ListObjectsV2.
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import oss2
@@ -18,13 +19,11 @@ from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from accounts.throttling import rate_limits_clear
+from ledger.models import FormReservation, UploadUsage
+from ledger.services.usage import usage_reserve
 from sandbox.config import SandboxConfig
 from sandbox.server import Sandbox
 from tests.pngs import png_bytes
-from datetime import UTC, datetime, timedelta
-
-from ledger.models import FormReservation, UploadUsage
-from ledger.services.usage import usage_reserve
 from uploads.models import TokenIssuance
 
 POLICY_URL = "/api/uploads/post-policy/"

@@ -92,9 +92,7 @@ def post_policy_issue(
     # until its object is in the ledger: nothing else (a confirmation, a reconcile) drops it.
     reserved_until = datetime.now(UTC) + post_policy.MAX_LIFETIME + RESERVATION_GRACE
     try:
-        usage_reserve(
-            user=user, size=size, key=key, content_type=content_type, expires_at=reserved_until
-        )
+        usage_reserve(user=user, size=size, key=key, content_type=content_type, expires_at=reserved_until)
     except ApplicationError as exc:
         raise refusal_record(user=user, context=context, grant=grant, error=exc, object_key=key) from None
     # The form carries at most the size reserved for it (_purpose_for refused one above the purpose's

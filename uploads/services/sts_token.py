@@ -10,10 +10,10 @@ from aliyun.policy import user_prefix
 from core.requests import RequestContext
 
 from ..models import TokenIssuance
-
-SHORTEST_STS_DURATION_SECONDS = 900  # AssumeRole's DurationSeconds minimum ("AssumeRole" API reference)
 from .quota import quota_exceeded, refusal_record, usage_summary
 from .reuse import credentials_obtain, handed_out_record, session_policy_for
+
+SHORTEST_STS_DURATION_SECONDS = 900  # AssumeRole's DurationSeconds minimum ("AssumeRole" API reference)
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,11 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Drift: {len(report.missing)} missing from the ledger, {len(report.gone)} no longer in OSS, "
             f"{len(report.resized)} resized; {report.usage_fixed} user total(s) corrected"
-            + (f"; {report.reservations_expired} lapsed reservation(s) dropped" if report.reservations_expired else "")
+            + (
+                f"; {report.reservations_expired} lapsed reservation(s) dropped"
+                if report.reservations_expired
+                else ""
+            )
             + "."
         )
         for label, keys in (("missing", report.missing), ("gone", report.gone), ("resized", report.resized)):

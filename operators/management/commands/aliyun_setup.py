@@ -263,10 +263,12 @@ class Command(BaseCommand):
             f"ObjectRemoved:DeleteObject, DeleteObjects, delivered to topic {topic}.\n"
             "   The server then believes pushes signed by Alibaba's certificate (OSS_EVENTS_CERT_URL_PREFIXES) for "
             f"topic {topic} of account {plan.account_id}; run reconcile_upload_usage once after the rule exists.\n"
-            "   aliyun CLI: aliyun mns-open CreateTopic --TopicName " + topic + " ; aliyun mns-open Subscribe "
+            "   aliyun CLI: aliyun mns-open CreateTopic --TopicName "
+            + topic
+            + " ; aliyun mns-open Subscribe "
             f"--TopicName {topic} --SubscriptionName uploads-server --Endpoint https://<your site>/api/uploads/oss-events/ "
             "--PushType http --NotifyContentFormat XML ; aliyun mns-open CreateEventRule (see the SMQ guide, "
-            "\"OSS event notifications\")"
+            '"OSS event notifications")'
         )
 
     def _print_changes(self, changes: list[Change]) -> None:
