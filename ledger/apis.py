@@ -80,6 +80,11 @@ class StoredObjectSerializer(serializers.Serializer):
     )
 
 
+class DeletedSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="The key deleted.")
+    deleted = serializers.BooleanField(help_text="Always true.")
+
+
 class StoredObjectsApi(NoStoreMixin, APIView):
     """Your files, as the server's ledger knows them from OSS's event notifications."""
 
@@ -112,7 +117,7 @@ class StoredObjectsApi(NoStoreMixin, APIView):
         ],
         request=None,
         responses={
-            204: None,
+            200: DeletedSerializer,
             **error_responses(
                 JWT_401,
                 "not_found",
@@ -131,4 +136,4 @@ class StoredObjectsApi(NoStoreMixin, APIView):
         if not key or len(key) > 1024:
             raise object_not_found()
         stored_object_delete(user=request.user, key=key, context=request_context(request))
-        return Response(status=204)
+        return Response({"key": key, "deleted": True})

@@ -182,60 +182,54 @@ def sts_abuse(stack: Stack, seconds: float = 60.0, size: int = 16 * MIB, threads
 
 
 def form_reset(stack: Stack, seconds: float = 60.0) -> None:
+    """Issue 22's reset: collect forms of 5 MiB until refused, spend one on a small avatar and confirm it
+    (which, before the ledger, recounted the folders and zeroed every reservation), ask again; at the
+    end send 5 MiB through every form still held."""
     api = stack.session()
-    body = png_bytes(4, 4)
-    data = body + b"\0" * (5 * MIB - len(body))
+    small = png_bytes(4, 4)
+    data = small + b"\0" * (5 * MIB - len(small))
+    held: list[dict] = []
+    granted = confirmations = 0
+    after_confirmation: list[int] = []
     started = time.monotonic()
-    granted = refused = confirmations = 0
-    last_key = ""
-    refused_after_confirmation = []
+
+    def ask() -> requests.Response:
+        return api.post(f"{stack.url}/api/uploads/post-policy/", json={"contentType": "image/png", "size": len(data)}, timeout=10)
+
     while time.monotonic() - started < seconds:
-        answer = api.post(
-            f"{stack.url}/api/uploads/post-policy/",
-            json={"contentType": "image/png", "size": len(data)},
-            timeout=10,
-        )
+        answer = ask()
         if answer.status_code == 429:
             time.sleep(1)
             continue
         if answer.status_code == 200:
             granted += 1
-            form = answer.json()
-            sent = requests.post(
-                form["url"], data=list(form["fields"].items()), files={"file": ("a.png", data)}, timeout=30
-            )
-            if sent.status_code == 204:
-                last_key = form["key"]
+            held.append(answer.json())
             continue
-        refused += 1
-        if last_key:
-            confirmed = api.post(f"{stack.url}/api/me/avatar/", json={"key": last_key}, timeout=30)
-            confirmations += confirmed.status_code == 200
-            last_key = ""
-            after = api.post(
-                f"{stack.url}/api/uploads/post-policy/",
-                json={"contentType": "image/png", "size": len(data)},
-                timeout=10,
-            )
-            refused_after_confirmation.append(after.status_code)
-            if after.status_code == 200:
-                granted += 1
-                form = after.json()
-                requests.post(
-                    form["url"],
-                    data=list(form["fields"].items()),
-                    files={"file": ("a.png", data)},
-                    timeout=30,
-                )
-        else:
-            time.sleep(0.5)
+        if not held:
+            break
+        form = held.pop()
+        requests.post(form["url"], data=list(form["fields"].items()), files={"file": ("a.png", small)}, timeout=30)
+        time.sleep(1)  # the upload's event
+        confirmed = api.post(f"{stack.url}/api/me/avatar/", json={"key": form["key"]}, timeout=30)
+        confirmations += confirmed.status_code == 200
+        again = ask()
+        after_confirmation.append(again.status_code)
+        if again.status_code == 200:
+            granted += 1
+            held.append(again.json())
+        elif again.status_code == 403:
+            break
+    sent = 0
+    for form in held:
+        answer = requests.post(form["url"], data=list(form["fields"].items()), files={"file": ("a.png", data)}, timeout=60)
+        sent += answer.status_code == 204
     time.sleep(3)
     me = api.get(f"{stack.url}/api/me/", timeout=10).json()
     stored, objects = stack.stored(me["id"])
     print(
-        f"form-reset: {seconds:.0f} s: {granted} forms of 5 MiB granted, {refused} refused, {confirmations} confirmations; "
-        f"next form after a confirmation: {refused_after_confirmation[:5]}; stored {stored / MIB:.0f} MiB in {objects} objects "
-        f"against a 100 MiB quota"
+        f"form-reset: {time.monotonic() - started:.0f} s: {granted} forms of 5 MiB granted, {confirmations} confirmations, "
+        f"the next form after each confirmation answered {after_confirmation}; {sent} forms then carried 5 MiB; "
+        f"stored {stored / MIB:.0f} MiB in {objects} objects against a 100 MiB quota"
     )
 
 

@@ -47,7 +47,7 @@ def events_to(live_server, sandbox: Sandbox, settings) -> Iterator[Events]:
     saved = (config.event_endpoint, config.event_retry_scale, config.event_max_attempts)
     config.event_endpoint = f"{live_server.url}{EVENTS_PATH}"
     config.event_retry_scale = 0.01
-    config.event_max_attempts = 6
+    config.event_max_attempts = 20
     yield Events(live_server.url, sandbox)
     sandbox.events.wait_idle(10)
     config.event_endpoint, config.event_retry_scale, config.event_max_attempts = saved

@@ -70,7 +70,7 @@ def test_uploads_appear_within_seconds_and_deletes_disappear(events_to, user, pa
     assert seen_after < 5
     assert [item["key"] for item in listed] == [f"{prefix}b.txt", f"{prefix}a.txt"]  # newest first
     assert (storage["usedBytes"], storage["usedObjects"]) == (500, 2)
-    assert deleted.status_code == 204
+    assert deleted.status_code == 200 and deleted.json() == {"key": f"{prefix}a.txt", "deleted": True}
     assert usage(user) == (200, 1)
     server = oss2.Bucket(
         oss2.Auth("test-ram-user-key", "test-ram-user-secret"), events_to.sandbox.oss_endpoint, "avatars-test"
