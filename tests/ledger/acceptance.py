@@ -194,7 +194,11 @@ def form_reset(stack: Stack, seconds: float = 60.0) -> None:
     started = time.monotonic()
 
     def ask() -> requests.Response:
-        return api.post(f"{stack.url}/api/uploads/post-policy/", json={"contentType": "image/png", "size": len(data)}, timeout=10)
+        return api.post(
+            f"{stack.url}/api/uploads/post-policy/",
+            json={"contentType": "image/png", "size": len(data)},
+            timeout=10,
+        )
 
     while time.monotonic() - started < seconds:
         answer = ask()
@@ -208,7 +212,9 @@ def form_reset(stack: Stack, seconds: float = 60.0) -> None:
         if not held:
             break
         form = held.pop()
-        requests.post(form["url"], data=list(form["fields"].items()), files={"file": ("a.png", small)}, timeout=30)
+        requests.post(
+            form["url"], data=list(form["fields"].items()), files={"file": ("a.png", small)}, timeout=30
+        )
         time.sleep(1)  # the upload's event
         confirmed = api.post(f"{stack.url}/api/me/avatar/", json={"key": form["key"]}, timeout=30)
         confirmations += confirmed.status_code == 200
@@ -221,7 +227,9 @@ def form_reset(stack: Stack, seconds: float = 60.0) -> None:
             break
     sent = 0
     for form in held:
-        answer = requests.post(form["url"], data=list(form["fields"].items()), files={"file": ("a.png", data)}, timeout=60)
+        answer = requests.post(
+            form["url"], data=list(form["fields"].items()), files={"file": ("a.png", data)}, timeout=60
+        )
         sent += answer.status_code == 204
     time.sleep(3)
     me = api.get(f"{stack.url}/api/me/", timeout=10).json()
