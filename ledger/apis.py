@@ -34,7 +34,15 @@ class OssEventsView(View):
     a redelivery); 403 a push this server does not believe; 413 too large; 415 not the XML format;
     503 when the certificate or the database is unavailable, so MNS retries later."""
 
-    http_method_names = ["post"]
+    def http_method_not_allowed(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        response = JsonResponse(
+            {"detail": "Only POST (an SMQ push) is accepted here.", "code": "method_not_allowed"}, status=405
+        )
+        response["Allow"] = "POST"
+        return response
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self.http_method_not_allowed(request)
 
     def post(self, request: HttpRequest) -> HttpResponse:
         limit = settings.OSS_EVENTS_MAX_BODY_BYTES

@@ -20,12 +20,13 @@ from hypothesis import strategies as st
 
 from accounts.models import User
 from core import compiled
-from uploads.models import TokenIssuance, UploadUsage
+from ledger.models import UploadUsage
+from uploads.models import TokenIssuance
 
 pytestmark = pytest.mark.django_db
 
 # What core.compiled serves, and where (keep in step with its call sites).
-SELECTED_BY_PK = [User, UploadUsage]  # accounts.selectors.user_by_pk, uploads.selectors.upload_usage_summary
+SELECTED_BY_PK = [User, UploadUsage]  # accounts.selectors.user_by_pk, ledger.selectors.upload_usage_summary
 INSERTED = [TokenIssuance]  # uploads.services.audit.issuance_record
 
 
@@ -66,6 +67,7 @@ def _stored_rows(user: User) -> dict[type[models.Model], Any]:
         stored_objects=7,
         pending_bytes=3,
         pending_objects=1,
+        pending_until=timezone.now() + timedelta(minutes=5),
         counted_at=timezone.now(),
         quota_bytes=2**41,
         quota_objects=9,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -21,9 +22,11 @@ from typing import Any
 
 import pytest
 import requests
+from django.db import connection
 from werkzeug.http import http_date
 
 from aliyun.mns import local_certificates_clear
+from ledger.apis import OssEventsView
 from sandbox.events import CERT_PATH, MNS_XML_NAMESPACE, string_to_sign
 from sandbox.server import Sandbox
 
@@ -39,8 +42,22 @@ class Events:
         assert self.sandbox.events.wait_idle(timeout), self.sandbox.events.snapshot()
 
 
+_ONE_PUSH_AT_A_TIME = threading.Lock()
+
+
 @pytest.fixture
-def events_to(live_server, sandbox: Sandbox, settings) -> Iterator[Events]:
+def events_to(live_server, sandbox: Sandbox, settings, monkeypatch) -> Iterator[Events]:
+    if connection.vendor == "sqlite":
+        # The live server's threads share one in-memory SQLite connection (Django's LiveServerThread),
+        # so two pushes at once would share one transaction: one's rollback would undo the other's
+        # work. PostgreSQL gives each its own; here the receiver takes pushes one at a time.
+        post = OssEventsView.post
+
+        def one_at_a_time(self, request):
+            with _ONE_PUSH_AT_A_TIME:
+                return post(self, request)
+
+        monkeypatch.setattr(OssEventsView, "post", one_at_a_time)
     settings.OSS_EVENTS_CERT_URL_PREFIXES = [f"{sandbox.oss_endpoint}/__sandbox__/"]
     local_certificates_clear()
     config = sandbox.config

@@ -94,7 +94,10 @@ def test_duplicate_pushes_change_nothing(events_to, user, password):
         bucket.put_object(f"{prefix}{index}.bin", b"x" * 100)
     events_to.idle()
 
-    assert usage(user) == (300, 3)
+    outcomes = [
+        (p["event"]["oss"]["object"]["key"], p["history"]) for p in events_to.sandbox.events.recent(6)
+    ]
+    assert usage(user) == (300, 3), outcomes
     assert ObjectEvent.objects.filter(source="event").count() == 3
     assert ReceivedMessage.objects.count() == 3
 
