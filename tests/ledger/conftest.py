@@ -26,7 +26,7 @@ from django.db import connection
 from werkzeug.http import http_date
 
 from aliyun.mns import local_certificates_clear
-from ledger.apis import OssEventsView
+from ledger.apis import OssEventsView, StoredObjectsApi
 from sandbox.events import CERT_PATH, MNS_XML_NAMESPACE, string_to_sign
 from sandbox.server import Sandbox
 
@@ -42,7 +42,15 @@ class Events:
         assert self.sandbox.events.wait_idle(timeout), self.sandbox.events.snapshot()
 
 
-_ONE_PUSH_AT_A_TIME = threading.Lock()
+_ONE_AT_A_TIME = threading.Lock()
+
+
+def _one_at_a_time(handler):
+    def serialised(self, request, *args, **kwargs):
+        with _ONE_AT_A_TIME:
+            return handler(self, request, *args, **kwargs)
+
+    return serialised
 
 
 @pytest.fixture
@@ -50,14 +58,9 @@ def events_to(live_server, sandbox: Sandbox, settings, monkeypatch) -> Iterator[
     if connection.vendor == "sqlite":
         # The live server's threads share one in-memory SQLite connection (Django's LiveServerThread),
         # so two pushes at once would share one transaction: one's rollback would undo the other's
-        # work. PostgreSQL gives each its own; here the receiver takes pushes one at a time.
-        post = OssEventsView.post
-
-        def one_at_a_time(self, request):
-            with _ONE_PUSH_AT_A_TIME:
-                return post(self, request)
-
-        monkeypatch.setattr(OssEventsView, "post", one_at_a_time)
+        # work. PostgreSQL gives each its own; here the ledger's writers take turns.
+        for view, method in ((OssEventsView, "post"), (StoredObjectsApi, "delete")):
+            monkeypatch.setattr(view, method, _one_at_a_time(getattr(view, method)))
     settings.OSS_EVENTS_CERT_URL_PREFIXES = [f"{sandbox.oss_endpoint}/__sandbox__/"]
     local_certificates_clear()
     config = sandbox.config
