@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.mark.parametrize(("width", "locale"), [(390, "en-US"), (1440, "en-US"), (390, "zh-CN")])
 def test_your_files_lists_uploads_and_deletes_them(
-    browser, request, user, password, artifacts, width, locale
+    browser, live_server, request, user, password, artifacts, width, locale
 ):
     events = request.getfixturevalue("events_to")
     context = browser.new_context(viewport={"width": width, "height": 900}, locale=locale)
