@@ -88,6 +88,14 @@ class StoredObjectSerializer(serializers.Serializer):
     )
 
 
+class StoredObjectPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True, help_text="The next (older) page; null on the last.")
+    previous = serializers.URLField(
+        allow_null=True, help_text="The previous (newer) page; null on the first."
+    )
+    results = StoredObjectSerializer(many=True)
+
+
 class DeletedSerializer(serializers.Serializer):
     key = serializers.CharField(help_text="The key deleted.")
     deleted = serializers.BooleanField(help_text="Always true.")
@@ -107,7 +115,7 @@ class StoredObjectsApi(NoStoreMixin, APIView):
             ),
         ],
         responses={
-            200: StoredObjectSerializer(many=True),
+            200: StoredObjectPageSerializer,
             **error_responses(JWT_401, "not_found", "throttled"),
         },
         description="Your files under `user/<your id>/` and your avatars, newest first, 50 a page "
