@@ -22,7 +22,6 @@ from django.conf import settings
 # re-exported here for the feature apps that register a purpose and its folder together.
 from ledger.folders import usage_owner, usage_prefixes, usage_root_register, usage_roots  # noqa: F401
 
-
 # What POST /api/uploads/post-policy/ signs for when the body names no purpose (the avatars app registers it).
 DEFAULT_PURPOSE = "avatar"
 

@@ -3,7 +3,7 @@ web app), for this tree or another one (``--root``: e.g. the commit before the l
 
     .venv/bin/python tests/ledger/acceptance.py appear|sts-abuse|form-reset|confirm-20k [--root DIR]
 
-Prints one line per figure. Not a test (slow, minutes of uploads); the README quotes its output.
+Prints one line per figure. Not a test (slow, minutes of uploads); docs/ledger.md quotes its output.
 """
 
 from __future__ import annotations
