@@ -145,4 +145,3 @@ def upload_purpose_get(name: str) -> UploadPurpose | None:
 def upload_purpose_names() -> list[str]:
     purposes = settings.UPLOAD_PURPOSES
     return sorted(name for name in purposes if upload_purpose_get(name)) if isinstance(purposes, dict) else []
-

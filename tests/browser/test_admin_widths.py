@@ -8,7 +8,8 @@ from django.utils import timezone
 from playwright.sync_api import Browser
 
 from avatars.models import AvatarChange
-from uploads.models import CredentialUrl, TokenIssuance, UploadUsage
+from ledger.models import UploadUsage
+from uploads.models import CredentialUrl, TokenIssuance
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -67,7 +68,8 @@ def test_every_admin_page_we_own_fits_at_390_and_1440(
         f"/admin/avatars/avatarchange/timeline/{audit_rows.username}/",
         "/admin/uploads/credentialurl/",
         "/admin/avatars/avatarchange/",
-        "/admin/uploads/uploadusage/",
+        "/admin/ledger/uploadusage/",
+        "/admin/ledger/storedobject/",
         f"/admin/uploads/tokenissuance/{issuance.pk}/change/",
     ]
     for model in (CredentialUrl, AvatarChange, UploadUsage):
