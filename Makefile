@@ -99,6 +99,8 @@ sandbox: install
 # Against a real account, run `.venv/bin/python manage.py aliyun_setup` with the production
 # environment instead (docs/operating/aliyun.md).
 aliyun-setup doctor: export DJANGO_CSRF_TRUSTED_ORIGINS ?= http://$(HOST):$(PORT),http://localhost:$(PORT)
+# The probe's OSS event reaches only a running `make run`: `make doctor OSS_EVENTS_DOCTOR_WAIT_SECONDS=10` checks it.
+doctor: export OSS_EVENTS_DOCTOR_WAIT_SECONDS ?= 0
 aliyun-setup: install
 	$(PY) manage.py aliyun_setup $(ARGS)
 doctor: install

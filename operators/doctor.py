@@ -23,6 +23,7 @@ from typing import Any
 
 import requests
 from django.conf import settings
+from django.db import DatabaseError
 
 from aliyun import credentials, oss, oss_admin, sts
 from aliyun.policy import bucket_owner_account_id
@@ -250,7 +251,16 @@ def check_probe_event(key: str, *, written_at: datetime, uploaded: bool) -> Doct
     wait = settings.OSS_EVENTS_DOCTOR_WAIT_SECONDS
     deadline = time.monotonic() + wait
     while True:
-        received = probe_event_received_at(key)
+        try:
+            received = probe_event_received_at(key)
+        except DatabaseError:
+            return DoctorCheck(
+                "event",
+                title,
+                False,
+                "not checked: the database the receiver writes to cannot be read here",
+                "Run the doctor with the web app's DATABASE_URL, after python manage.py migrate.",
+            )
         if received is not None:
             seconds = max(0.0, (received - written_at).total_seconds())
             return DoctorCheck("event", title, True, f"arrived {seconds:.1f} s after the upload")
