@@ -77,6 +77,7 @@ def base_environment(
             "THROTTLE_LOGIN": "1000000/min",
             "GUNICORN_ACCESS_LOG": "",
             "GUNICORN_LOG_LEVEL": "warning",
+            "GUNICORN_DRAIN_SECONDS": "0",  # stop at once; the fault check's restart drains on purpose
             "PYTHONUNBUFFERED": "1",
         }
     )
