@@ -153,12 +153,13 @@ def redis_configured() -> bool:
     return bool(settings.REDIS_URL)
 
 
-def process_share(limit: int) -> int:
+def process_share(limit: int, *, round_up: bool = True) -> int:
     """This process's share of a limit that Redis normally enforces for every process together:
-    ``limit / (GUNICORN_WORKERS x APP_INSTANCES)``, rounded up, at least 1. Used while Redis is
+    ``limit / (GUNICORN_WORKERS x APP_INSTANCES)``, at least 1, rounded up (a per-user rate limit:
+    never stricter than needed) or down (the STS budget: never above it). Used while Redis is
     unreachable, so the processes together stay within ``limit`` (when APP_INSTANCES is right)."""
     processes = max(1, settings.GUNICORN_WORKERS) * max(1, settings.APP_INSTANCES)
-    return max(1, math.ceil(limit / processes))
+    return max(1, math.ceil(limit / processes) if round_up else limit // processes)
 
 
 # --- answers ------------------------------------------------------------------------------------

@@ -346,7 +346,11 @@ def test_the_backoff_grows_with_failures_in_a_row_and_ends_with_a_success(sandbo
     holds = []
     for _ in range(7):
         reuse._backoff_record(failure())
+        reuse._backoff_record(failure())  # another caller's, during the backoff: counts once
         holds.append(reuse._backoff_current().retry_after)
+        state = reuse._local_backoff[reuse._BACKOFF_KEY]
+        state["until"] = time.time() - 0.01  # as when the backoff has run out
+        reuse._shared_set(reuse._BACKOFF_KEY, state, 300)
     assert holds == [1, 2, 4, 8, 16, 30, 30]
     reuse._backoff_clear()
     assert reuse._backoff_current() is None

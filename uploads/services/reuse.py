@@ -276,8 +276,12 @@ def _backoff_current() -> sts.StsError | None:
 
 def _backoff_record(exc: sts.StsError) -> None:
     """Hold back from STS for ``max(retry_after, 2^(n-1))`` s, at most 30 s, after the n-th failure in
-    a row (failures more than two minutes apart start a new run)."""
+    a row (failures more than two minutes apart start a new run). Failures while a backoff is still
+    running (calls that began before it, on any instance) count once: the run doubles at most once
+    per backoff, however many callers tried when the previous one ended."""
     previous = _backoff_state()
+    if previous is not None and previous["until"] > time.time():
+        return
     failures = (previous or {}).get("failures", 0) + 1
     hold = min(_BACKOFF_CAP_SECONDS, max(exc.retry_after or 1, 2 ** (failures - 1)))
     state = {

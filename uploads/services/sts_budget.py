@@ -106,7 +106,7 @@ def _admit_once(budget: int, share: float) -> float:
         return _process_log.admit(limit=max(1, int(budget * share)), keep=budget, window=window)
 
     def local() -> float:
-        own = process_share(budget)
+        own = process_share(budget, round_up=False)
         return _process_log.admit(limit=max(1, int(own * share)), keep=own, window=window)
 
     return redis_breaker.call(
