@@ -29,10 +29,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import re
-import signal
-import statistics
 import subprocess
 import sys
 import threading
@@ -91,7 +88,7 @@ class OwnRedis:
 
                 redis.Redis(host="127.0.0.1", port=self.port).ping()
                 return
-            except Exception:  # noqa: BLE001 -- not up yet
+            except Exception:
                 time.sleep(0.05)
         raise RuntimeError("redis-server did not start")
 

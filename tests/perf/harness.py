@@ -267,7 +267,7 @@ def _quietly(function: Callable[..., Any], *args: Any) -> None:
     """Clean-up that may find its service gone (a Redis the fault check stopped)."""
     try:
         function(*args)
-    except Exception as exc:  # noqa: BLE001 -- clean-up only
+    except Exception as exc:
         print(f"clean-up skipped: {type(exc).__name__}", file=sys.stderr)
 
 
