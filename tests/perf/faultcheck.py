@@ -12,7 +12,8 @@ enforces Alibaba's 100 AssumeRole calls per second per account. Clients go round
   instances). A 503 is retried after its Retry-After (at most 2 s), as a client should.
 
 Scenarios, one after another, each for --duration seconds: healthy (STS at 20 ms), STS slow (3 s),
-STS throttling (every call), STS 5xx (every call), Redis killed (15 s, then restarted empty),
+STS throttling (every call), STS 5xx (every call), Redis killed (15 s, then restarted empty), Redis
+stalled (SIGSTOP for 5 s: connections open, nothing answered),
 PostgreSQL backends terminated (pg_terminate_backend, every second), PostgreSQL refusing connections
 for 5 s as during a restart (ALLOW_CONNECTIONS false + terminate; only this check's database).
 
@@ -29,7 +30,9 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -281,6 +284,21 @@ def redis_killed(stack, redis_server: OwnRedis, outage: float):
         time.sleep(outage)
         redis_server.start()
         time.sleep(max(0.0, seconds - outage - 2))
+
+    return during
+
+
+def redis_stalled(stack, redis_server: OwnRedis, stall: float = 5.0):
+    """Redis stops answering (SIGSTOP) for ``stall`` seconds: connections stay open, reads time out."""
+
+    def during(seconds: float) -> None:
+        time.sleep(1)
+        os.kill(redis_server.process.pid, signal.SIGSTOP)
+        try:
+            time.sleep(stall)
+        finally:
+            os.kill(redis_server.process.pid, signal.SIGCONT)
+        time.sleep(max(0.0, seconds - stall - 1))
 
     return during
 
@@ -560,6 +578,7 @@ def scenarios(stack: harness.Stack, redis_server: OwnRedis, args: argparse.Names
         ("STS throttling", sts_fault(stack, throttle_every=1, throttle_retry_after_ms=1000)),
         ("STS 5xx", sts_fault(stack, fail_every=1)),
         (f"Redis killed {args.redis_outage:.0f} s", redis_killed(stack, redis_server, args.redis_outage)),
+        ("Redis stalled 5 s", redis_stalled(stack, redis_server)),
         ("PostgreSQL backends terminated", pg_terminated(stack)),
         ("PostgreSQL restart-like (5 s)", pg_restart_like(stack)),
     ]
@@ -593,11 +612,11 @@ def scenarios(stack: harness.Stack, redis_server: OwnRedis, args: argparse.Names
         if result.sts_max_per_second > BUDGET:
             result.problems.append(f"{name}: {result.sts_max_per_second} AssumeRole calls in one second")
         if name.startswith("Redis"):
-            # sts_busy is the bulkhead's answer to this load (16 fresh requests at once for 8 slots),
+            # Killed or stalled. sts_busy is the bulkhead's answer to this load (16 fresh requests at once for 8 slots),
             # healthy or not; anything else is a failure that Redis being down caused.
             caused = {key: n for key, n in result.errors.items() if key != "503 sts_busy"}
             if caused:
-                result.problems.append(f"{name}: 5xx with Redis killed: {caused}")
+                result.problems.append(f"{name}: 5xx while Redis was down: {caused}")
             if result.user_max_per_second > 2 * USER_LIMIT_PER_SECOND:
                 result.problems.append(f"{name}: a user got {result.user_max_per_second} in one second")
         elif result.duplicates:
