@@ -33,7 +33,10 @@ from django.core.cache import cache as shared_cache
 from core.dependencies import process_share, redis_breaker, redis_configured
 
 WINDOW_SECONDS = 1.0
-GUARD_SECONDS = 0.1  # admission to arrival at STS, under load; the sandbox counts on arrival
+# How far apart the times from admission to arrival at STS may be (STS counts on arrival): with 0.1 s a
+# saturated machine (the bench's cold-start herd on 2 cores) let the sandbox see 52-56 calls in one
+# second for a budget of 50; 0.25 s costs a fifth of the budget's throughput (50 per 1.25 s).
+GUARD_SECONDS = 0.25
 BACKGROUND_SHARE = 0.8  # background refreshes leave this much of the budget's top to waiting users
 
 # KEYS[1]: the log (a list, newest first, of admission times in microseconds of Redis's clock).
