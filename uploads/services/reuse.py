@@ -55,7 +55,7 @@ from core.requests import RequestContext
 
 from ..models import TokenIssuance
 from .audit import issuance_record, role_session_name
-from .sts_budget import sts_call_admit
+from .sts_budget import sts_call_admit, sts_call_done
 
 logger = logging.getLogger(__name__)
 
@@ -396,7 +396,8 @@ def _call_sts(call: _Call, *, deadline: float, background: bool = False) -> sts.
     """One budgeted AssumeRole call; caches the answer. None when the budget had no turn for it by
     ``deadline`` (a background refresh: at once). Raises ``StsError``; a transient one starts the
     backoff."""
-    if not sts_call_admit(deadline=deadline, background=background):
+    ticket = sts_call_admit(deadline=deadline, background=background)
+    if ticket is None:
         return None
     try:
         credentials = _assume_role(call)
@@ -404,6 +405,8 @@ def _call_sts(call: _Call, *, deadline: float, background: bool = False) -> sts.
         if exc.code in _TRANSIENT_STS_ERRORS:
             _backoff_record(exc)
         raise
+    finally:
+        sts_call_done(ticket)
     _backoff_clear()
     if call.margin < call.duration_seconds:
         _cache_set(call.key, credentials)
