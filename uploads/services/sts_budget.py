@@ -59,6 +59,15 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[3])
 redis.call('PEXPIRE', KEYS[1], math.ceil((tonumber(ARGV[4]) + tonumber(ARGV[2])) / 1000) + 1000)
 return 0
 """
+# Calls this process counted on its own while Redis was away: ARGV pairs of ticket and µs still to count.
+_SEED = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+for i = 1, #ARGV, 2 do
+  redis.call('ZADD', KEYS[1], 'NX', now + tonumber(ARGV[i + 1]), ARGV[i])
+end
+return 0
+"""
 # A call returned: it counts for one more window from now (only if its ticket is still there).
 _DONE = """
 local t = redis.call('TIME')
@@ -90,6 +99,14 @@ class _ProcessLog:
             if ticket in self._until:
                 self._until[ticket] = time.monotonic() + window
 
+    def take_all(self) -> list[tuple[str, float]]:
+        """Every entry that still counts, with the seconds it still counts for; the log is emptied."""
+        now = time.monotonic()
+        with self._lock:
+            entries = [(name, until - now) for name, until in self._until.items() if until > now]
+            self._until.clear()
+        return entries
+
     def clear(self) -> None:
         with self._lock:
             self._until.clear()
@@ -97,14 +114,20 @@ class _ProcessLog:
 
 _process_log = _ProcessLog()
 _KEY = "uploads:sts-budget"
+# When this process last used the shared log: losing Redis then holds calls back for a window.
+_switch = {"shared_at": 0.0}
 
 
 @cache
-def _scripts(location: str) -> tuple[Any, Any]:
+def _scripts(location: str) -> tuple[Any, Any, Any]:
     from django_redis import get_redis_connection
 
     connection = get_redis_connection("default")
-    return connection.register_script(_ADMIT), connection.register_script(_DONE)
+    return (
+        connection.register_script(_ADMIT),
+        connection.register_script(_DONE),
+        connection.register_script(_SEED),
+    )
 
 
 def _longest_call() -> float:
@@ -121,14 +144,23 @@ def _admit_once(ticket: str, budget: int, share: float) -> float:
         )
 
     def shared() -> float:
-        admit, _done = _scripts(settings.REDIS_URL)
+        admit, _done, seed = _scripts(settings.REDIS_URL)
+        key = shared_cache.make_key(_KEY)
+        own = _process_log.take_all()
+        if own:  # back from an outage: the calls counted here count there too
+            seed(keys=[key], args=[value for name, left in own for value in (name, int(left * 1e6))])
         waited_us = admit(
-            keys=[shared_cache.make_key(_KEY)],
+            keys=[key],
             args=[max(1, int(budget * share)), int(WINDOW_SECONDS * 1e6), ticket, int(longest * 1e6)],
         )
+        _switch["shared_at"] = time.monotonic()
         return int(waited_us) / 1e6
 
     def local() -> float:
+        # Just lost Redis: calls admitted there in the last second are unknown here, so none for a second.
+        hold = _switch["shared_at"] + WINDOW_SECONDS - time.monotonic()
+        if hold > 0:
+            return hold
         own = process_share(budget, round_up=False)
         return _process_log.admit(
             ticket, limit=max(1, int(own * share)), window=WINDOW_SECONDS, longest=longest
@@ -169,7 +201,7 @@ def sts_call_done(ticket: str | None) -> None:
         return
 
     def shared() -> None:
-        _admit, done = _scripts(settings.REDIS_URL)
+        _admit, done, _seed = _scripts(settings.REDIS_URL)
         done(keys=[shared_cache.make_key(_KEY)], args=[ticket, int(WINDOW_SECONDS * 1e6)])
 
     # Redis down: the process's own entry (if the ticket was taken there) is updated; a shared entry
@@ -181,5 +213,6 @@ def sts_call_done(ticket: str | None) -> None:
 def sts_budget_clear() -> None:
     """Forget the calls counted so far (tests)."""
     _process_log.clear()
+    _switch["shared_at"] = 0.0
     if redis_configured():
         redis_breaker.call(lambda: shared_cache.delete(_KEY), lambda: None)
