@@ -25,7 +25,7 @@ PORT ?= 8000
 # The sandbox bucket enforces CORS like OSS: until a CORS rule is applied, it lets the demo's origin in.
 export SANDBOX_CORS_ALLOWED_ORIGINS ?= http://$(HOST):$(PORT),http://localhost:$(PORT)
 
-.PHONY: install run run-keyless test test-all sandbox lint serve bench loadcheck profile check-deploy docs docs-serve aliyun-setup doctor trial
+.PHONY: install run run-keyless test test-all sandbox lint serve bench loadcheck faultcheck profile check-deploy docs docs-serve aliyun-setup doctor trial
 
 # `make run-keyless`: `make run` with no AccessKey in the web app's environment. The sandbox also serves STS
 # over HTTPS (STS_TLS_PORT) and projects an OIDC token, and the app gets its identity by RRSA
@@ -169,6 +169,12 @@ bench: install
 
 loadcheck: install
 	$(PY) tests/perf/loadcheck.py $(LOADCHECK_ARGS)
+
+# Two instances while STS is slow, throttles, fails, Redis is killed (a redis-server of its own) and
+# PostgreSQL's backends are terminated; exit 1 on a 500, an answer without its audit row, or an STS
+# rate above the budget (tests/perf/faultcheck.py). About four minutes.
+faultcheck: install
+	$(PY) tests/perf/faultcheck.py $(FAULTCHECK_ARGS)
 
 # Where the workers' CPU goes under the bench's load, by py-spy: `make profile PROFILE_ARGS=reused`
 # (or fresh, refresh, me, peer; --flame DIR for flame graphs). Needs ptrace rights (root here).

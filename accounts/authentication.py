@@ -1,11 +1,18 @@
 """JWT authentication for the API: simplejwt's, plus revocation (``accounts.tokens.token_user``)."""
 
+import logging
+
+from django.db import DatabaseError
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework_simplejwt import authentication as jwt_authentication
 from rest_framework_simplejwt.tokens import Token
 
+from core.dependencies import database_unavailable
+
 from .models import User
 from .tokens import token_user
+
+logger = logging.getLogger(__name__)
 
 
 class JWTAuthentication(jwt_authentication.JWTAuthentication):
@@ -13,7 +20,13 @@ class JWTAuthentication(jwt_authentication.JWTAuthentication):
     DEBUG off) demo users, and tokens whose claims have the wrong type."""
 
     def get_user(self, validated_token: Token) -> User:
-        return token_user(validated_token)
+        """The token's user (``token_user``); 503 ``database_unavailable`` with Retry-After when the
+        database cannot say (down, restarting, its connection terminated), never a 500."""
+        try:
+            return token_user(validated_token)
+        except DatabaseError:
+            logger.warning("Database unavailable while authenticating a token", exc_info=True)
+            raise database_unavailable() from None
 
 
 class JWTAuthenticationScheme(SimpleJWTScheme):

@@ -13,8 +13,10 @@ import redis  # noqa: F401 -- imported in full before `limits` looks it up (see 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from limits import RateLimitItemPerSecond, storage, strategies
+from limits import RateLimitItem, RateLimitItemPerSecond, storage, strategies
 from rest_framework import throttling
+
+from core.dependencies import process_share, redis_breaker, redis_configured
 
 logger = logging.getLogger(__name__)
 
@@ -33,14 +35,32 @@ def _new_limiter(uri: str) -> strategies.MovingWindowRateLimiter:
     # there while another was still importing it read no version and failed. Hence the import above.
     options: dict[str, Any] = {}
     if not uri.startswith("memory:"):
-        # As the cache (config/settings/base.py): a Redis outage degrades instead of hanging requests.
-        options = {"key_prefix": "ossup:throttle", "socket_connect_timeout": 2, "socket_timeout": 2}
+        # As the cache (config/settings/base.py): a slow or dead Redis costs a request at most the
+        # timeout, then the breaker sends the next ones to the per-process limiter straight away.
+        timeout = settings.REDIS_TIMEOUT_MS / 1000
+        options = {
+            "key_prefix": "ossup:throttle",
+            "socket_connect_timeout": timeout,
+            "socket_timeout": timeout,
+        }
     return strategies.MovingWindowRateLimiter(storage.storage_from_string(uri, **options))
 
 
 def rate_limiter() -> strategies.MovingWindowRateLimiter:
     """The process's limiter: on the cache's Redis (settings.REDIS_URL), else in process memory."""
     return _limiter(settings.REDIS_URL or "memory://")
+
+
+def _process_limiter() -> strategies.MovingWindowRateLimiter:
+    """The stand-in while Redis is unreachable: this process's memory, counted under its own keys."""
+    return _limiter("memory://")
+
+
+def _hit(limiter: strategies.MovingWindowRateLimiter, item: RateLimitItem, key: str) -> float | None:
+    """None when the request is let in (and counted), else when the oldest counted one leaves."""
+    if limiter.hit(item, key):
+        return None
+    return limiter.get_window_stats(item, key).reset_time
 
 
 class SimpleRateThrottle(throttling.SimpleRateThrottle):
@@ -51,7 +71,9 @@ class SimpleRateThrottle(throttling.SimpleRateThrottle):
     ``wait()`` once the limit is reached). DRF keeps the window as a pickled list in the cache and
     reads then rewrites it: two Redis round trips per request, and concurrent requests can
     overwrite each other's entry. `limits` checks and records in one Lua script (one round trip,
-    atomic). If Redis is down the request is let through, as DRF's throttle does on this cache.
+    atomic). If Redis is unreachable (``core.dependencies.redis_breaker``), each process counts on
+    its own, to its share of the limit (``process_share``: N / (workers x APP_INSTANCES)), so the
+    limit still holds across the processes, never unlimited; the outage is logged by the breaker.
     """
 
     _reset_at = 0.0
@@ -62,15 +84,20 @@ class SimpleRateThrottle(throttling.SimpleRateThrottle):
         self.key = self.get_cache_key(request, view)
         if self.key is None:
             return True
-        limiter = rate_limiter()
-        item = RateLimitItemPerSecond(self.num_requests, self.duration)
-        try:
-            if limiter.hit(item, self.key):
-                return True
-            self._reset_at = limiter.get_window_stats(item, self.key).reset_time
-        except limiter.storage.base_exceptions:
-            logger.warning("Rate limit storage unavailable; request let through", exc_info=True)
+        key, duration = self.key, self.duration
+
+        def on_this_process() -> float | None:
+            share = RateLimitItemPerSecond(process_share(self.num_requests), duration)
+            return _hit(_process_limiter(), share, key)
+
+        if redis_configured():
+            item = RateLimitItemPerSecond(self.num_requests, duration)
+            reset_at = redis_breaker.call(lambda: _hit(rate_limiter(), item, key), on_this_process)
+        else:
+            reset_at = _hit(rate_limiter(), RateLimitItemPerSecond(self.num_requests, duration), key)
+        if reset_at is None:
             return True
+        self._reset_at = reset_at
         return False
 
     def wait(self) -> float:
@@ -83,7 +110,8 @@ class ScopedRateThrottle(throttling.ScopedRateThrottle, SimpleRateThrottle):
 
 def rate_limits_clear() -> None:
     """Forget every request counted so far (tests start from nothing, like the cache)."""
-    rate_limiter().storage.reset()
+    _process_limiter().storage.reset()
+    redis_breaker.call(lambda: rate_limiter().storage.reset(), lambda: None)
 
 
 class LoginRateThrottle(SimpleRateThrottle):

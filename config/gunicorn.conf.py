@@ -5,11 +5,20 @@ GUNICORN_ACCESS_LOG, …; documented in docs/reference/settings.md), so the envi
 and a bad production environment stops gunicorn's master with Django's message. Threaded workers
 (gthread): an STS call, its backoff or a wait for another request's STS call blocks one thread, not
 a whole worker, so a throttling STS does not stall every other request.
+
+Draining: on SIGTERM (to the master, or to the whole process group) the instance first marks itself
+as draining, so ``/readyz`` answers 503 while requests are still served, for GUNICORN_DRAIN_SECONDS;
+then gunicorn stops as it always does on SIGTERM (no new connections, in-flight requests finish within
+``graceful_timeout``). A second SIGTERM skips the rest of the wait. SIGINT/SIGQUIT stop at once.
 """
 
 import json
 import os
+import signal
+import tempfile
+import threading
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +27,7 @@ from gunicorn.glogging import Logger
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 from aliyun.deadlines import sts_call_deadline_seconds
+from core.health import DRAIN_FILE_ENVIRONMENT
 from core.middleware import QueryStringLogFilter
 from core.redaction import RedactSecretsLogFilter, redact_secrets
 
@@ -60,10 +70,12 @@ bind = settings.GUNICORN_BIND
 workers = settings.GUNICORN_WORKERS
 worker_class = "gthread"
 threads = settings.GUNICORN_THREADS
-# Above the worst case of one request: waiting for another request's STS call to the lock's
-# deadline, then making its own (uploads/services/reuse.py), plus the database.
-timeout = settings.GUNICORN_TIMEOUT or int(2 * sts_call_deadline_seconds() + 5)
-graceful_timeout = 30
+# Above the worst case of one request: waiting for its turn in the STS budget, then one STS call
+# (uploads/services/reuse.py), plus the database.
+timeout = settings.GUNICORN_TIMEOUT or int(
+    settings.ALIYUN_STS_QUEUE_SECONDS + sts_call_deadline_seconds() + 5
+)
+graceful_timeout = max(30, timeout)
 keepalive = 5
 worker_tmp_dir = "/dev/shm"  # noqa: S108 -- heartbeat files off the disk (slow or read-only in containers)
 max_requests = settings.GUNICORN_MAX_REQUESTS
@@ -81,3 +93,52 @@ loglevel = settings.GUNICORN_LOG_LEVEL
 forwarded_allow_ips = "*" if getattr(settings, "SECURE_PROXY_SSL_HEADER", None) else ""
 # No runtime control socket: unused here, and two instances on one host would share its path.
 control_socket_disable = True
+
+
+# --- draining (see the module docstring) -------------------------------------------------------------
+DRAIN_SECONDS = settings.GUNICORN_DRAIN_SECONDS
+
+
+def _drain_file() -> Path:
+    return Path(os.environ[DRAIN_FILE_ENVIRONMENT])
+
+
+def on_starting(server: Any) -> None:
+    """In the master, before the workers fork: name the drain marker (the workers inherit it)."""
+    os.environ[DRAIN_FILE_ENVIRONMENT] = str(Path(tempfile.gettempdir()) / f"ossup-draining-{os.getpid()}")
+    _drain_file().unlink(missing_ok=True)
+
+
+def _drain_then_stop(process: str, log: Any, stop: Any) -> Any:
+    """A SIGTERM handler that marks the instance draining and re-sends SIGTERM to this process after
+    DRAIN_SECONDS, with ``stop`` (gunicorn's own handler) in place by then."""
+
+    def handler(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, stop)  # the next SIGTERM (ours, or a second one) stops
+        _drain_file().touch()
+        if process == "master":
+            log.info("SIGTERM: draining for %d s (/readyz answers 503), then stopping", DRAIN_SECONDS)
+        timer = threading.Timer(DRAIN_SECONDS, os.kill, (os.getpid(), signal.SIGTERM))
+        timer.daemon = True
+        timer.start()
+
+    return handler
+
+
+def when_ready(server: Any) -> None:
+    if DRAIN_SECONDS > 0:
+        signal.signal(
+            signal.SIGTERM, _drain_then_stop("master", server.log, signal.getsignal(signal.SIGTERM))
+        )
+
+
+def post_worker_init(worker: Any) -> None:
+    """A worker that gets SIGTERM itself (sent to the process group) drains too, instead of stopping."""
+    if DRAIN_SECONDS > 0:
+        signal.signal(
+            signal.SIGTERM, _drain_then_stop("worker", worker.log, signal.getsignal(signal.SIGTERM))
+        )
+
+
+def on_exit(server: Any) -> None:
+    _drain_file().unlink(missing_ok=True)

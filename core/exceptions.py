@@ -5,15 +5,19 @@ DRF's own exceptions (authentication, parsing, throttling, validation) and the p
 """
 
 import logging
+import sys
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.http import HttpRequest, JsonResponse
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+from .dependencies import DATABASE_RETRY_AFTER_SECONDS, DependencyUnavailable, database_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +69,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         )
     if isinstance(exc, SuspiciousOperation):
         return Response({"detail": gettext("Bad request."), "code": "bad_request"}, status=400)
+    if isinstance(exc, DatabaseError):
+        # Logged once per interval with a count (core.dependencies.OutageLogFilter), not per request.
+        logger.warning("Database unavailable in %s", context.get("view").__class__.__name__, exc_info=exc)
+        exc = database_unavailable()
 
     response = exception_handler(exc, context)
     if response is None:
@@ -129,6 +137,20 @@ def not_found(request: HttpRequest, exception: Exception | None = None):
 
 
 def server_error(request: HttpRequest):
+    # Django calls this while it handles the uncaught exception, so sys.exc_info() names it: a
+    # database that failed under a page, a login form or a middleware is 503 with Retry-After.
+    if isinstance(sys.exc_info()[1], DatabaseError):
+        retry_after = str(DATABASE_RETRY_AFTER_SECONDS)
+        if request.path.startswith("/api/"):
+            response = _json_error(503, str(DependencyUnavailable.default_detail), "database_unavailable")
+        else:
+            response = HttpResponse(
+                gettext("The service is unavailable for a moment; try again shortly."),
+                status=503,
+                content_type="text/plain; charset=utf-8",
+            )
+        response["Retry-After"] = retry_after
+        return response
     if request.path.startswith("/api/"):
         return _json_error(500, gettext("Internal server error."), "internal_error")
     from django.views.defaults import server_error as default_server_error

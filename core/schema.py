@@ -65,6 +65,11 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "sts_unavailable": (503, "STS is down or timing out; see `Retry-After`"),
     "oss_unavailable": (503, "OSS is down or timing out; see `Retry-After`"),
     "audit_unavailable": (503, "the audit row could not be written, so nothing was handed out"),
+    "sts_busy": (
+        503,
+        "too many requests wait for STS already, or the account's STS budget had no turn in time; see `Retry-After`",
+    ),
+    "database_unavailable": (503, "the database did not answer; see `Retry-After`"),
 }
 
 # Groups every endpoint with that kind of authentication can answer.
@@ -75,9 +80,10 @@ JWT_401 = (
     "user_not_found",
     "user_inactive",
     "token_revoked",
+    "database_unavailable",
 )
 JSON_BODY = ("parse_error", "invalid", "request_too_large", "unsupported_media_type")
-STS = ("sts_rejected", "sts_throttled", "sts_unavailable", "audit_unavailable")
+STS = ("sts_rejected", "sts_throttled", "sts_unavailable", "sts_busy", "audit_unavailable")
 
 _TITLES = {
     400: "Bad request",

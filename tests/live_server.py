@@ -48,6 +48,7 @@ def production_environment(**overrides: str) -> dict[str, str]:
             "ALIYUN_OSS_BUCKET": "live-test-bucket",
             "THROTTLE_LOGIN": "100000/min",
             "THROTTLE_STS_TOKEN": "100000/min",
+            "GUNICORN_DRAIN_SECONDS": "0",  # stop at once on SIGTERM (tests/core/test_drain.py drains)
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -60,6 +61,7 @@ class LiveServer:
     url: str
     env: dict[str, str]
     log: Path
+    process: subprocess.Popen | None = None
 
     def post_json(self, path: str, body: dict, headers: dict[str, str] | None = None) -> tuple[int, dict]:
         request = urllib.request.Request(
@@ -134,6 +136,7 @@ def live_server(tmp_path: Path, database: str, **overrides: str) -> Iterator[Liv
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
             )
+        server.process = process
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -145,7 +148,7 @@ def live_server(tmp_path: Path, database: str, **overrides: str) -> Iterator[Liv
                 time.sleep(0.2)
         yield server
     finally:
-        if process is not None:
+        if process is not None and process.poll() is None:
             process.terminate()
             process.wait(timeout=30)
         if database == "postgresql":

@@ -430,3 +430,50 @@ def check_upload_purposes(app_configs: Any = None, **kwargs: Any) -> list:
         for name, entry in purposes.items()
         for problem in purpose_setting_problems(name, entry)
     ]
+
+
+# Alibaba's AssumeRole quota per account, all RAM users and roles together ("Request Limit Upgrade of
+# STS AssumeRole API"; RAM's "FAQ about RAM roles and STS tokens").
+STS_ACCOUNT_CALLS_PER_SECOND = 100
+
+
+@register(Tags.security, READINESS_TAG, deploy=False)
+def check_sts_availability_settings(app_configs: Any = None, **kwargs: Any) -> list:
+    """The STS budget, the queue, the bulkhead and refresh ahead (uploads/services/reuse.py)."""
+    errors: list = []
+    for name, minimum, check_id in (
+        ("ALIYUN_STS_MAX_CALLS_PER_SECOND", 0, "uploads.E060"),
+        ("ALIYUN_STS_QUEUE_SECONDS", 0, "uploads.E061"),
+        ("ALIYUN_STS_WAITERS_PER_PROCESS", 0, "uploads.E062"),
+        ("ALIYUN_STS_REFRESH_THREADS", 1, "uploads.E063"),
+        ("APP_INSTANCES", 1, "uploads.E064"),
+    ):
+        if getattr(settings, name) < minimum:
+            errors.append(
+                Error(
+                    f"{name} must be at least {minimum}.",
+                    hint="README, 'When a dependency fails' says what each does and its default.",
+                    id=check_id,
+                )
+            )
+    if settings.ALIYUN_STS_MAX_CALLS_PER_SECOND > STS_ACCOUNT_CALLS_PER_SECOND:
+        errors.append(
+            Warning(
+                f"ALIYUN_STS_MAX_CALLS_PER_SECOND is {settings.ALIYUN_STS_MAX_CALLS_PER_SECOND}, above Alibaba's "
+                f"{STS_ACCOUNT_CALLS_PER_SECOND} AssumeRole calls per second per account: STS will throttle first.",
+                hint="Keep it well under 100 (default 50): other software may call AssumeRole with the same account.",
+                id="uploads.W060",
+            )
+        )
+    floor = settings.ALIYUN_STS_STALE_IF_ERROR_SECONDS
+    if 0 < floor < CLIENT_REFRESH_MARGIN_SECONDS:
+        errors.append(
+            Warning(
+                f"ALIYUN_STS_STALE_IF_ERROR_SECONDS is {floor}: credentials with less than "
+                f"{CLIENT_REFRESH_MARGIN_SECONDS} s left are handed out, which Alibaba's mobile OSS SDKs fetch "
+                "again before every request.",
+                hint="Keep it at 300 or more (the default), or 0 to turn refresh ahead off.",
+                id="uploads.W061",
+            )
+        )
+    return errors

@@ -143,19 +143,30 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database that does not answer fails the request (503 database_unavailable) within seconds.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 3)
+    )
+
 REDIS_URL = env.str("REDIS_URL", default="")
+# Every Redis call (cache, rate limits, the STS budget) gives up after this long; a failure opens
+# core.dependencies' breaker, and requests use per-process stand-ins until Redis answers again.
+REDIS_TIMEOUT_MS = env_int("REDIS_TIMEOUT_MS", 500)
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
-            # A Redis outage degrades (reuse only within a worker, no shared throttle history) instead of failing
-            # requests; /readyz reports it and the errors are logged.
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2, "IGNORE_EXCEPTIONS": True},
+            # Errors are raised, not ignored: the callers (core.dependencies.redis_breaker) fall back to
+            # per-process state and log the outage once per interval instead of a traceback per call.
+            "OPTIONS": {
+                "SOCKET_CONNECT_TIMEOUT": REDIS_TIMEOUT_MS / 1000,
+                "SOCKET_TIMEOUT": REDIS_TIMEOUT_MS / 1000,
+            },
             "KEY_PREFIX": "ossup",
         }
     }
-    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -325,7 +336,21 @@ ALIYUN_STS_CONNECT_TIMEOUT_MS = env_int("ALIYUN_STS_CONNECT_TIMEOUT_MS", 2000)
 ALIYUN_STS_READ_TIMEOUT_MS = env_int("ALIYUN_STS_READ_TIMEOUT_MS", 5000)
 ALIYUN_STS_MAX_ATTEMPTS = env_int("ALIYUN_STS_MAX_ATTEMPTS", 3)
 ALIYUN_STS_REUSE_MARGIN_SECONDS = env_int("ALIYUN_STS_REUSE_MARGIN_SECONDS", 900)
-ALIYUN_STS_STALE_IF_ERROR_SECONDS = env_int("ALIYUN_STS_STALE_IF_ERROR_SECONDS", 600)
+# Cached credentials with more than this left are handed out at once while one background refresh
+# replaces them (refresh ahead; a failing STS is bridged the same way); 0 turns that off.
+ALIYUN_STS_STALE_IF_ERROR_SECONDS = env_int("ALIYUN_STS_STALE_IF_ERROR_SECONDS", 300)
+# The account's AssumeRole budget, shared by every instance through Redis (Alibaba allows 100 per
+# second per account, all callers together); 0: no budget.
+ALIYUN_STS_MAX_CALLS_PER_SECOND = env_int("ALIYUN_STS_MAX_CALLS_PER_SECOND", 50)
+# How long a request that needs an AssumeRole call waits for its turn before 503 sts_busy.
+ALIYUN_STS_QUEUE_SECONDS = env_int("ALIYUN_STS_QUEUE_SECONDS", 5)
+# Request threads per process that may wait on STS at once (0: half of GUNICORN_THREADS, at least 1);
+# past it a request that needs STS gets 503 sts_busy at once, so the others keep their threads.
+ALIYUN_STS_WAITERS_PER_PROCESS = env_int("ALIYUN_STS_WAITERS_PER_PROCESS", 0)
+ALIYUN_STS_REFRESH_THREADS = env_int("ALIYUN_STS_REFRESH_THREADS", 2)  # background refreshes per process
+# How many app servers share the Redis: while it is down each process keeps to its share
+# (limit / (GUNICORN_WORKERS x APP_INSTANCES)) of the STS budget and of every per-user rate limit.
+APP_INSTANCES = env_int("APP_INSTANCES", 1)
 ALIYUN_OSS_BUCKET = env.str("ALIYUN_OSS_BUCKET", default="")
 ALIYUN_OSS_REGION = env.str("ALIYUN_OSS_REGION", default="cn-hangzhou")
 # The account that owns the bucket, named in the session policy; empty: the account in ALIYUN_STS_ROLE_ARN.
@@ -418,6 +443,9 @@ GUNICORN_THREADS = env_int(
     "GUNICORN_THREADS", 4
 )  # per worker: an STS call or backoff blocks one thread, not the worker
 GUNICORN_TIMEOUT = env_int("GUNICORN_TIMEOUT", 0)  # 0: derived from the STS deadline
+# On SIGTERM /readyz answers 503 ("draining") for this long while requests are still served, then
+# gunicorn stops gracefully: the load balancer's health check must notice within it (README).
+GUNICORN_DRAIN_SECONDS = env_int("GUNICORN_DRAIN_SECONDS", 10)
 GUNICORN_MAX_REQUESTS = env_int("GUNICORN_MAX_REQUESTS", 0)
 GUNICORN_ACCESS_LOG = env.str("GUNICORN_ACCESS_LOG", default="-")
 GUNICORN_LOG_LEVEL = env.str("GUNICORN_LOG_LEVEL", default="info")
@@ -430,6 +458,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {
         "request_id": {"()": "core.middleware.RequestIdLogFilter"},
+        # A dependency outage is logged once per interval with a count, not a traceback per request.
+        "outages": {"()": "core.dependencies.OutageLogFilter"},
         # Credential-URL secrets (osscu_…) never reach a log line, whoever logs the path.
         "redact_secrets": {"()": "core.redaction.RedactSecretsLogFilter"},
         # Nor the SDKs' request URLs and bodies (OIDC tokens, security tokens, signatures, secrets).
@@ -449,7 +479,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["request_id", "redact_secrets", "no_query_string"],
+            "filters": ["outages", "request_id", "redact_secrets", "no_query_string"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

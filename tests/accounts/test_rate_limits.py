@@ -64,13 +64,17 @@ def test_same_answers_and_retry_after_as_drfs_throttle(num_requests, unit, gaps)
                 assert abs(candidate.wait() - reference.wait()) < 1e-6
 
 
-def test_a_redis_outage_lets_requests_through(caplog):
-    limiter = ours.rate_limiter()
-    error = limiter.storage.base_exceptions
-    error = error[0] if isinstance(error, tuple) else error
-    with mock.patch.object(type(limiter), "hit", side_effect=error("down")):
-        assert Ours("1/m", f"test-{next(_keys)}").allow_request(None, None) is True
-    assert "Rate limit storage unavailable" in caplog.text
+def test_a_redis_outage_falls_back_to_this_processs_share_never_unlimited(settings, caplog):
+    """Redis unreachable: each process counts on its own, to limit / (workers x instances)."""
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"  # the discard port: nothing listens
+    settings.GUNICORN_WORKERS, settings.APP_INSTANCES = 2, 2
+    key = f"test-{next(_keys)}"
+    answers = [Ours("8/m", key).allow_request(None, None) for _ in range(10)]
+    assert answers == [True, True] + [False] * 8  # 8 / (2 x 2)
+    throttle = Ours("8/m", key)
+    assert throttle.allow_request(None, None) is False and 0 < throttle.wait() <= 60
+    outage_lines = [r for r in caplog.records if r.name == "core.dependencies"]
+    assert len(outage_lines) == 1 and outage_lines[0].exc_info is None
 
 
 def test_concurrent_requests_never_get_past_the_limit():

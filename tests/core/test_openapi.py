@@ -85,7 +85,13 @@ def test_sts_token_lists_what_it_can_answer_and_nothing_else(schema):
         "quota_exceeded",
     }  # not outside_prefix: the avatar endpoint's
     assert codes("429") == {"throttled"}
-    assert codes("503") == {"sts_throttled", "sts_unavailable", "audit_unavailable"}
+    assert codes("503") == {
+        "sts_throttled",
+        "sts_unavailable",
+        "sts_busy",
+        "audit_unavailable",
+        "database_unavailable",
+    }
     assert "404" not in responses and "409" not in responses
 
 

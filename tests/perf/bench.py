@@ -146,7 +146,13 @@ def api_figures(
 
     urls = {
         "reuse": reuse_url,
-        "fresh": stack.start_gunicorn("fresh", ALIYUN_STS_REUSE_MARGIN_SECONDS=str(TOKEN_DURATION)),
+        # Reuse off, and neither the STS budget nor the bulkhead in the way: the cost of a fresh call.
+        "fresh": stack.start_gunicorn(
+            "fresh",
+            ALIYUN_STS_REUSE_MARGIN_SECONDS=str(TOKEN_DURATION),
+            ALIYUN_STS_MAX_CALLS_PER_SECOND="0",
+            ALIYUN_STS_WAITERS_PER_PROCESS="4",
+        ),
         "peer": stack.start_peer(
             "peer", PEER_USER_ID=str(users[0][0]), ALIYUN_STS_DURATION_SECONDS=str(TOKEN_DURATION)
         ),
@@ -202,7 +208,10 @@ def _reused_breakdown(user_id: int, repeat: int = 1000) -> list[tuple[str, float
     user = User.objects.get(pk=user_id)
     policy = upload_policy(bucket="perf-bucket", user_id=user.pk, region="cn-hangzhou", owner_account_id="1")
     key = reuse._cache_key(user.pk, policy)
-    credentials = reuse._fresh_or_cached(key, session_name=f"user-{user.pk}", policy=policy).credentials
+    call = reuse._Call(
+        key=key, session_name=f"user-{user.pk}", policy=policy, duration_seconds=TOKEN_DURATION
+    )
+    credentials = reuse._fresh_or_cached(call).credentials
     context = RequestContext("jwt", "127.0.0.1", "bench", "bench-breakdown")  # not the searched id
     handed_out = UploadCredentials(
         credentials.access_key_id,
@@ -675,6 +684,271 @@ def report(api: dict[str, object], admin: dict[str, object] | None) -> bool:
     return all(ok is not False for *_, ok in checks)
 
 
+# --- the scenarios that matter in production: a cold-start herd, a slow STS (issue 23) ---------------
+
+HERD_USERS, HERD_SECONDS, SANDBOX_LIMIT = 1000, 2.0, 100
+
+
+def _sandbox(stack: Stack, **switches: object) -> dict:
+    import json
+
+    status, body = request("POST", f"{stack.sts_url}/__sandbox__/faults", body=json.dumps(switches).encode())
+    assert status == 200, body
+    return json.loads(body)
+
+
+def _herd(urls: list[str], users: list[tuple[int, str, str]], path: str) -> list[tuple[int, float, str, str]]:
+    """Each user asks once, the starts spread evenly over HERD_SECONDS, round-robin over ``urls``,
+    from a pool of 200 client threads: (status, seconds, code, Retry-After) per user."""
+    import json
+    import threading
+
+    from harness import http
+
+    answers: list[tuple[int, float, str, str]] = []
+    lock = threading.Lock()
+    began = time.perf_counter() + 0.2
+    pending = iter(range(len(users)))
+
+    def worker() -> None:
+        while True:
+            with lock:
+                index = next(pending, None)
+            if index is None:
+                return
+            time.sleep(max(0.0, began + index * HERD_SECONDS / len(users) - time.perf_counter()))
+            url = urls[index % len(urls)]
+            host, port = url[len("http://") :].split(":")
+            started = time.perf_counter()
+            try:
+                conn = http.client.HTTPConnection(host, int(port), timeout=60)
+                conn.request("POST", path, body=b"{}", headers=bearer(users[index][2]))
+                response = conn.getresponse()
+                status, body = response.status, response.read()
+                retry_after = response.getheader("Retry-After", "")
+                conn.close()
+            except OSError as exc:
+                status, body, retry_after = 0, type(exc).__name__.encode(), ""
+            try:
+                data = json.loads(body)
+                code = data.get("code") or data.get("ErrorCode") or ""
+            except ValueError:
+                code = ""
+            with lock:
+                answers.append((status, time.perf_counter() - started, code, retry_after))
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(200)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+def _server_seconds(stack: Stack, names: list[str], offsets: dict[str, int]) -> dict[int, float]:
+    """The slowest answer by status, as gunicorn timed it (from the worker taking the request to the
+    response: what the server spent, without the time a request queued for a free thread)."""
+    import json
+
+    slowest: dict[int, float] = {}
+    for name in names:
+        with open(stack.workdir / f"gunicorn-{name}.log", "rb") as log:
+            log.seek(offsets.get(name, 0))
+            for line in log.read().decode(errors="replace").splitlines():
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if (
+                    isinstance(record, dict)
+                    and "duration_ms" in record
+                    and record.get("path", "").startswith("/api/")
+                ):
+                    status = int(record["status"])
+                    slowest[status] = max(slowest.get(status, 0.0), record["duration_ms"] / 1000)
+    return slowest
+
+
+def _herd_row(
+    label: str,
+    answers: list[tuple[int, float, str, str]],
+    stats: dict,
+    queue_seconds: float,
+    server: dict[int, float],
+) -> list:
+    served = [seconds for status, seconds, _, _ in answers if status == 200]
+    busy = [a for a in answers if a[0] == 503 and a[2] == "sts_busy"]
+    busy_with_retry_after = sum(1 for a in busy if a[3].isdigit() and int(a[3]) >= 1)
+    others: dict[str, int] = {}
+    for status, _, code, _ in answers:
+        if status != 200 and not (status == 503 and code == "sts_busy"):
+            others[f"{status} {code}"] = others.get(f"{status} {code}", 0) + 1
+    late = sum(1 for seconds in served if seconds > queue_seconds + 1)  # + the call itself
+    in_server = ", ".join(f"{status}: {seconds:.2f}" for status, seconds in sorted(server.items())) or "-"
+    return [
+        label,
+        len(served),
+        f"{max(served, default=0):.2f}",
+        in_server,
+        f"{len(busy)} ({busy_with_retry_after} with Retry-After)",
+        ", ".join(f"{k}: {v}" for k, v in sorted(others.items())) or "0",
+        late,
+        stats["rate_throttled"],
+        stats["max_calls_in_one_second"],
+    ]
+
+
+def resilience_figures(stack: Stack, duration: float) -> dict[str, object]:
+    """Two product instances and two sample app servers on one sandbox STS that enforces 100 calls/s."""
+    from django.conf import settings as django_settings
+
+    budget = django_settings.ALIYUN_STS_MAX_CALLS_PER_SECOND
+    queue_seconds = django_settings.ALIYUN_STS_QUEUE_SECONDS
+    product = [
+        stack.start_gunicorn(f"product-{n}", APP_INSTANCES="2", GUNICORN_ACCESS_LOG="-") for n in (1, 2)
+    ]
+    herd_users = harness.create_users("herd-", HERD_USERS)
+    peer_users = harness.create_users("herd-peer-", HERD_USERS)
+    peers = [
+        stack.start_peer(f"peer-{n}", PEER_USER_ID=str(herd_users[0][0]), ALIYUN_STS_DURATION_SECONDS="3600")
+        for n in (1, 2)
+    ]
+    herd_rows = []
+    for label, urls, users, path in (
+        ("product, 2 instances", product, herd_users, "/api/uploads/sts-token/"),
+        ("sample app server, 2 instances", peers, peer_users, "/sts"),
+    ):
+        _sandbox(stack, latency_ms=STS_LATENCY_MS, sts_max_calls_per_second=SANDBOX_LIMIT, reset_stats=True)
+        names = ["product-1", "product-2"] if urls is product else []
+        offsets = {name: (stack.workdir / f"gunicorn-{name}.log").stat().st_size for name in names}
+        answers = _herd(urls, users, path)
+        server = _server_seconds(stack, names, offsets)
+        herd_rows.append(_herd_row(label, answers, stack.sts_stats(), queue_seconds, server))
+        time.sleep(2)
+
+    # A slow STS (3 s): users with cached credentials (10) and 8 new users at a time, each retried after
+    # its Retry-After; the sample app server calls STS for every request.
+    slow_rows = []
+    reused_users = harness.create_users("slow-reused-", 10)
+    fresh_users = iter(harness.create_users("slow-fresh-", 4000))
+    for user in reused_users:
+        assert (
+            request("POST", f"{product[0]}/api/uploads/sts-token/", headers=bearer(user[2]), body=b"{}")[0]
+            == 200
+        )
+    for latency in (STS_LATENCY_MS, 3000.0):
+        _sandbox(stack, latency_ms=latency, sts_max_calls_per_second=SANDBOX_LIMIT, reset_stats=True)
+        turn = iter(range(10**9))
+
+        def reused_call(token: str, turn=turn):
+            headers = bearer(token)
+            return lambda: request(
+                "POST",
+                f"{product[next(turn) % 2]}/api/uploads/sts-token/",
+                headers=headers,
+                body=b"{}",
+                timeout=60,
+            )
+
+        def fresh_call(turn=turn):
+            def one() -> tuple[int, bytes]:
+                user = next(fresh_users)
+                while True:
+                    status, body = request(
+                        "POST",
+                        f"{product[next(turn) % 2]}/api/uploads/sts-token/",
+                        headers=bearer(user[2]),
+                        body=b"{}",
+                        timeout=60,
+                    )
+                    if status != 503:
+                        return status, body
+                    time.sleep(1)
+
+            return one
+
+        import threading
+
+        fresh_result: list[Result] = []
+        fresh_thread = threading.Thread(
+            target=lambda fresh_result=fresh_result: fresh_result.append(
+                run_clients("fresh", [fresh_call() for _ in range(8)], duration=duration)
+            )
+        )
+        fresh_thread.start()
+        reused = run_clients("reused", [reused_call(u[2]) for u in reused_users], duration=duration)
+        fresh_thread.join()
+        peer = run_clients(
+            "peer", [_peer(peers[i % 2], u[2]) for i, u in enumerate(reused_users[:8])], duration=duration
+        )
+        ok = [s for s in reused.samples if s.status == 200]
+        reused_ok = Result("reused", reused.clients, reused.elapsed, ok)
+        slow_rows.append(
+            [
+                f"STS {latency:.0f} ms",
+                f"{reused_ok.percentile(50):.0f}",
+                f"{reused_ok.percentile(99):.0f}",
+                reused_ok.count,
+                sum(1 for s in fresh_result[0].samples if s.status == 200),
+                f"{peer.percentile(50):.0f}",
+                f"{peer.percentile(99):.0f}",
+                sum(1 for s in peer.samples if s.status == 200),
+                sum(1 for s in peer.samples if s.status >= 500),
+            ]
+        )
+    _sandbox(stack, latency_ms=STS_LATENCY_MS, sts_max_calls_per_second=0)
+    for name in [*(f"product-{n}" for n in (1, 2)), *(f"peer-{n}" for n in (1, 2))]:
+        stack.stop_gunicorn(name)
+    return {"budget": budget, "queue_seconds": queue_seconds, "herd": herd_rows, "slow": slow_rows}
+
+
+def report_resilience(figures: dict[str, object]) -> None:
+    print()
+    print(
+        f"Cold-start herd: {HERD_USERS:,} new users within {HERD_SECONDS:.0f} s, each asking once, over two "
+        f"instances; the sandbox STS enforces {SANDBOX_LIMIT} AssumeRole/s per account; the product's budget is "
+        f"{figures['budget']}/s, its queue {figures['queue_seconds']} s"
+    )
+    print(
+        table(
+            [
+                "server",
+                "served",
+                "slowest s",
+                "slowest in the server s",
+                "503 sts_busy",
+                "other errors",
+                f"served after {figures['queue_seconds']}+1 s",
+                "Throttling at STS",
+                "most calls in 1 s",
+            ],
+            figures["herd"],  # type: ignore[arg-type]
+        )
+    )
+    print()
+    print(
+        "Slow STS: 10 users with cached credentials (product, round-robin over two instances) while 8 new "
+        "users at a time wait for STS (retrying after Retry-After); the sample app server (8 clients) calls "
+        "STS for every request"
+    )
+    print(
+        table(
+            [
+                "STS latency",
+                "reused p50 ms",
+                "reused p99 ms",
+                "reused 200",
+                "new users served",
+                "sample p50 ms",
+                "sample p99 ms",
+                "sample 200",
+                "sample 5xx",
+            ],
+            figures["slow"],  # type: ignore[arg-type]
+        )
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=6.0, help="seconds per measured scenario (6)")
@@ -687,6 +961,10 @@ def main() -> int:
     parser.add_argument("--admin-repeat", type=int, default=5, help="requests per admin page (5)")
     parser.add_argument("--skip-admin", action="store_true", help="only the API figures")
     parser.add_argument("--skip-overview", action="store_true", help="no audit overview figures")
+    parser.add_argument(
+        "--skip-resilience", action="store_true", help="no cold-start herd or slow-STS figures"
+    )
+    parser.add_argument("--only-resilience", action="store_true", help="only the herd and slow-STS figures")
     parser.add_argument(
         "--only-overview", action="store_true", help="only the audit overview figures (fills the rows itself)"
     )
@@ -708,15 +986,21 @@ def main() -> int:
         harness.setup_django(stack.env)
         try:
             users = harness.create_users("bench-", 10)
-            api = None if args.only_overview else api_figures(stack, users, args.duration, args.rounds)
+            only_other = args.only_overview or args.only_resilience
+            api = None if only_other else api_figures(stack, users, args.duration, args.rounds)
+            resilience = (
+                None
+                if args.skip_resilience or args.only_overview
+                else resilience_figures(stack, max(args.duration, 8.0))
+            )
             admin = (
                 None
-                if args.skip_admin or args.only_overview
+                if args.skip_admin or args.only_overview or args.only_resilience
                 else admin_figures(stack, users, args.admin_rows, args.admin_repeat)
             )
             overview = (
                 None
-                if args.skip_overview
+                if args.skip_overview or args.only_resilience
                 else overview_figures(
                     stack, users, args.admin_rows, args.admin_repeat, filled=admin is not None
                 )
@@ -728,6 +1012,8 @@ def main() -> int:
         finally:
             harness.close_django_connections()
     met = report(api, admin) if api is not None else True
+    if resilience is not None:
+        report_resilience(resilience)
     if overview is not None:
         report_overview(overview)
     print(f"\nbench finished in {time.perf_counter() - started:.0f} s (logs removed; stack stopped)")

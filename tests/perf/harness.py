@@ -47,7 +47,13 @@ def free_port() -> int:
 
 
 def base_environment(
-    *, database: str, redis_db: int, sts_port: int, oss_port: int, data_dir: Path
+    *,
+    database: str,
+    redis_db: int,
+    sts_port: int,
+    oss_port: int,
+    data_dir: Path,
+    redis_port: int = REDIS_PORT,
 ) -> dict[str, str]:
     """Production settings (DEBUG off) pointed at loopback services. Fresh random keys per run."""
     env = {
@@ -64,7 +70,7 @@ def base_environment(
             "DJANGO_SECURE_SSL_REDIRECT": "0",  # plain http on loopback
             "DJANGO_LOG_LEVEL": "WARNING",
             "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
-            "REDIS_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{redis_db}",
+            "REDIS_URL": f"redis://{REDIS_HOST}:{redis_port}/{redis_db}",
             "ALIYUN_ACCESS_KEY_ID": "perf-ram-user",
             "ALIYUN_ACCESS_KEY_SECRET": secrets.token_urlsafe(24),
             "ALIYUN_STS_ROLE_ARN": "acs:ram::1000000000000000:role/perf-uploader",
@@ -77,6 +83,7 @@ def base_environment(
             "THROTTLE_LOGIN": "1000000/min",
             "GUNICORN_ACCESS_LOG": "",
             "GUNICORN_LOG_LEVEL": "warning",
+            "GUNICORN_DRAIN_SECONDS": "0",  # stop at once; the fault check's restart drains on purpose
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -103,10 +110,10 @@ def drop_database(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def flush_redis(db: int) -> None:
+def flush_redis(db: int, port: int = REDIS_PORT) -> None:
     import redis
 
-    redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db).flushdb()
+    redis.Redis(host=REDIS_HOST, port=port, db=db).flushdb()
 
 
 def manage(env: dict[str, str], *args: str) -> None:
@@ -158,6 +165,7 @@ class Stack:
     sts_url: str
     database: str
     redis_db: int
+    redis_port: int = REDIS_PORT
     servers: dict[str, tuple[str, subprocess.Popen]] = field(default_factory=dict)
     _exits: ExitStack = field(default_factory=ExitStack)
 
@@ -200,7 +208,13 @@ class Stack:
 
 @contextmanager
 def stack(
-    *, database: str, redis_db: int, sandbox_args: tuple[str, ...] = (), keep_database: bool = False
+    *,
+    database: str,
+    redis_db: int,
+    sandbox_args: tuple[str, ...] = (),
+    keep_database: bool = False,
+    redis_port: int = REDIS_PORT,
+    sandbox_log_level: str = "WARNING",
 ) -> Iterator[Stack]:
     """PostgreSQL database (migrated), flushed Redis db, sandbox; gunicorns are started on demand."""
     with ExitStack() as exits:
@@ -212,12 +226,13 @@ def stack(
             sts_port=sts_port,
             oss_port=oss_port,
             data_dir=workdir / "oss",
+            redis_port=redis_port,
         )
         create_database(database)
         if not keep_database:
             exits.callback(drop_database, database)
-        flush_redis(redis_db)
-        exits.callback(flush_redis, redis_db)
+        flush_redis(redis_db, redis_port)
+        exits.callback(lambda: _quietly(flush_redis, redis_db, redis_port))
         manage(env, "migrate", "--noinput")
         manage(
             env, "collectstatic", "--noinput", "--verbosity", "0"
@@ -225,15 +240,35 @@ def stack(
         sandbox = exits.enter_context(
             background(
                 [PYTHON, "manage.py", "sandbox", *sandbox_args],
-                {**env, "DJANGO_SETTINGS_MODULE": "config.settings.development"},  # a development tool
+                # A development tool; at INFO it logs each AssumeRole (session name, time) for the fault check.
+                {
+                    **env,
+                    "DJANGO_SETTINGS_MODULE": "config.settings.development",
+                    "DJANGO_LOG_LEVEL": sandbox_log_level,
+                },
                 workdir / "sandbox.log",
             )
         )
         sts_url = f"http://127.0.0.1:{sts_port}"
         wait_for_http(f"{sts_url}/__sandbox__/stats", process=sandbox)
-        running = Stack(env=env, workdir=workdir, sts_url=sts_url, database=database, redis_db=redis_db)
+        running = Stack(
+            env=env,
+            workdir=workdir,
+            sts_url=sts_url,
+            database=database,
+            redis_db=redis_db,
+            redis_port=redis_port,
+        )
         with running._exits:
             yield running
+
+
+def _quietly(function: Callable[..., Any], *args: Any) -> None:
+    """Clean-up that may find its service gone (a Redis the fault check stopped)."""
+    try:
+        function(*args)
+    except Exception as exc:
+        print(f"clean-up skipped: {type(exc).__name__}", file=sys.stderr)
 
 
 def setup_django(env: dict[str, str]) -> None:

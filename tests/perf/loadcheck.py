@@ -70,12 +70,14 @@ def main() -> int:
     parser.add_argument("--fail-every", type=int, default=11)
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--issuance-rate", default="2/s", help="THROTTLE_STS_TOKEN per user (2/s)")
+    parser.add_argument("--database", default="ossup_loadcheck", help="PostgreSQL database to create")
+    parser.add_argument("--redis-db", type=int, default=14, help="Redis database number (14)")
     args = parser.parse_args()
 
     started = time.perf_counter()
     with harness.stack(
-        database="ossup_loadcheck",
-        redis_db=14,
+        database=args.database,
+        redis_db=args.redis_db,
         sandbox_args=(
             "--latency-ms",
             str(args.latency_ms),

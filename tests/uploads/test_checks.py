@@ -36,6 +36,13 @@ def test_test_settings_pass():
         ("ALIYUN_OSS_OWNER_ACCOUNT_ID", "owner", "uploads.E012"),
         ("ALIYUN_OSS_OWNER_ACCOUNT_ID", "acs:ram::1234:role/x", "uploads.E012"),
         ("ALIYUN_OSS_OWNER_ACCOUNT_ID", "12*", "uploads.E012"),
+        ("ALIYUN_STS_MAX_CALLS_PER_SECOND", -1, "uploads.E060"),
+        ("ALIYUN_STS_QUEUE_SECONDS", -1, "uploads.E061"),
+        ("ALIYUN_STS_WAITERS_PER_PROCESS", -1, "uploads.E062"),
+        ("ALIYUN_STS_REFRESH_THREADS", 0, "uploads.E063"),
+        ("APP_INSTANCES", 0, "uploads.E064"),
+        ("ALIYUN_STS_MAX_CALLS_PER_SECOND", 101, "uploads.W060"),
+        ("ALIYUN_STS_STALE_IF_ERROR_SECONDS", 120, "uploads.W061"),
     ],
 )
 def test_bad_value_is_reported_with_hint(settings, setting, value, check_id):

@@ -1,6 +1,7 @@
 """POST /api/uploads/sts-token/ through the real STS SDK against the sandbox STS."""
 
 import logging
+import time
 
 import pytest
 from django.core.cache import cache
@@ -264,47 +265,102 @@ def _issue_credentials_due_for_refresh(jwt_client, settings) -> dict:
     return first.json()
 
 
+def test_credentials_due_for_refresh_are_handed_out_at_once_and_replaced_in_the_background(
+    jwt_client, sandbox, settings
+):
+    first = _issue_credentials_due_for_refresh(jwt_client, settings)
+    sandbox.config.faults.configure(latency_ms=1500)  # a slow STS: nobody waits for it
+
+    started = time.monotonic()
+    second = jwt_client.post(URL)
+    waited = time.monotonic() - started
+    reuse.refreshes_wait()
+    third = jwt_client.post(URL).json()
+
+    assert second.status_code == 200 and waited < 1.0, waited
+    assert second.json()["accessKeyId"] == first["accessKeyId"]
+    assert third["accessKeyId"] != first["accessKeyId"]  # the background refresh replaced them
+    assert _outcomes() == ["issued", "reused", "reused"]
+
+
 def test_sts_failing_hands_out_still_valid_credentials(jwt_client, sandbox, settings):
     first = _issue_credentials_due_for_refresh(jwt_client, settings)
     settings.ALIYUN_STS_MAX_ATTEMPTS = 1
     sandbox.config.faults.configure(fail_every=1)
 
-    response = jwt_client.post(URL)
+    during = jwt_client.post(URL)  # asks for the refresh, which fails
+    reuse.refreshes_wait()
+    after = jwt_client.post(URL)  # STS failed: the same credentials, the failure in the audit row
 
-    assert response.status_code == 200, response.content
-    assert response.json()["accessKeyId"] == first["accessKeyId"]
-    assert response.json()["securityToken"] == first["securityToken"]
+    for response in (during, after):
+        assert response.status_code == 200, response.content
+        assert response.json()["accessKeyId"] == first["accessKeyId"]
+        assert response.json()["securityToken"] == first["securityToken"]
     rows = list(TokenIssuance.objects.order_by("id").values_list("outcome", "error_code", "access_key_id"))
-    assert rows == [("issued", "", first["accessKeyId"]), ("reused", "InternalError", first["accessKeyId"])]
-
-
-def test_sts_recovering_replaces_the_credentials_due_for_refresh(jwt_client, settings):
-    first = _issue_credentials_due_for_refresh(jwt_client, settings)
-
-    second = jwt_client.post(URL).json()
-
-    assert second["accessKeyId"] != first["accessKeyId"]
-    assert _outcomes() == ["issued", "issued"]
+    assert rows == [
+        ("issued", "", first["accessKeyId"]),
+        ("reused", "", first["accessKeyId"]),
+        ("reused", "InternalError", first["accessKeyId"]),
+    ]
 
 
 def test_sts_failing_again_moments_later_is_not_called_again(jwt_client, sandbox, settings):
-    """One failed refresh sends the user's next requests to the fallback, not to a failing STS."""
+    """One failed refresh makes every request hold back from STS for the backoff, not 1 s."""
     first = _issue_credentials_due_for_refresh(jwt_client, settings)
     settings.ALIYUN_STS_MAX_ATTEMPTS = 1
-    sandbox.config.faults.configure(fail_every=1)
+    sandbox.config.faults.configure(throttle_every=1, throttle_retry_after_ms=10)
     assert jwt_client.post(URL).status_code == 200
+    reuse.refreshes_wait()
     received = sandbox.config.faults.snapshot()["received"]
 
     again = [jwt_client.post(URL) for _ in range(3)]
+    reuse.refreshes_wait()
 
     assert sandbox.config.faults.snapshot()["received"] == received
     assert {response.json()["accessKeyId"] for response in again} == {first["accessKeyId"]}
     rows = list(TokenIssuance.objects.order_by("id").values_list("outcome", "error_code"))
-    assert rows[1:] == [("reused", "InternalError")] * 4
+    assert rows[2:] == [("reused", "Throttling.User")] * 3
+
+
+def test_a_user_with_nothing_usable_gets_the_backoff_without_a_call(jwt_client, sandbox, settings, user):
+    """While STS backs off, a user who holds nothing gets 503 with the backoff's time left, at once."""
+    settings.ALIYUN_STS_MAX_ATTEMPTS = 1
+    sandbox.config.faults.configure(fail_every=1)
+    assert jwt_client.post(URL).status_code == 503
+    received = sandbox.config.faults.snapshot()["received"]
+
+    response = jwt_client.post(URL)
+
+    assert response.status_code == 503 and response.json()["code"] == "sts_unavailable"
+    assert 1 <= int(response["Retry-After"]) <= 5
+    assert sandbox.config.faults.snapshot()["received"] == received
+    assert _outcomes() == ["failed", "failed"]
+
+
+def test_the_backoff_grows_with_failures_in_a_row_and_ends_with_a_success(sandbox, settings):
+    from aliyun.sts import StsError
+
+    def failure() -> StsError:
+        return StsError("sts_throttled", "slow down", upstream_code="Throttling.User", retry_after=1)
+
+    holds = []
+    for _ in range(7):
+        reuse._backoff_record(failure())
+        reuse._backoff_record(failure())  # another caller's, during the backoff: counts once
+        holds.append(reuse._backoff_current().retry_after)
+        state = reuse._local_backoff[reuse._BACKOFF_KEY]
+        state["until"] = time.time() - 0.01  # as when the backoff has run out
+        reuse._shared_set(reuse._BACKOFF_KEY, state, 300)
+    assert holds == [1, 2, 4, 8, 16, 30, 30]
+    reuse._backoff_clear()
+    assert reuse._backoff_current() is None
+    reuse._backoff_record(failure())
+    assert reuse._backoff_current().retry_after == 1
 
 
 def test_sts_refusing_the_configuration_is_never_bridged(jwt_client, sandbox, settings):
     """A revoked AssumeRole right (or a wrong role) must stop hand-outs at once, and show as failed."""
+    settings.ALIYUN_STS_STALE_IF_ERROR_SECONDS = 0  # no refresh ahead: the user waits for the call
     _issue_credentials_due_for_refresh(jwt_client, settings)
     settings.ALIYUN_STS_ROLE_ARN = "acs:ram::1000000000000000:role/no-such-role"
 
@@ -315,17 +371,15 @@ def test_sts_refusing_the_configuration_is_never_bridged(jwt_client, sandbox, se
     assert _outcomes() == ["issued", "failed"]
 
 
-def test_credentials_that_ran_down_while_sts_failed_are_not_handed_out(jwt_client, sandbox, settings):
-    """The floor is checked after the failed call too: that call itself takes time."""
-    _issue_credentials_due_for_refresh(jwt_client, settings)
-    settings.ALIYUN_STS_STALE_IF_ERROR_SECONDS = 899  # the credentials have just under 900 s left
-    settings.ALIYUN_STS_MAX_ATTEMPTS = 1
-    sandbox.config.faults.configure(fail_every=1, latency_ms=1500)  # fails after 1.5 s
+def test_credentials_at_the_floor_make_the_user_wait_for_new_ones(jwt_client, sandbox, settings):
+    first = _issue_credentials_due_for_refresh(jwt_client, settings)
+    settings.ALIYUN_STS_STALE_IF_ERROR_SECONDS = 900  # the credentials have just under 900 s left
 
-    response = jwt_client.post(URL)
+    second = jwt_client.post(URL)
 
-    assert response.status_code == 503, response.content
-    assert _outcomes() == ["issued", "failed"]
+    assert second.status_code == 200
+    assert second.json()["accessKeyId"] != first["accessKeyId"]
+    assert _outcomes() == ["issued", "issued"]
 
 
 @pytest.mark.parametrize(
