@@ -51,6 +51,7 @@ from .selectors import (
     WINDOWS,
     Anomaly,
     Overview,
+    deleted_accounts_rows_exist,
     issuance_overview,
     user_audit_timeline,
 )
@@ -557,8 +558,12 @@ class AvatarChangeAdmin(ReadOnlyAuditAdmin):
         if not (sees_issuances or sees_changes):
             raise PermissionDenied
         before = _parse_before(request.GET.get("before", ""))
+        account = User.objects.filter(username=username).first()
+        # ?deleted=1: the rows of deleted accounts that had this name, never shown as the current one's.
+        deleted = request.GET.get("deleted") == "1" or account is None
         timeline = user_audit_timeline(
             username=username,
+            account_id=None if deleted else account.pk,
             before=before,
             limit=TIMELINE_PAGE,
             issuances=sees_issuances,
@@ -570,7 +575,11 @@ class AvatarChangeAdmin(ReadOnlyAuditAdmin):
             "subtitle": None,
             "opts": self.model._meta,
             "username": username,
-            "account": User.objects.filter(username=username).first(),
+            # Account facts (join date, last login, staff, avatar) only for reviewers who may view users.
+            "account": account if not deleted and request.user.has_perm("accounts.view_user") else None,
+            "account_exists": account is not None,
+            "deleted": deleted,
+            "deleted_rows": not deleted and deleted_accounts_rows_exist(username=username),
             "timeline": timeline,
             "before": before,
             "sees_issuances": sees_issuances,

@@ -335,18 +335,18 @@ def written_per_day(first_day: date, last_day: date) -> list[WrittenDay]:
 ISSUANCE_MATCH_SKEW = timedelta(minutes=2)
 
 
-def _file_events(*, username: str, before: datetime | None, limit: int) -> list["TimelineEvent"]:
-    """The uploads and deletes of ``username``'s current account, flagged where an upload's principal
+def _file_events(*, account_id: int, before: datetime | None, limit: int) -> list["TimelineEvent"]:
+    """The uploads and deletes of the account ``account_id``, flagged where an upload's principal
     matches no credentials handed to that user (a role session of another name, or no issuance live
     at that time; a bare id writing under ``user/<id>/``, which only a user's credentials do)."""
-    user = User.objects.filter(username=username).first()
+    user = User.objects.filter(pk=account_id).first()
     if user is None:
         return []
     rows = object_events_of(user_id=user.pk)
     if before is not None:
         rows = rows.filter(event_time__lt=before)
     covering = TokenIssuance.objects.filter(
-        username=username,
+        user=user,
         outcome__in=GRANTED,
         role_session_name=OuterRef("session_name"),
         created_at__lte=OuterRef("event_time") + ISSUANCE_MATCH_SKEW,
@@ -454,24 +454,41 @@ class Timeline:
     user_agents: list[tuple[str, int]]
 
 
+def _whose(account_id: int | None) -> dict[str, Any]:
+    return {"user_id": account_id} if account_id is not None else {"user__isnull": True}
+
+
+def deleted_accounts_rows_exist(*, username: str) -> bool:
+    """Whether audit rows of deleted accounts named ``username`` exist (their user is gone)."""
+    return (
+        TokenIssuance.objects.filter(username=username, user__isnull=True).exists()
+        or AvatarChange.objects.filter(username=username, user__isnull=True).exists()
+    )
+
+
 def user_audit_timeline(
     *,
     username: str,
+    account_id: int | None,
     before: datetime | None = None,
     limit: int = 200,
     issuances: bool = True,
     avatar_changes: bool = True,
     files: bool = True,
 ) -> Timeline:
-    """The newest ``limit`` audit rows of ``username`` (the copied name, so deleted users keep their
-    story) older than ``before``, credential issuances and avatar changes merged, newest first.
+    """The newest ``limit`` audit rows of ``username`` older than ``before``, credential issuances,
+    avatar changes and file events merged, newest first.
+
+    ``account_id`` says whose: the rows of that account (the current one with the name), or with None
+    the rows of deleted accounts that had the name (their user is gone; the copied name keeps their
+    story). So a new account that takes a deleted account's username never inherits its history.
 
     Each log is read through its (username, created_at) index, ``limit`` rows at most; ``issuances``
     and ``avatar_changes`` leave a log out (a reviewer without its view permission).
     """
     events: list[TimelineEvent] = []
     if issuances:
-        rows = TokenIssuance.objects.filter(username=username)
+        rows = TokenIssuance.objects.filter(username=username, **_whose(account_id))
         if before is not None:
             rows = rows.filter(created_at__lt=before)
         for row in rows.order_by("-created_at")[:limit]:
@@ -492,7 +509,7 @@ def user_audit_timeline(
                 )
             )
     if avatar_changes:
-        changes = AvatarChange.objects.filter(username=username)
+        changes = AvatarChange.objects.filter(username=username, **_whose(account_id))
         if before is not None:
             changes = changes.filter(created_at__lt=before)
         for change in changes.order_by("-created_at")[:limit]:
@@ -511,8 +528,8 @@ def user_audit_timeline(
                     change.request_id,
                 )
             )
-    if files:
-        events.extend(_file_events(username=username, before=before, limit=limit))
+    if files and account_id is not None:
+        events.extend(_file_events(account_id=account_id, before=before, limit=limit))
     events.sort(key=lambda event: event.at, reverse=True)
     page = events[:limit]
     older = page[-1].at if page and len(page) == limit else None

@@ -44,7 +44,7 @@ def test_uploads_and_deletes_sit_beside_issuances_and_strangers_are_flagged(user
     upload(user, "stranger.png", "300000000000000001:user-999", now - timedelta(seconds=30), size=24)
     upload(user, "late.png", f"300000000000000001:user-{user.pk}", now + timedelta(hours=2))
 
-    events = user_audit_timeline(username=user.username, limit=50).events
+    events = user_audit_timeline(username=user.username, account_id=user.pk, limit=50).events
     files = {event.key.rsplit("/", 1)[-1]: event.flagged for event in events if event.source == "file"}
     overview = issuance_overview(days=1)
 

@@ -131,3 +131,42 @@ def test_reachable_from_the_audit_list_and_the_users_admin_page(admin_client, st
     assert f'href="{timeline_url("alice")}"' in avatar_list
     user_page = admin_client.get(f"/admin/accounts/user/{user.pk}/change/").content.decode()
     assert f'href="{timeline_url("alice")}"' in user_page
+
+
+def test_account_facts_only_for_reviewers_who_may_view_users(client, django_user_model, story, user):
+    reviewer = reviewer_with(django_user_model, "view_tokenissuance", "view_avatarchange")
+    client.force_login(reviewer)
+    page = client.get(timeline_url(user.username)).content.decode()
+    assert "Account details are shown to reviewers who may view users." in page
+    assert "last login" not in page and "joined" not in page
+
+    reviewer.user_permissions.add(Permission.objects.get(codename="view_user"))
+    client.force_login(reviewer)
+    page = client.get(timeline_url(user.username)).content.decode()
+    assert "last login" in page and "joined" in page
+
+
+def test_a_new_account_with_a_deleted_accounts_name_does_not_inherit_its_history(
+    client, django_user_model, story, user
+):
+    reviewer = reviewer_with(django_user_model, "view_tokenissuance", "view_avatarchange", "view_user")
+    client.force_login(reviewer)
+    name, old_request = user.username, f"req-{user.username}-30"
+    user.delete()
+    newcomer = django_user_model.objects.create_user(username=name, password="x")
+    TokenIssuance.objects.create(
+        user=newcomer,
+        username=name,
+        outcome="issued",
+        auth_method="jwt",
+        prefix=f"user/{newcomer.pk}/",
+        request_id="req-newcomer",
+    )
+
+    page = client.get(timeline_url(name)).content.decode()
+    assert "req-newcomer" in page and old_request not in page
+    assert "?deleted=1" in page  # the old rows are a link away, named as a deleted account's
+
+    old = client.get(timeline_url(name) + "?deleted=1").content.decode()
+    assert old_request in old and "req-newcomer" not in old
+    assert "belong to deleted accounts" in old
