@@ -140,9 +140,10 @@ class CalendarQuerySet(QuerySet):
         return [timezone.make_aware(datetime.combine(day, time.min)) for day in days]
 
 
-def _timeline_url(username: str) -> str:
-    """The per-user audit timeline (``AvatarChangeAdmin.timeline_view`` below)."""
-    return reverse("admin:avatars_user_timeline", args=[username])
+def _timeline_url(username: str) -> str | None:
+    """The per-user audit timeline (``AvatarChangeAdmin.timeline_view`` below); None for a row of nobody
+    in particular (a credential URL that does not exist has no user and an empty username)."""
+    return reverse("admin:avatars_user_timeline", args=[username]) if username else None
 
 
 @admin.register(TokenIssuance)
@@ -193,6 +194,10 @@ class TokenIssuanceAdmin(ReadOnlyAuditAdmin):
 
     @admin.display(description=_("user"), ordering="username")
     def user_link(self, obj: TokenIssuance) -> SafeString:
+        if not obj.username:
+            return format_html(
+                '<span title="{}">—</span>', gettext("No user: a credential URL that does not exist")
+            )
         return format_html(
             '<a href="{}" title="{}">{}</a>',
             _timeline_url(obj.username),

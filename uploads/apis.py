@@ -18,10 +18,9 @@ from rest_framework.views import APIView
 
 from accounts.authentication import JWTAuthentication
 from accounts.models import User
-from accounts.throttling import ScopedRateThrottle
-from core.apis import AuditedRefusalMixin, NoStoreMixin
-from core.exceptions import ApplicationError
-from core.requests import request_context
+from accounts.throttling import ScopedRateThrottle, SimpleRateThrottle
+from core.apis import AuditedRefusalMixin, NoStoreMixin, throttle_window_seconds
+from core.requests import RequestContext, client_ip, request_context
 from core.schema import (
     JSON_BODY,
     JWT_401,
@@ -35,8 +34,8 @@ from core.serializers import StrictCharField, representation
 
 from .models import TokenIssuance
 from .purposes import DEFAULT_PURPOSE
-from .services.audit import issuance_record
-from .services.credential_urls import credential_url_create, credential_url_user
+from .services.audit import issuance_record, unknown_caller_refusal_record
+from .services.credential_urls import CredentialUrlRefused, credential_url_create, credential_url_user
 from .services.post_policy import post_policy_issue
 from .services.sts_token import UploadCredentials, sts_token_issue
 
@@ -371,16 +370,56 @@ class StsServerApi(_StockFormatApi):
         return super().get(request, **kwargs)
 
 
+class CredentialUrlFailureThrottle(SimpleRateThrottle):
+    """Credential URLs that do not work, per client address (``THROTTLE_CREDENTIAL_URL_FAILURES``)."""
+
+    scope = "credential_url_failure"
+
+    def get_cache_key(self, request: Request, view: object) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
 class CredentialUrlAuthentication(BaseAuthentication):
     """The secret in the path of a credential URL stands for its user (no header needed)."""
 
     audit_auth_method = "credential_url"
 
     def authenticate(self, request: Request) -> tuple[User, None]:
+        """The URL's user; a URL that does not work (unknown, expired, ended) is audited and counts
+        against its client address's own budget (``credential_url_failure``): past it, 429
+        ``throttled`` (audited too, one row per address per window), so guessing is slow and seen."""
         secret = request.parser_context["kwargs"].get("secret", "")
         try:
             return credential_url_user(secret=secret), None
-        except ApplicationError as exc:
+        except CredentialUrlRefused as exc:
+            throttle = CredentialUrlFailureThrottle()
+            allowed = throttle.allow_request(request, None)
+            code = exc.code if allowed else "throttled"
+            context = RequestContext(
+                auth_method=self.audit_auth_method,
+                client_ip=client_ip(request),
+                user_agent=request.headers.get("User-Agent", ""),
+                request_id=getattr(request, "request_id", ""),
+            )
+            window = throttle_window_seconds(CredentialUrlFailureThrottle.scope)
+            if exc.owner is not None:
+                issuance_record(
+                    user=exc.owner,
+                    context=context,
+                    outcome=TokenIssuance.Outcome.REFUSED,
+                    grant=TokenIssuance.Grant.STS_TOKEN,
+                    error_code=code,
+                    window_seconds=window,
+                )
+            else:
+                unknown_caller_refusal_record(
+                    context=context,
+                    grant=TokenIssuance.Grant.STS_TOKEN,
+                    error_code=code,
+                    window_seconds=window,
+                )
+            if not allowed:
+                raise exceptions.Throttled(wait=throttle.wait()) from None
             raise exceptions.AuthenticationFailed(exc.detail, code=exc.code) from None
 
     def authenticate_header(self, request: Request) -> str:
@@ -423,6 +462,9 @@ class CredentialUrlStsServerApi(_StockFormatApi):
     """
 
     authentication_classes = [CredentialUrlAuthentication]
+    # A budget of its own (per user, THROTTLE_CREDENTIAL_URL): whoever holds one of a user's URLs cannot
+    # use up that user's sts-token budget.
+    throttle_scope = "credential_url"
     errors_as_http_200 = True
 
     @extend_schema(

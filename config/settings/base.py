@@ -274,6 +274,9 @@ REST_FRAMEWORK = {
         "logout": env.str("THROTTLE_LOGOUT", default="60/min"),  # per client address, apart from login's
         "avatar": env.str("THROTTLE_AVATAR", default="30/min"),
         "post_policy": env.str("THROTTLE_POST_POLICY", default="60/min"),
+        # Credential URLs: per user, apart from sts-token's; and URLs that do not work, per client address.
+        "credential_url": env.str("THROTTLE_CREDENTIAL_URL", default="60/min"),
+        "credential_url_failure": env.str("THROTTLE_CREDENTIAL_URL_FAILURES", default="30/min"),
         "objects": env.str("THROTTLE_OBJECTS", default="120/min"),  # listing and deleting one's files
     },
     # Proxies in front of the app: 0 means REMOTE_ADDR is the client (never trust X-Forwarded-For).

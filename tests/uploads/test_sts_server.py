@@ -209,7 +209,8 @@ def test_jwt_logout_ends_the_credential_url(jwt_client, api_client, user, passwo
     assert APIClient().post("/api/auth/logout/", {"refresh": refresh}, format="json").status_code == 200
 
     _assert_stock_error(_get_without_headers(url), "401", "credential_url_revoked")
-    assert TokenIssuance.objects.count() == 1  # a refused sign-in is not an issuance
+    rows = list(TokenIssuance.objects.order_by("id").values_list("outcome", "error_code"))
+    assert rows == [("issued", ""), ("refused", "credential_url_revoked")]  # an ended URL's use is audited
 
 
 def test_session_logout_ends_the_credential_url(user):
@@ -281,9 +282,10 @@ def test_a_new_url_clears_the_users_expired_ones(jwt_client):
     assert CredentialUrl.objects.count() == 1
 
 
-def test_credential_url_shares_the_users_rate_limit_and_refusals_are_audited(jwt_client, monkeypatch):
-    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"sts_token": "2/min", "login": "100/min"})
-    url = _new_credential_url(jwt_client)  # the first of the two
+def test_credential_url_has_its_own_rate_limit_and_refusals_are_audited(jwt_client, monkeypatch):
+    rates = {"sts_token": "2/min", "credential_url": "1/min", "login": "100/min"}
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", rates)
+    url = _new_credential_url(jwt_client)  # takes one of sts-token's two, none of the URL's one
     _assert_stock_credentials(_get_without_headers(url))
     response = _get_without_headers(url)
     _assert_stock_error(response, "429", "throttled")

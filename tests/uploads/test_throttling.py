@@ -84,7 +84,8 @@ def test_the_stock_format_endpoints_compact_throttled_refusals_like_sts_token(
     """80 GETs of ``GET /api/uploads/sts-server/`` (bearer token) or of one credential URL with the
     default 60/min: 60 answers, and the 20 refusals share one row (two if a window closes mid-run)
     whose attempts add up to 20, as sts-token's do."""
-    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"sts_token": "60/min", "login": "100/min"})
+    rates = {"sts_token": "60/min", "credential_url": "60/min", "login": "100/min"}
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", rates)
     if endpoint == "sts-server":
         url, client = "/api/uploads/sts-server/", jwt_client
     else:
@@ -95,10 +96,57 @@ def test_the_stock_format_endpoints_compact_throttled_refusals_like_sts_token(
     answers = [client.get(url) for _ in range(80)]
 
     codes = [answer.json().get("ErrorCode", "ok") for answer in answers]
-    # Making the credential URL took one request of the same per-user budget.
-    assert codes.count("ok") == (59 if endpoint == "credential-url" else 60)
+    assert codes.count("ok") == 60
     refused = TokenIssuance.objects.filter(user=user, outcome="refused")
     rows = list(refused.values_list("error_code", "attempts"))
     print(f"{endpoint}: 80 GETs -> refused rows {rows}")
     assert 1 <= len(rows) <= 2 and {code for code, _ in rows} == {"throttled"}
     assert sum(attempts for _, attempts in rows) == codes.count("throttled")
+
+
+def test_a_credential_url_has_a_budget_of_its_own(jwt_client, monkeypatch, user):
+    """Whoever holds one of a user's credential URLs can use up that URL's budget, not the user's own
+    sts-token budget."""
+    rates = {"sts_token": "5/min", "credential_url": "3/min", "login": "100/min"}
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", rates)
+    url = jwt_client.post("/api/uploads/sts-server-url/").json()["url"].removeprefix("http://testserver")
+    holder = APIClient()
+    codes = [holder.get(url).json().get("ErrorCode", "ok") for _ in range(10)]
+    assert codes == ["ok"] * 3 + ["throttled"] * 7
+    assert (
+        jwt_client.post(URL).status_code == 200
+    )  # the owner's own budget: 1 of 5 used by the URL's creation
+
+
+def test_guessed_credential_urls_are_throttled_per_address_and_audited_in_bounded_rows(db):
+    """300 guesses from one address: the first 30 (THROTTLE_CREDENTIAL_URL_FAILURES, 30/min) answer
+    credential_url_invalid, the rest throttled; the audit holds one row per code per window (two if a
+    window closes mid-run), with no user, the guesser's address, and attempts adding up to 300."""
+    guesser = APIClient(REMOTE_ADDR="198.51.100.23")
+    answers = [guesser.get(f"/api/uploads/sts-server/osscu_guess{n:040d}/").json() for n in range(300)]
+    codes = [answer["ErrorCode"] for answer in answers]
+    assert codes.count("credential_url_invalid") == 30 and codes.count("throttled") == 270
+    assert {answer["StatusCode"] for answer in answers} == {"401", "429"}
+    rows = list(
+        TokenIssuance.objects.filter(outcome="refused").values_list(
+            "username", "client_ip", "error_code", "attempts"
+        )
+    )
+    print(f"300 guesses -> {len(rows)} audit rows: {rows}")
+    assert 2 <= len(rows) <= 4
+    assert {(username, ip) for username, ip, _, _ in rows} == {("", "198.51.100.23")}
+    assert sum(attempts for *_, attempts in rows) == 300
+    another = APIClient(REMOTE_ADDR="203.0.113.99").get("/api/uploads/sts-server/osscu_other/").json()
+    assert another["ErrorCode"] == "credential_url_invalid"  # per address: others are not held back
+
+
+def test_reviewers_see_guesses_in_the_list_and_the_overview(client, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    APIClient(REMOTE_ADDR="198.51.100.23").get("/api/uploads/sts-server/osscu_guess/")
+    reviewer = django_user_model.objects.create_user(username="reviewer", password="x", is_staff=True)
+    reviewer.user_permissions.add(Permission.objects.get(codename="view_tokenissuance"))
+    client.force_login(reviewer)
+    listing = client.get("/admin/uploads/tokenissuance/")
+    assert listing.status_code == 200 and "credential_url_invalid" in listing.content.decode()
+    assert client.get("/admin/uploads/tokenissuance/overview/").status_code == 200

@@ -103,3 +103,43 @@ def _refusal_count(row: dict[str, Any], window_seconds: int) -> None:
         ).update(attempts=F("attempts") + 1, last_attempt_at=now)
         if not counted:
             TokenIssuance.objects.create(**row, created_at=now)
+
+
+def unknown_caller_refusal_record(
+    *, context: RequestContext, grant: str, error_code: str, window_seconds: int
+) -> None:
+    """Audit a refusal of a request that names no user (a credential URL that does not exist): one row
+    per client address, grant and code per ``window_seconds``, its ``attempts`` counting them, so
+    guessing costs a bounded number of rows and a reviewer still sees who guessed, how often and when.
+    The row has no user and an empty username. Raises ``ApplicationError`` ``audit_unavailable`` (503)."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            counted = TokenIssuance.objects.filter(
+                pk__in=TokenIssuance.objects.filter(
+                    user__isnull=True,
+                    username="",
+                    client_ip=context.client_ip,
+                    grant=grant,
+                    outcome=TokenIssuance.Outcome.REFUSED,
+                    error_code=error_code,
+                    created_at__gt=now - timedelta(seconds=window_seconds),
+                ).values("pk")[:1]
+            ).update(attempts=F("attempts") + 1, last_attempt_at=now)
+            if not counted:
+                TokenIssuance.objects.create(
+                    user=None,
+                    username="",
+                    outcome=TokenIssuance.Outcome.REFUSED,
+                    grant=grant,
+                    prefix="",
+                    error_code=error_code,
+                    auth_method=context.auth_method,
+                    client_ip=context.client_ip,
+                    user_agent=storable_text(context.user_agent, 512),
+                    request_id=context.request_id,
+                    created_at=now,
+                )
+    except DatabaseError:
+        logger.exception("Could not write the token issuance audit row")
+        raise audit_unavailable() from None

@@ -56,14 +56,23 @@ def credential_url_create(*, user: User, context: RequestContext) -> NewCredenti
     return NewCredentialUrl(secret=secret, expires_at=expires_at)
 
 
-def _credential_url_refused(code: str, detail: str) -> ApplicationError:
-    return ApplicationError(detail, code=code, status_code=401)
+class CredentialUrlRefused(ApplicationError):
+    """A credential URL that does not work (401); ``owner`` is its user when the URL exists (expired or
+    ended), None for a secret that names no URL."""
+
+    def __init__(self, detail: str, *, code: str, owner: User | None) -> None:
+        super().__init__(detail, code=code, status_code=401)
+        self.owner = owner
+
+
+def _credential_url_refused(code: str, detail: str, owner: User | None = None) -> CredentialUrlRefused:
+    return CredentialUrlRefused(detail, code=code, owner=owner)
 
 
 def credential_url_user(*, secret: str) -> User:
     """The user a credential URL secret belongs to, if the URL still works.
 
-    Raises ``ApplicationError`` (401) with code ``credential_url_invalid`` (no such URL),
+    Raises ``CredentialUrlRefused`` (401) with code ``credential_url_invalid`` (no such URL),
     ``credential_url_expired`` (past its lifetime: make a new one) or ``credential_url_revoked``
     (ended by logout, a password change, deactivation or "sign out everywhere": sign in again).
     """
@@ -79,11 +88,15 @@ def credential_url_user(*, secret: str) -> User:
     status = credential_url_status(row)
     if status in (CredentialUrlStatus.REVOKED, CredentialUrlStatus.CUT_OFF):
         raise _credential_url_refused(
-            "credential_url_revoked", _("This credential URL was ended by a sign-out or a password change.")
+            "credential_url_revoked",
+            _("This credential URL was ended by a sign-out or a password change."),
+            row.user,
         )
     if status == CredentialUrlStatus.EXPIRED:
         raise _credential_url_refused(
-            "credential_url_expired", _("This credential URL has expired; ask the API for a new one.")
+            "credential_url_expired",
+            _("This credential URL has expired; ask the API for a new one."),
+            row.user,
         )
     return row.user
 
