@@ -130,9 +130,9 @@ class ServerCredentials:
     source: str  # the ServerIdentity's description
 
 
-def server_identity() -> ServerIdentity:
-    """The identity source the settings select. Raises ``ServerIdentityError`` when there is none."""
-    sources = server_identity_sources(
+def configured_identity_sources() -> list[str]:
+    """The identity sources the settings configure, the one that wins first (``server_identity_sources``)."""
+    return server_identity_sources(
         access_key_id=settings.ALIYUN_ACCESS_KEY_ID,
         role_arn=settings.ALIBABA_CLOUD_ROLE_ARN,
         oidc_provider_arn=settings.ALIBABA_CLOUD_OIDC_PROVIDER_ARN,
@@ -140,6 +140,11 @@ def server_identity() -> ServerIdentity:
         ecs_metadata=settings.ALIBABA_CLOUD_ECS_METADATA,
         credentials_uri=settings.ALIBABA_CLOUD_CREDENTIALS_URI,
     )
+
+
+def server_identity() -> ServerIdentity:
+    """The identity source the settings select. Raises ``ServerIdentityError`` when there is none."""
+    sources = configured_identity_sources()
     if not sources:
         raise ServerIdentityError(
             "No server identity is configured: set ALIYUN_ACCESS_KEY_ID/SECRET or a credentials provider.",

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
+from aliyun.credentials import configured_identity_sources
 from core.aliyun_names import (
     ACCESS_KEY,
     ACCOUNT_ID,
@@ -18,7 +19,6 @@ from core.aliyun_names import (
     RRSA,
     is_loopback_endpoint,
     is_loopback_host,
-    server_identity_sources,
 )
 from core.health import READINESS_TAG
 
@@ -189,7 +189,9 @@ def check_shared_cache(app_configs: Any = None, **kwargs: Any) -> list:
 def check_role_session_duration(app_configs: Any = None, **kwargs: Any) -> list:
     """A new RAM role allows 3600 s; a longer configured duration fails at the first real AssumeRole."""
     duration = settings.ALIYUN_STS_DURATION_SECONDS
-    if 3600 < duration <= DURATION_MAX and _identity_sources()[:1] == [ACCESS_KEY]:  # keyless: uploads.E042
+    if 3600 < duration <= DURATION_MAX and configured_identity_sources()[:1] == [
+        ACCESS_KEY
+    ]:  # keyless: uploads.E042
         return [
             Warning(
                 f"ALIYUN_STS_DURATION_SECONDS is {duration}, above the 3600 s a new RAM role allows.",
@@ -272,17 +274,6 @@ _RRSA_SETTINGS = (
 )
 
 
-def _identity_sources() -> list[str]:
-    return server_identity_sources(
-        access_key_id=settings.ALIYUN_ACCESS_KEY_ID,
-        role_arn=settings.ALIBABA_CLOUD_ROLE_ARN,
-        oidc_provider_arn=settings.ALIBABA_CLOUD_OIDC_PROVIDER_ARN,
-        oidc_token_file=settings.ALIBABA_CLOUD_OIDC_TOKEN_FILE,
-        ecs_metadata=settings.ALIBABA_CLOUD_ECS_METADATA,
-        credentials_uri=settings.ALIBABA_CLOUD_CREDENTIALS_URI,
-    )
-
-
 _SOURCE_NAMES = {
     "access_key": "the AccessKey (ALIYUN_ACCESS_KEY_ID)",
     "rrsa": "RRSA (ALIBABA_CLOUD_ROLE_ARN, ALIBABA_CLOUD_OIDC_PROVIDER_ARN, ALIBABA_CLOUD_OIDC_TOKEN_FILE)",
@@ -296,7 +287,7 @@ def check_server_identity(app_configs: Any = None, **kwargs: Any) -> list:
     """Where the server's own credentials come from: exactly one source in use, complete, and a user
     token duration that role chaining allows when that source is a role."""
     errors: list = []
-    sources = _identity_sources()
+    sources = configured_identity_sources()
     key_id, key_secret = settings.ALIYUN_ACCESS_KEY_ID, settings.ALIYUN_ACCESS_KEY_SECRET
     if bool(key_id) != bool(key_secret):
         errors.append(

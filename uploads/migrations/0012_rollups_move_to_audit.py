@@ -3,28 +3,9 @@ Django's record changes; the tables and their rows stay, and their content types
 
 from django.db import migrations
 
+from core.migration_helpers import content_types_move
+
 ROLLUP_MODELS = ["issuancerollup", "issuancerollupuser", "issuancerolluphour", "issuancerolluphouruser"]
-
-
-def _move_content_types(apps, source: str, target: str) -> None:
-    """Keep each model's content type (and the permissions that point at it) under its new app label;
-    a fresh one that post_migrate made meanwhile for the target label holds nothing and goes."""
-    ContentType = apps.get_model("contenttypes", "ContentType")
-    for model in ROLLUP_MODELS:
-        kept = ContentType.objects.filter(app_label=source, model=model).first()
-        if kept is None:
-            continue
-        ContentType.objects.filter(app_label=target, model=model).delete()
-        kept.app_label = target
-        kept.save(update_fields=["app_label"])
-
-
-def content_types_to_audit(apps, schema_editor):
-    _move_content_types(apps, "uploads", "audit")
-
-
-def content_types_to_uploads(apps, schema_editor):
-    _move_content_types(apps, "audit", "uploads")
 
 
 class Migration(migrations.Migration):
@@ -61,5 +42,8 @@ class Migration(migrations.Migration):
             ],
             database_operations=[],
         ),
-        migrations.RunPython(content_types_to_audit, content_types_to_uploads),
+        migrations.RunPython(
+            content_types_move(ROLLUP_MODELS, "uploads", "audit"),
+            content_types_move(ROLLUP_MODELS, "audit", "uploads"),
+        ),
     ]

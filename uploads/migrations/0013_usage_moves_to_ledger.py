@@ -3,23 +3,7 @@ changes; the table and its rows stay, and its content type (with the permissions
 
 from django.db import migrations
 
-
-def _move_content_type(apps, source: str, target: str) -> None:
-    ContentType = apps.get_model("contenttypes", "ContentType")
-    kept = ContentType.objects.filter(app_label=source, model="uploadusage").first()
-    if kept is None:
-        return
-    ContentType.objects.filter(app_label=target, model="uploadusage").delete()
-    kept.app_label = target
-    kept.save(update_fields=["app_label"])
-
-
-def content_type_to_ledger(apps, schema_editor):
-    _move_content_type(apps, "uploads", "ledger")
-
-
-def content_type_to_uploads(apps, schema_editor):
-    _move_content_type(apps, "ledger", "uploads")
+from core.migration_helpers import content_types_move
 
 
 class Migration(migrations.Migration):
@@ -35,5 +19,8 @@ class Migration(migrations.Migration):
             state_operations=[migrations.DeleteModel(name="UploadUsage")],
             database_operations=[],
         ),
-        migrations.RunPython(content_type_to_ledger, content_type_to_uploads),
+        migrations.RunPython(
+            content_types_move(["uploadusage"], "uploads", "ledger"),
+            content_types_move(["uploadusage"], "ledger", "uploads"),
+        ),
     ]
