@@ -1,10 +1,15 @@
 """Shared fixtures: a real local sandbox (STS + OSS over HTTP) the whole run points at."""
 
-from collections.abc import Iterator
+import functools
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import oss2
 import pytest
 from django.core.cache import cache
+from django.core.handlers.wsgi import WSGIHandler
+from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.throttling import rate_limits_clear
@@ -47,6 +52,34 @@ def keyless_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbo
     with Sandbox(config, sts_tls_address=("127.0.0.1", 0)) as running, pytest.MonkeyPatch.context() as patch:
         patch.setenv("SSL_CERT_FILE", str(running.ca_file))
         yield running
+
+
+_LIVE_SERVER_TURNS = threading.RLock()
+
+
+def one_at_a_time(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function``, made to wait its turn behind the live server's requests (see below)."""
+
+    @functools.wraps(function)
+    def in_turn(*args: Any, **kwargs: Any) -> Any:
+        with _LIVE_SERVER_TURNS:
+            return function(*args, **kwargs)
+
+    return in_turn
+
+
+@pytest.fixture(autouse=True)
+def _live_server_takes_turns(request, monkeypatch) -> None:
+    """On SQLite, pytest-django's live server answers one request at a time.
+
+    Its threads share one in-memory SQLite connection (Django's LiveServerThread), so two requests at
+    once (two OSS event pushes, a push and a page's hand-out) would share one transaction: one's
+    savepoint or rollback would undo the other's, and the connection would stay broken for the rest of
+    the run. PostgreSQL gives each thread its own connection, so there they run side by side. A test
+    thread that reads the database while the live server writes wraps its reader in ``one_at_a_time``.
+    """
+    if "live_server" in request.fixturenames and connection.vendor == "sqlite":
+        monkeypatch.setattr(WSGIHandler, "__call__", one_at_a_time(WSGIHandler.__call__))
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -26,9 +25,10 @@ from django.db import connection
 from werkzeug.http import http_date
 
 from aliyun.mns import local_certificates_clear
-from ledger.apis import OssEventsView, StoredObjectsApi
+from operators import doctor
 from sandbox.events import CERT_PATH, MNS_XML_NAMESPACE, string_to_sign
 from sandbox.server import Sandbox
+from tests.conftest import one_at_a_time
 
 EVENTS_PATH = "/api/uploads/oss-events/"
 
@@ -42,25 +42,16 @@ class Events:
         assert self.sandbox.events.wait_idle(timeout), self.sandbox.events.snapshot()
 
 
-_ONE_AT_A_TIME = threading.Lock()
-
-
-def _one_at_a_time(handler):
-    def serialised(self, request, *args, **kwargs):
-        with _ONE_AT_A_TIME:
-            return handler(self, request, *args, **kwargs)
-
-    return serialised
+@pytest.fixture(autouse=True)
+def _doctor_takes_turns(monkeypatch) -> None:
+    """The doctor polls the ledger for its probe from the test's thread while the live server applies
+    pushes; on SQLite the two share one connection, so the poll waits its turn (``one_at_a_time``)."""
+    if connection.vendor == "sqlite":
+        monkeypatch.setattr(doctor, "probe_event_received_at", one_at_a_time(doctor.probe_event_received_at))
 
 
 @pytest.fixture
-def events_to(live_server, sandbox: Sandbox, settings, monkeypatch) -> Iterator[Events]:
-    if connection.vendor == "sqlite":
-        # The live server's threads share one in-memory SQLite connection (Django's LiveServerThread),
-        # so two pushes at once would share one transaction: one's rollback would undo the other's
-        # work. PostgreSQL gives each its own; here the ledger's writers take turns.
-        for view, method in ((OssEventsView, "post"), (StoredObjectsApi, "delete")):
-            monkeypatch.setattr(view, method, _one_at_a_time(getattr(view, method)))
+def events_to(live_server, sandbox: Sandbox, settings) -> Iterator[Events]:
     settings.OSS_EVENTS_CERT_URL_PREFIXES = [f"{sandbox.oss_endpoint}/__sandbox__/"]
     local_certificates_clear()
     config = sandbox.config
