@@ -53,25 +53,21 @@ class StsError(AliyunError):
 
     ``code`` is the project's stable code (``sts_throttled``, ``sts_unavailable``,
     ``sts_rejected``); ``upstream_code`` is Alibaba's (``Throttling.User``, ``NoPermission``…).
+    ``retryable``: STS itself answered throttling or a server-side error (5xx, ``InternalError``,
+    ``ServiceUnavailable``), so another attempt may succeed; not for an unreachable STS (each attempt
+    would wait its timeouts again), a refused configuration or the server's own identity failing.
     """
 
+    def __init__(self, code: str, message: str, *, retryable: bool = False, **details: Any) -> None:
+        super().__init__(code, message, **details)
+        self.retryable = retryable
 
-def _retry_options(max_attempts: int) -> RetryOptions:
-    """Bounded retries with jittered exponential backoff, for throttling and STS-side 5xx only."""
-    return RetryOptions(
-        {
-            "retryable": max_attempts > 1,
-            "retryCondition": [
-                {
-                    "maxAttempts": max_attempts,
-                    "exception": ["ThrottlingException", "ServerException"],
-                    "errorCode": sorted(_THROTTLING_CODES | {"InternalError", "ServiceUnavailable"}),
-                    "backoff": {"policy": "ExponentialWithEqualJitter", "period": 100, "cap": 1000},
-                    "maxDelay": 1000,
-                }
-            ],
-        }
-    )
+
+def _no_retries() -> RetryOptions:
+    """The SDK retries nothing: one ``assume_role`` is one STS request. The caller retries
+    (``uploads/services/reuse.py``), so that every attempt is admitted by the AssumeRole budget and
+    counts against Alibaba's per-account quota like a first call."""
+    return RetryOptions({"retryable": False, "retryCondition": []})
 
 
 @lru_cache(maxsize=1)
@@ -84,7 +80,7 @@ def _client() -> Client:
         connect_timeout=settings.ALIYUN_STS_CONNECT_TIMEOUT_MS,
         read_timeout=settings.ALIYUN_STS_READ_TIMEOUT_MS,
     )
-    config.retry_options = _retry_options(settings.ALIYUN_STS_MAX_ATTEMPTS)
+    config.retry_options = _no_retries()
     return Client(config)
 
 
@@ -125,6 +121,7 @@ def _throttled(exc: AlibabaCloudException, *, retry_after_ms: int | None) -> Sts
         upstream_code=exc.code or "Throttling",
         request_id=exc.request_id or "",
         retry_after=max(1, -(-int(retry_after_ms or 1000) // 1000)),
+        retryable=True,
     )
 
 
@@ -158,6 +155,7 @@ def assume_role(*, role_session_name: str, policy: dict[str, Any], duration_seco
             upstream_code=exc.code or "",
             request_id=exc.request_id or "",
             retry_after=5,
+            retryable=True,
         ) from None
     except Exception as exc:  # connection refused, timeouts, TLS errors, garbage answers
         identity_failure = _server_identity_failure(exc)

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from sandbox.policy import bucket_resource, is_allowed, object_resource
 from sandbox.tokens import resolve_principal
 from uploads.models import TokenIssuance
-from uploads.services import reuse
+from uploads.services import reuse, sts_budget
 
 URL = "/api/uploads/sts-token/"
 
@@ -246,6 +246,38 @@ def test_sts_internal_error_is_503(jwt_client, sandbox, settings):
     settings.ALIYUN_STS_MAX_ATTEMPTS = 1
     sandbox.config.faults.configure(fail_every=1)
     _assert_failure(jwt_client.post(URL), 503, "sts_unavailable", "InternalError")
+
+
+def test_retries_take_their_turn_in_the_sts_budget_like_first_calls(jwt_client, sandbox, settings):
+    """Alibaba's quota counts every AssumeRole request, retries included: with a budget of 1 call a
+    second and STS failing every call, each of the 3 attempts waits a second after the one before
+    returned (the SDK's own retries, uncounted, made all 3 within about 0.3 s)."""
+    settings.ALIYUN_STS_MAX_ATTEMPTS = 3
+    settings.ALIYUN_STS_MAX_CALLS_PER_SECOND = 1
+    settings.ALIYUN_STS_QUEUE_SECONDS = 5
+    sts_budget.sts_budget_clear()
+    faults = sandbox.config.faults
+    faults.configure(fail_every=1)
+    before = faults.snapshot()["received"]
+    started = time.monotonic()
+
+    response = jwt_client.post(URL)
+
+    elapsed = time.monotonic() - started
+    _assert_failure(response, 503, "sts_unavailable", "InternalError")
+    assert faults.snapshot()["received"] - before == 3  # every attempt was made…
+    assert elapsed >= 2.0  # …each a second after the one before
+
+
+def test_a_refused_configuration_is_not_retried(jwt_client, sandbox, settings):
+    settings.ALIYUN_STS_MAX_ATTEMPTS = 3
+    settings.ALIYUN_STS_ROLE_ARN = "acs:ram::1234567890123456:role/no-such-role"
+    before = sandbox.config.faults.snapshot()["received"]
+
+    response = jwt_client.post(URL)
+
+    assert response.status_code == 502 and response.json()["code"] == "sts_rejected"
+    assert sandbox.config.faults.snapshot()["received"] - before == 1
 
 
 def test_sts_unreachable_is_503(jwt_client, settings):

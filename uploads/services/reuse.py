@@ -29,6 +29,7 @@ import hashlib
 import json
 import logging
 import math
+import random
 import threading
 import time
 import uuid
@@ -65,6 +66,8 @@ _REFRESH_RETRY_SECONDS = 1.0  # a process asks for a user's background refresh a
 _BACKOFF_KEY = "uploads:sts:backoff"
 _BACKOFF_CAP_SECONDS = 30
 _BACKOFF_MEMORY_SECONDS = 120  # consecutive failures count as one run while this close together
+_RETRY_PERIOD_SECONDS = 0.1  # the first pause between attempts of one call is 0.1-0.2 s…
+_RETRY_CAP_SECONDS = 1.0  # …and no pause is longer than 1 s
 
 
 def _fernet() -> Fernet:
@@ -392,25 +395,53 @@ def _sts_wait_slot() -> Iterator[None]:
 # --- calling STS ----------------------------------------------------------------------------------
 
 
+def _retry_pause(attempt: int) -> float:
+    """Seconds to wait after failed attempt ``attempt`` (1-based): exponential with equal jitter, from
+    0.1 s and at most 1 s (what the STS SDK's own retries did, darabonba's ExponentialWithEqualJitter)."""
+    ceiling = min(_RETRY_CAP_SECONDS, _RETRY_PERIOD_SECONDS * 2**attempt)
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
 def _call_sts(call: _Call, *, deadline: float, background: bool = False) -> sts.StsCredentials | None:
-    """One budgeted AssumeRole call; caches the answer. None when the budget had no turn for it by
-    ``deadline`` (a background refresh: at once). Raises ``StsError``; a transient one starts the
-    backoff."""
-    ticket = sts_call_admit(deadline=deadline, background=background)
-    if ticket is None:
+    """Budgeted AssumeRole calls for ``call``; caches the answer.
+
+    Up to ``ALIYUN_STS_MAX_ATTEMPTS`` attempts (a background refresh: one), only after an answer STS
+    itself marks transient (``StsError.retryable``: throttling, 5xx), with ``_retry_pause`` between
+    them. Each attempt is admitted by the shared budget on its own, so a retry counts against Alibaba's
+    per-account quota like a first call (the SDK's own retries are off: ``aliyun/sts.py``). Attempts stop at ``deadline``
+    (a ``time.monotonic()`` value). Returns None when the budget had no turn for the first attempt by
+    then; raises the last attempt's ``StsError`` when none succeeded (a transient one starts the
+    backoff).
+    """
+    attempts = 1 if background else max(1, settings.ALIYUN_STS_MAX_ATTEMPTS)
+    failure: sts.StsError | None = None
+    for attempt in range(1, attempts + 1):
+        ticket = sts_call_admit(deadline=deadline, background=background)
+        if ticket is None:
+            break
+        try:
+            credentials = _assume_role(call)
+        except sts.StsError as exc:
+            if exc.code not in _TRANSIENT_STS_ERRORS:
+                raise
+            failure = exc
+            if not exc.retryable:
+                break
+        else:
+            _backoff_clear()
+            if call.margin < call.duration_seconds:
+                _cache_set(call.key, credentials)
+            return credentials
+        finally:
+            sts_call_done(ticket)
+        pause = _retry_pause(attempt)
+        if attempt == attempts or time.monotonic() + pause >= deadline:
+            break
+        time.sleep(pause)
+    if failure is None:
         return None
-    try:
-        credentials = _assume_role(call)
-    except sts.StsError as exc:
-        if exc.code in _TRANSIENT_STS_ERRORS:
-            _backoff_record(exc)
-        raise
-    finally:
-        sts_call_done(ticket)
-    _backoff_clear()
-    if call.margin < call.duration_seconds:
-        _cache_set(call.key, credentials)
-    return credentials
+    _backoff_record(failure)
+    raise failure
 
 
 def _fetch_waiting(call: _Call) -> Obtained:
