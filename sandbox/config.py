@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from core.aliyun_names import role_arn_account_id
 from sandbox.sts_meter import StsCallMeter
 
 if TYPE_CHECKING:
@@ -228,7 +229,7 @@ class SandboxConfig:
                 raise ValueError(f"SandboxConfig.{name} must not be empty")
         self._check_events()
         if not self.owner_account_id:
-            self.owner_account_id = _role_account(self.role_arn)
+            self.owner_account_id = role_arn_account_id(self.role_arn)
         self.oidc_token_file = Path(self.oidc_token_file or self.data_dir / "oidc" / "token")
         if (
             self.oidc_token_ttl_seconds < 1
@@ -275,7 +276,7 @@ class SandboxConfig:
     @property
     def account_id(self) -> str:
         """The RAM account of the roles (the one in role_arn)."""
-        return _role_account(self.role_arn)
+        return role_arn_account_id(self.role_arn)
 
     @property
     def server_role_arn(self) -> str:
@@ -330,12 +331,6 @@ class SandboxConfig:
         }
         values.update(overrides)
         return cls(**values)
-
-
-def _role_account(role_arn: str) -> str:
-    """``acs:ram::<account>:role/<name>`` -> ``<account>`` (empty when the ARN has another shape)."""
-    parts = role_arn.split(":")
-    return parts[3] if len(parts) == 5 and parts[:3] == ["acs", "ram", ""] else ""
 
 
 def _policy_setting(value: Any) -> dict[str, Any] | None:

@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.aliyun_names import role_arn_account_id, role_arn_name
 from sandbox.policy import Policy, PolicyGrammarError, is_allowed, parse_policy
 
 if TYPE_CHECKING:
@@ -104,15 +105,6 @@ def _id(kind: str, name: str) -> str:
     return f"{2 if kind == 'user' else 3}{number % 10**15:015d}"
 
 
-def account_of(role_arn: str) -> str:
-    """`acs:ram::<account>:role/<name>` → `<account>`."""
-    return role_arn.split(":")[3]
-
-
-def role_name_of(role_arn: str) -> str:
-    return role_arn.rpartition(":role/")[2]
-
-
 def trust_account(account_id: str) -> dict[str, Any]:
     """The trust policy the console gives a role whose trusted entity is "this account"."""
     return {
@@ -134,7 +126,7 @@ def server_role_trust(config: SandboxConfig) -> dict[str, Any]:
     pods to access different cloud services"): `Principal.Federated` names the provider's ARN and
     `StringEquals` pins `oidc:aud`, `oidc:iss` and `oidc:sub` (the pod's service account).
     """
-    account = account_of(config.role_arn)
+    account = role_arn_account_id(config.role_arn)
     return {
         "Statement": [
             {
@@ -172,7 +164,7 @@ class RamStore:
 
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
-        self.account_id = account_of(config.role_arn)
+        self.account_id = role_arn_account_id(config.role_arn)
         self.path = Path(config.data_dir) / STATE_FILE
         self._lock = threading.RLock()
         self._state = self._load()
@@ -183,7 +175,7 @@ class RamStore:
         from sandbox.config import server_user_policy
 
         config, created = self.config, _now()
-        role = role_name_of(config.role_arn)
+        role = role_arn_name(config.role_arn)
         return {
             "users": {
                 config.ram_user_name.lower(): {
@@ -284,10 +276,9 @@ class RamStore:
         return f"acs:ram::{self.account_id}:role/{role['RoleName'].lower()}"
 
     def _role_by_arn(self, role_arn: str) -> dict[str, Any] | None:
-        parts = role_arn.split(":")
-        if len(parts) != 5 or parts[3] != self.account_id or not parts[4].lower().startswith("role/"):
+        if role_arn_account_id(role_arn) != self.account_id:
             return None
-        return self._state["roles"].get(role_name_of(role_arn).lower())
+        return self._state["roles"].get(role_arn_name(role_arn).lower())
 
     def _merged(self, attached: list[list[str]], extra: list[dict[str, Any]] | None = None) -> Policy | None:
         """The union of attached policies: one document holding every statement."""
