@@ -51,6 +51,7 @@ from .selectors import (
     WINDOWS,
     Anomaly,
     Overview,
+    deleted_account_ids,
     deleted_accounts_rows_exist,
     issuance_overview,
     user_audit_timeline,
@@ -61,6 +62,7 @@ CSV_FIELDS = [
     "created_at",
     "username",
     "user_id",
+    "deleted_account_id",
     "outcome",
     "grant",
     "auth_method",
@@ -515,6 +517,7 @@ class AvatarChangeAdmin(ReadOnlyAuditAdmin):
         "created_at",
         "username",
         "user_id",
+        "deleted_account_id",
         "kind",
         "reason",
         "object_key",
@@ -564,11 +567,14 @@ class AvatarChangeAdmin(ReadOnlyAuditAdmin):
             raise PermissionDenied
         before = _parse_before(request.GET.get("before", ""))
         account = User.objects.filter(username=username).first()
-        # ?deleted=1: the rows of deleted accounts that had this name, never shown as the current one's.
+        # ?deleted=1: the rows of deleted accounts that had this name, never shown as the current one's;
+        # &account=<id>: only those of the deleted account that had that id.
         deleted = request.GET.get("deleted") == "1" or account is None
+        deleted_id = _parse_id(request.GET.get("account", "")) if deleted else None
         timeline = user_audit_timeline(
             username=username,
             account_id=None if deleted else account.pk,
+            deleted_account_id=deleted_id,
             before=before,
             limit=TIMELINE_PAGE,
             issuances=sees_issuances,
@@ -585,6 +591,16 @@ class AvatarChangeAdmin(ReadOnlyAuditAdmin):
             "account_exists": account is not None,
             "deleted": deleted,
             "deleted_rows": not deleted and deleted_accounts_rows_exist(username=username),
+            "deleted_ids": deleted_account_ids(username=username) if deleted else [],
+            "deleted_id": deleted_id,
+            # The next page keeps whose rows these are.
+            "older_query": urlencode(
+                {
+                    **({"deleted": "1"} if request.GET.get("deleted") == "1" else {}),
+                    **({"account": deleted_id} if deleted_id is not None else {}),
+                    **({"before": timeline.older.isoformat()} if timeline.older else {}),
+                }
+            ),
             "timeline": timeline,
             "before": before,
             "sees_issuances": sees_issuances,
@@ -592,6 +608,13 @@ class AvatarChangeAdmin(ReadOnlyAuditAdmin):
             "page_size": TIMELINE_PAGE,
         }
         return TemplateResponse(request, "admin/avatars/user_timeline.html", context)
+
+
+def _parse_id(text: str) -> int | None:
+    """A positive account id from the query string; None for anything else."""
+    if text.isascii() and text.isdigit() and len(text) <= 18 and int(text) > 0:
+        return int(text)
+    return None
 
 
 def _parse_before(text: str) -> datetime | None:

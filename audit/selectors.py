@@ -24,7 +24,6 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext, pgettext, pgettext_lazy
 
-from accounts.models import User
 from avatars.models import AvatarChange
 from ledger.models import ObjectEvent
 from ledger.selectors import object_events_between, object_events_of
@@ -335,18 +334,22 @@ def written_per_day(first_day: date, last_day: date) -> list[WrittenDay]:
 ISSUANCE_MATCH_SKEW = timedelta(minutes=2)
 
 
-def _file_events(*, account_id: int, before: datetime | None, limit: int) -> list["TimelineEvent"]:
-    """The uploads and deletes of the account ``account_id``, flagged where an upload's principal
-    matches no credentials handed to that user (a role session of another name, or no issuance live
-    at that time; a bare id writing under ``user/<id>/``, which only a user's credentials do)."""
-    user = User.objects.filter(pk=account_id).first()
-    if user is None:
-        return []
-    rows = object_events_of(user_id=user.pk)
+def _file_events(
+    *, account_id: int | None, deleted_account_id: int | None, before: datetime | None, limit: int
+) -> list["TimelineEvent"]:
+    """The uploads and deletes of the account ``account_id`` (or of the deleted account whose id was
+    ``deleted_account_id``), flagged where an upload's principal matches no credentials handed to that
+    user (a role session of another name, or no issuance live at that time; a bare id writing under
+    ``user/<id>/``, which only a user's credentials do)."""
+    owner = account_id if account_id is not None else deleted_account_id
+    if account_id is not None:
+        rows = object_events_of(user_id=account_id)
+    else:
+        rows = ObjectEvent.objects.filter(**_whose(None, deleted_account_id)).order_by("-event_time", "-id")
     if before is not None:
         rows = rows.filter(event_time__lt=before)
     covering = TokenIssuance.objects.filter(
-        user=user,
+        **_whose(account_id, deleted_account_id),
         outcome__in=GRANTED,
         role_session_name=OuterRef("session_name"),
         created_at__lte=OuterRef("event_time") + ISSUANCE_MATCH_SKEW,
@@ -354,7 +357,7 @@ def _file_events(*, account_id: int, before: datetime | None, limit: int) -> lis
     )
     rows = rows.annotate(matched=Exists(covering))
     events = []
-    own_folder = f"user/{user.pk}/"
+    own_folder = f"user/{owner}/"
     for row in rows[:limit]:
         upload = row.kind == ObjectEvent.Kind.CREATED and row.source == ObjectEvent.Source.EVENT
         flagged = upload and (
@@ -383,6 +386,7 @@ def _file_events(*, account_id: int, before: datetime | None, limit: int) -> lis
                 row.request_id or row.oss_request_id,
                 key=row.key,
                 flagged=bool(flagged),
+                deleted_account_id=row.deleted_account_id,
             )
         )
     return events
@@ -444,6 +448,7 @@ class TimelineEvent:
     request_id: str
     key: str = ""  # "file" rows: the object's key
     flagged: bool = False  # "file" rows: an upload whose principal matches no issuance of the user
+    deleted_account_id: int | None = None  # rows of a deleted account: the id it had
 
 
 @dataclass(frozen=True)
@@ -454,8 +459,14 @@ class Timeline:
     user_agents: list[tuple[str, int]]
 
 
-def _whose(account_id: int | None) -> dict[str, Any]:
-    return {"user_id": account_id} if account_id is not None else {"user__isnull": True}
+def _whose(account_id: int | None, deleted_account_id: int | None = None) -> dict[str, Any]:
+    """The rows of the account ``account_id``; with None, of deleted accounts (their user link is
+    cleared), only those of the one whose id was ``deleted_account_id`` when that is given."""
+    if account_id is not None:
+        return {"user_id": account_id}
+    if deleted_account_id is not None:
+        return {"user__isnull": True, "deleted_account_id": deleted_account_id}
+    return {"user__isnull": True}
 
 
 def deleted_accounts_rows_exist(*, username: str) -> bool:
@@ -466,10 +477,24 @@ def deleted_accounts_rows_exist(*, username: str) -> bool:
     )
 
 
+def deleted_account_ids(*, username: str, limit: int = 50) -> list[int]:
+    """The ids of deleted accounts that were named ``username``, from their audit rows, lowest first
+    (at most ``limit``). Rows of accounts deleted before their ids were kept have none."""
+    ids: set[int] = set()
+    for model in (TokenIssuance, AvatarChange):
+        ids.update(
+            model.objects.filter(username=username, user__isnull=True, deleted_account_id__isnull=False)
+            .values_list("deleted_account_id", flat=True)
+            .distinct()[:limit]
+        )
+    return sorted(ids)[:limit]
+
+
 def user_audit_timeline(
     *,
     username: str,
     account_id: int | None,
+    deleted_account_id: int | None = None,
     before: datetime | None = None,
     limit: int = 200,
     issuances: bool = True,
@@ -481,14 +506,16 @@ def user_audit_timeline(
 
     ``account_id`` says whose: the rows of that account (the current one with the name), or with None
     the rows of deleted accounts that had the name (their user is gone; the copied name keeps their
-    story). So a new account that takes a deleted account's username never inherits its history.
+    story), only the one whose id was ``deleted_account_id`` when that is given. So a new account that
+    takes a deleted account's username never inherits its history. File events are shown for one
+    account: ``account_id``, or ``deleted_account_id``.
 
     Each log is read through its (username, created_at) index, ``limit`` rows at most; ``issuances``
     and ``avatar_changes`` leave a log out (a reviewer without its view permission).
     """
     events: list[TimelineEvent] = []
     if issuances:
-        rows = TokenIssuance.objects.filter(username=username, **_whose(account_id))
+        rows = TokenIssuance.objects.filter(username=username, **_whose(account_id, deleted_account_id))
         if before is not None:
             rows = rows.filter(created_at__lt=before)
         for row in rows.order_by("-created_at")[:limit]:
@@ -506,10 +533,11 @@ def user_audit_timeline(
                     row.client_ip,
                     row.user_agent,
                     row.request_id,
+                    deleted_account_id=row.deleted_account_id,
                 )
             )
     if avatar_changes:
-        changes = AvatarChange.objects.filter(username=username, **_whose(account_id))
+        changes = AvatarChange.objects.filter(username=username, **_whose(account_id, deleted_account_id))
         if before is not None:
             changes = changes.filter(created_at__lt=before)
         for change in changes.order_by("-created_at")[:limit]:
@@ -526,10 +554,15 @@ def user_audit_timeline(
                     change.client_ip,
                     change.user_agent,
                     change.request_id,
+                    deleted_account_id=change.deleted_account_id,
                 )
             )
-    if files and account_id is not None:
-        events.extend(_file_events(account_id=account_id, before=before, limit=limit))
+    if files and (account_id is not None or deleted_account_id is not None):
+        events.extend(
+            _file_events(
+                account_id=account_id, deleted_account_id=deleted_account_id, before=before, limit=limit
+            )
+        )
     events.sort(key=lambda event: event.at, reverse=True)
     page = events[:limit]
     older = page[-1].at if page and len(page) == limit else None

@@ -1,4 +1,5 @@
-"""Writes of the audit app: the overview's rollups, and retention of the token issuance log."""
+"""Writes of the audit app: the overview's rollups, retention of the token issuance log, and the ids of
+deleted accounts kept on their rows."""
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -7,6 +8,9 @@ from datetime import date, datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.models import User
+from avatars.models import AvatarChange
+from ledger.models import ObjectEvent
 from uploads.models import TokenIssuance
 
 from .models import IssuanceRollup, IssuanceRollupHour, IssuanceRollupHourUser, IssuanceRollupUser
@@ -155,3 +159,15 @@ def token_issuances_prune(
         progress(batches, count, deleted)
     IssuanceRollup.objects.filter(day__lte=timezone.localdate(before)).delete()
     return Pruned(rows=deleted, batches=batches)
+
+
+def deleted_account_rows_keep_id(*, user: User) -> int:
+    """Before ``user`` is deleted: write its id into ``deleted_account_id`` of its audit rows (token
+    issuances, avatar changes, file events), whose ``user`` link the deletion clears (SET_NULL). So
+    the rows of a deleted account stay that account's, and a new account, which gets a new id even
+    when it takes the same username, never inherits them. Connected to ``pre_delete`` of the user
+    model (``audit/apps.py``), so it runs in the deletion's own transaction. Returns the rows updated."""
+    return sum(
+        model.objects.filter(user=user).update(deleted_account_id=user.pk)
+        for model in (TokenIssuance, AvatarChange, ObjectEvent)
+    )

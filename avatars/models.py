@@ -29,6 +29,14 @@ class AvatarChange(models.Model):
         verbose_name=_("user"),
     )
     username = models.CharField(_("username"), max_length=150)
+    # The foreign key above is cleared when the account is deleted; this keeps the id it had, so the
+    # rows of a deleted account stay that account's (audit.services.deleted_account_rows_keep_id).
+    deleted_account_id = models.BigIntegerField(
+        _("deleted account id"),
+        null=True,
+        blank=True,
+        help_text=_("The id of the account this row belonged to, kept when that account was deleted."),
+    )
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
     reason = models.CharField(
         _("reason"),

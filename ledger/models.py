@@ -148,6 +148,14 @@ class ObjectEvent(models.Model):
         related_name="+",
         verbose_name=_("owner"),
     )
+    # The foreign key above is cleared when the account is deleted; this keeps the id it had, so the
+    # rows of a deleted account stay that account's (audit.services.deleted_account_rows_keep_id).
+    deleted_account_id = models.BigIntegerField(
+        _("deleted account id"),
+        null=True,
+        blank=True,
+        help_text=_("The id of the account this row belonged to, kept when that account was deleted."),
+    )
     key = models.CharField(_("key"), max_length=1024)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     source = models.CharField(_("source"), max_length=16, choices=Source.choices)

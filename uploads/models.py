@@ -38,6 +38,14 @@ class TokenIssuance(models.Model):
         verbose_name=_("user"),
     )
     username = models.CharField(_("username"), max_length=150)
+    # The foreign key above is cleared when the account is deleted; this keeps the id it had, so the
+    # rows of a deleted account stay that account's (audit.services.deleted_account_rows_keep_id).
+    deleted_account_id = models.BigIntegerField(
+        _("deleted account id"),
+        null=True,
+        blank=True,
+        help_text=_("The id of the account this row belonged to, kept when that account was deleted."),
+    )
     outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
     # db_default: rows written by the previous release during a rolling deploy still get a value.
     grant = models.CharField(

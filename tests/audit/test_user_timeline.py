@@ -7,6 +7,8 @@ from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from avatars.models import AvatarChange
+from ledger.models import ObjectEvent
+from tests.audit.test_file_timeline import upload
 from uploads.models import TokenIssuance
 
 pytestmark = pytest.mark.django_db
@@ -170,3 +172,65 @@ def test_a_new_account_with_a_deleted_accounts_name_does_not_inherit_its_history
     old = client.get(timeline_url(name) + "?deleted=1").content.decode()
     assert old_request in old and "req-newcomer" not in old
     assert "belong to deleted accounts" in old
+
+
+def test_a_deleted_accounts_rows_keep_its_id_and_each_deleted_account_is_shown_apart(
+    client, django_user_model
+):
+    """Two accounts named carol, each deleted in turn: every audit row keeps the id of its own account
+    (issuances, avatar changes, file events), and the reviewer can read either account's story alone."""
+    client.force_login(
+        reviewer_with(django_user_model, "view_tokenissuance", "view_avatarchange", "view_user")
+    )
+    now = timezone.now()
+    ids = []
+    for turn in (1, 2):
+        account = django_user_model.objects.create_user(username="carol", password="x")
+        ids.append(account.pk)
+        TokenIssuance.objects.create(
+            user=account,
+            username="carol",
+            outcome="issued",
+            auth_method="jwt",
+            prefix=f"user/{account.pk}/",
+            role_session_name=f"user-{account.pk}",
+            request_id=f"req-carol-{turn}",
+            created_at=now - timedelta(minutes=5),
+            expiration=now + timedelta(minutes=55),
+        )
+        AvatarChange.objects.create(
+            user=account, username="carol", kind="upload_key_granted", request_id=f"avatar-carol-{turn}"
+        )
+        upload(
+            account, f"file-{turn}.png", f"300000000000000001:user-{account.pk}", now - timedelta(minutes=1)
+        )
+        account.delete()
+
+    for model in (TokenIssuance, AvatarChange, ObjectEvent):
+        kept = set(model.objects.values_list("user_id", "deleted_account_id"))
+        assert kept == {(None, ids[0]), (None, ids[1])}, model
+
+    both = client.get(timeline_url("carol")).content.decode()  # nobody is named carol now
+    assert "req-carol-1" in both and "req-carol-2" in both
+    assert (
+        f'href="?deleted=1&amp;account={ids[0]}"' in both
+        and f'href="?deleted=1&amp;account={ids[1]}"' in both
+    )
+
+    first = client.get(timeline_url("carol") + f"?deleted=1&account={ids[0]}")
+    events = first.context["timeline"].events
+    assert {event.request_id for event in events if event.source != "file"} == {
+        "req-carol-1",
+        "avatar-carol-1",
+    }
+    assert {event.deleted_account_id for event in events} == {ids[0]}
+    files = [event for event in events if event.source == "file"]
+    assert [event.key for event in files] == [f"user/{ids[0]}/file-1.png"]
+    assert not files[0].flagged  # its upload matches the deleted account's own issuance
+
+
+@pytest.mark.parametrize("account", ["0", "-1", "abc", "9" * 40, "\uff11"])
+def test_an_account_id_that_is_no_id_shows_every_deleted_account(client, django_user_model, account):
+    client.force_login(reviewer_with(django_user_model, "view_tokenissuance"))
+    page = client.get(timeline_url("nobody") + f"?deleted=1&account={account}")
+    assert page.status_code == 200 and page.context["deleted_id"] is None
