@@ -39,6 +39,12 @@ def audit_rows(django_user_model):
             error_code="sts_rejected" if outcome == "failed" else "",
             created_at=now - timedelta(hours=n * 7),
         )
+    for _turn in range(3):  # three deleted accounts that shared one name: their rows keep their ids
+        gone = django_user_model.objects.create_user(username="someone-who-left", password="x")
+        TokenIssuance.objects.create(
+            user=gone, username=gone.username, outcome="issued", auth_method="jwt", prefix=f"user/{gone.pk}/"
+        )
+        gone.delete()
     return user
 
 
@@ -66,6 +72,7 @@ def test_every_admin_page_we_own_fits_at_390_and_1440(
         "/admin/uploads/tokenissuance/",
         "/admin/uploads/tokenissuance/overview/",
         f"/admin/avatars/avatarchange/timeline/{audit_rows.username}/",
+        "/admin/avatars/avatarchange/timeline/someone-who-left/",
         "/admin/uploads/credentialurl/",
         "/admin/avatars/avatarchange/",
         "/admin/ledger/uploadusage/",
