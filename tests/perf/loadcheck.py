@@ -220,7 +220,7 @@ def report(
     )
     print(
         f"STS calls: {sts['received']} received, {sts['issued']} issued, {sts['throttled']} throttled, "
-        f"{sts['failed']} failed (injected); the SDK retried them, and "
+        f"{sts['failed']} failed (injected); the server retried them within the STS budget, and "
         f"{stale} request(s) got the user's still-valid credentials "
         "while STS was failing (stale-if-error)"
     )

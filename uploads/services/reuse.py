@@ -16,7 +16,7 @@ A request for credentials ends in one of three ways, by what the shared cache ho
   most ``ALIYUN_STS_QUEUE_SECONDS``, and past either bound the answer is 503 ``sts_busy`` with
   Retry-After at once.
 
-After a transient STS failure (throttling, 5xx, timeouts, after the SDK's own retries) every
+After a transient STS failure (throttling, 5xx, timeouts, after the bounded retries) every
 instance holds back from STS for a backoff that grows with consecutive failures (at least STS's
 ``x-acs-retry-after``): users with usable credentials get them (audited with the failure's code),
 users without get 503 with the backoff's remaining time as Retry-After, without a call.
