@@ -5,6 +5,9 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import Permission
 from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from avatars.models import AvatarChange
 from ledger.models import ObjectEvent
@@ -234,3 +237,18 @@ def test_an_account_id_that_is_no_id_shows_every_deleted_account(client, django_
     client.force_login(reviewer_with(django_user_model, "view_tokenissuance"))
     page = client.get(timeline_url("nobody") + f"?deleted=1&account={account}")
     assert page.status_code == 200 and page.context["deleted_id"] is None
+
+
+@hypothesis_settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(account=st.text(max_size=40), deleted=st.sampled_from(["1", "0", ""]), before=st.text(max_size=40))
+def test_any_query_string_gives_a_timeline_page(client, django_user_model, account, deleted, before):
+    """Whatever a reviewer's browser sends as ``account``, ``deleted`` or ``before``: a page, never a 500."""
+    reviewer = django_user_model.objects.get_or_create(username="reviewer", defaults={"is_staff": True})[0]
+    reviewer.user_permissions.add(Permission.objects.get(codename="view_tokenissuance"))
+    client.force_login(reviewer)
+    page = client.get(timeline_url("nobody"), {"account": account, "deleted": deleted, "before": before})
+    assert page.status_code == 200
+    deleted_id = page.context["deleted_id"]
+    assert deleted_id is None or (account.isascii() and account.isdigit() and deleted_id == int(account) > 0)
