@@ -64,6 +64,7 @@ class Breaker:
         self._lock = threading.Lock()
         self._open_until = 0.0
         self._down_since: float | None = None
+        self._recovered_at = float("-inf")  # when the last outage ended (monotonic)
         self._logged_at = 0.0
         self._failed = 0  # calls that failed since the last log line
         self._skipped = 0  # calls that used the stand-in without trying, since the last log line
@@ -72,6 +73,10 @@ class Breaker:
     def down(self) -> bool:
         """Whether the last call failed and none has succeeded since."""
         return self._down_since is not None
+
+    def recovered_within(self, seconds: float) -> bool:
+        """Whether the dependency came back from an outage less than ``seconds`` ago."""
+        return time.monotonic() - self._recovered_at < seconds
 
     def available(self) -> bool:
         """False while the breaker is open (a call failed less than ``open_seconds`` ago)."""
@@ -119,6 +124,7 @@ class Breaker:
             away = time.monotonic() - self._down_since
             failed, skipped = self._failed, self._skipped
             self._down_since, self._open_until, self._failed, self._skipped = None, 0.0, 0, 0
+            self._recovered_at = time.monotonic()
         logger.warning(
             "%s available again after %.1f s (%d failed and %d skipped calls since the last line)",
             self.name,
@@ -143,6 +149,7 @@ class Breaker:
         """Close the breaker and forget the outage (tests)."""
         with self._lock:
             self._down_since, self._open_until, self._failed, self._skipped = None, 0.0, 0, 0
+            self._recovered_at = float("-inf")
 
 
 redis_breaker = Breaker("Redis", redis_errors)
@@ -153,12 +160,17 @@ def redis_configured() -> bool:
     return bool(settings.REDIS_URL)
 
 
+def process_count() -> int:
+    """How many processes serve the app together: ``GUNICORN_WORKERS x APP_INSTANCES`` (at least 1)."""
+    return max(1, settings.GUNICORN_WORKERS) * max(1, settings.APP_INSTANCES)
+
+
 def process_share(limit: int, *, round_up: bool = True) -> int:
     """This process's share of a limit that Redis normally enforces for every process together:
-    ``limit / (GUNICORN_WORKERS x APP_INSTANCES)``, at least 1, rounded up (a per-user rate limit:
-    never stricter than needed) or down (the STS budget: never above it). Used while Redis is
-    unreachable, so the processes together stay within ``limit`` (when APP_INSTANCES is right)."""
-    processes = max(1, settings.GUNICORN_WORKERS) * max(1, settings.APP_INSTANCES)
+    ``limit / process_count()``, at least 1, rounded up (a per-user rate limit: never stricter than
+    needed) or down (the STS budget: never above it). Used while Redis is unreachable, so the
+    processes together stay within ``limit`` (when APP_INSTANCES is right)."""
+    processes = process_count()
     return max(1, math.ceil(limit / processes) if round_up else limit // processes)
 
 

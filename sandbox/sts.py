@@ -199,6 +199,7 @@ def _handle(
         )
 
     faults = config.faults
+    arrived = time.monotonic()  # what the quota counts: the call's arrival, not the end of its latency
     if faults.latency_ms:
         time.sleep(faults.latency_ms / 1000)
     outcome = faults.next_call()
@@ -215,7 +216,7 @@ def _handle(
         trace.update(action="AssumeRoleWithOIDC", caller="unsigned (OIDC token)")
         if version != API_VERSION:
             raise StsError(400, "InvalidVersion", "Specified parameter Version is not valid.")
-        if not faults.meter.admit("oidc"):
+        if not faults.meter.admit("oidc", arrived=arrived):
             return _throttle_response(request, request_id, faults.throttle_retry_after_ms)
         return _assume_role_with_oidc(config, params, request_id)
     action, caller = _authenticate(config, nonces, request, params, body)
@@ -236,7 +237,7 @@ def _handle(
         raise StsError(
             404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method."
         )
-    if not faults.meter.admit(caller.kind):
+    if not faults.meter.admit(caller.kind, arrived=arrived):
         return _throttle_response(request, request_id, faults.throttle_retry_after_ms)
     return _assume_role(config, params, request_id, caller)
 

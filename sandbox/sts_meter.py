@@ -13,6 +13,7 @@ within any calendar second, plus a short per-second history, so a benchmark can 
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections import deque
@@ -37,7 +38,9 @@ class StsCallMeter:
         self._lock = threading.Lock()
         self.max_calls_per_second = 0
         self.window: RateWindow = "sliding"
-        self._recent: deque[float] = deque()  # monotonic times of admitted calls, the last second
+        # Arrival times (monotonic) of admitted calls, sorted: calls may finish their processing, and so
+        # be counted, in another order than they arrived.
+        self._recent: list[float] = []
         self._history: deque[list[int]] = deque(maxlen=HISTORY_SECONDS)  # [epoch second, admitted, throttled]
         self.reset()
 
@@ -64,29 +67,44 @@ class StsCallMeter:
             if window is not None:
                 self.window = window  # type: ignore[assignment]
 
-    def admit(self, caller_kind: str) -> bool:
-        """Count one AssumeRole* call; False when it is past the budget (answer it `Throttling`)."""
-        now, second = time.monotonic(), int(time.time())
+    def admit(self, caller_kind: str, *, arrived: float | None = None) -> bool:
+        """Count one AssumeRole* call that arrived at ``arrived`` (``time.monotonic()``; default now);
+        False when it is past the budget (answer it `Throttling`)."""
+        now = time.monotonic()
+        if arrived is not None:
+            now = min(now, arrived)
+        second = int(time.time() - (time.monotonic() - now))
         with self._lock:
-            while self._recent and self._recent[0] <= now - 1.0:
-                self._recent.popleft()
-            if not self._history or self._history[-1][0] != second:
-                self._history.append([second, 0, 0])
-            current = self._history[-1]
+            newest = max(now, self._recent[-1]) if self._recent else now
+            del self._recent[: bisect.bisect_right(self._recent, newest - 2.0)]  # two seconds are enough
+            current = next((row for row in reversed(self._history) if row[0] == second), None)
+            if current is None:
+                current = [second, 0, 0]
+                self._history.append(current)
             limit = self.max_calls_per_second
             if self.window == "fixed":
                 over = bool(limit) and current[1] >= limit
-            else:
-                over = bool(limit) and len(self._recent) >= limit
+            else:  # the calls that arrived within the second before this one
+                earlier = bisect.bisect_right(self._recent, now) - bisect.bisect_right(
+                    self._recent, now - 1.0
+                )
+                over = bool(limit) and earlier >= limit
             if over:
                 current[2] += 1
                 self.throttled += 1
                 return False
-            self._recent.append(now)
+            bisect.insort(self._recent, now)
             current[1] += 1
             self.admitted += 1
             self.by_caller[caller_kind] = self.by_caller.get(caller_kind, 0) + 1
-            self.max_in_sliding_second = max(self.max_in_sliding_second, len(self._recent))
+            # The busiest second that holds this arrival: each [start, start + 1) with start in (now - 1, now].
+            window = self._recent[
+                bisect.bisect_right(self._recent, now - 1.0) : bisect.bisect_left(self._recent, now + 1.0)
+            ]
+            busiest = max(
+                bisect.bisect_left(window, start + 1.0) - i for i, start in enumerate(window) if start <= now
+            )
+            self.max_in_sliding_second = max(self.max_in_sliding_second, busiest)
             self.max_in_calendar_second = max(self.max_in_calendar_second, current[1])
             return True
 

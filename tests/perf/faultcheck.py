@@ -438,13 +438,14 @@ class Figures:
     fresh: dict[str, int]
     errors: dict[str, int]
     sts_calls: int
-    sts_max_per_second: int
+    sts_max_per_second: int  # arrivals at the sandbox's STS in any sliding second
     sandbox_throttled: int
     duplicates: int
     readyz: str
     log_bytes: int
     user_max_per_second: int
     problems: list[str]
+    sts_logged_max_per_second: int = 0  # the same by the times of the sandbox's log lines
 
 
 def figures(
@@ -590,6 +591,7 @@ def scenarios(stack: harness.Stack, redis_server: OwnRedis, args: argparse.Names
         seconds = args.duration + (args.redis_outage + 4 if name.startswith("Redis") else 0)
         logs_before = log_size(stack)
         offsets = log_offsets(stack)
+        sandbox_faults(stack, reset_stats=True)  # the sliding-second maximum below is this scenario's own
         before = stack.sts_stats()
         wall_start = time.time()
         answers, _began, _ended = run_load(load, seconds, during)
@@ -609,6 +611,11 @@ def scenarios(stack: harness.Stack, redis_server: OwnRedis, args: argparse.Names
         )
         harness.close_django_connections()  # this process's own may have been terminated
         result.problems += [f"{name}: {p}" for p in audit_check(answers)]
+        # What Alibaba counts is arrivals: the sandbox meters AssumeRole calls as they arrive. The log
+        # lines' times (``most_in_a_second``, printed too) come after each call's processing, whose
+        # jitter on a loaded machine can bunch calls that arrived more than a second apart.
+        result.sts_logged_max_per_second = result.sts_max_per_second
+        result.sts_max_per_second = int(after["max_calls_in_one_second"])
         if result.sts_max_per_second > BUDGET:
             result.problems.append(f"{name}: {result.sts_max_per_second} AssumeRole calls in one second")
         if name.startswith("Redis"):
@@ -649,7 +656,8 @@ def print_result(result: Figures) -> None:
     print(
         f"\n== {result.name}: reused p50 {result.reused_p50:.0f} ms, p99 {result.reused_p99:.0f} ms "
         f"({result.reused_count} answers); fresh {result.fresh}; 5xx {result.errors or 0}; "
-        f"AssumeRole {result.sts_calls}, at most {result.sts_max_per_second} in one second, "
+        f"AssumeRole {result.sts_calls}, at most {result.sts_max_per_second} in one second "
+        f"({result.sts_logged_max_per_second} by log time), "
         f"{result.sandbox_throttled} Throttling at the sandbox, {result.duplicates} duplicate(s); "
         f"readyz {result.readyz}; logs {result.log_bytes} bytes; "
         f"most 200s for one user in a second {result.user_max_per_second}",

@@ -22,7 +22,9 @@ def test_search_index_migration_never_blocks_writers_on_postgresql():
         with CaptureQueriesContext(connection) as queries:
             call_command("migrate", "uploads", "0004", verbosity=0)
     finally:
-        call_command("migrate", "uploads", verbosity=0)
+        call_command(
+            "migrate", verbosity=0
+        )  # every app: going back to uploads 0003 unapplied later apps' too
     index_statements = [query["sql"] for query in queries if re.match(r"(CREATE|DROP) INDEX", query["sql"])]
 
     if connection.vendor == "postgresql":
@@ -58,7 +60,9 @@ def test_search_index_migration_can_run_again_after_stopping_half_way():
                     )
         call_command("migrate", "uploads", "0004", verbosity=0)
     finally:
-        call_command("migrate", "uploads", verbosity=0)
+        call_command(
+            "migrate", verbosity=0
+        )  # every app: going back to uploads 0003 unapplied later apps' too
 
     with connection.cursor() as cursor:
         indexes = connection.introspection.get_constraints(cursor, "uploads_tokenissuance")

@@ -1,6 +1,7 @@
 """Token reuse: one AssumeRole call per user (across processes and instances), refreshed ahead in the
 background, with bounded waiting on STS (the bulkhead) and the account's STS budget."""
 
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +14,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from aliyun import sts
+from core.dependencies import OPEN_SECONDS, redis_breaker
 from uploads.services import reuse, sts_budget
 from uploads.services.reuse import session_policy_build
 
@@ -306,3 +308,79 @@ def test_a_herd_of_new_users_stays_within_the_budget_at_the_sandbox(sandbox, set
     assert figures["max_calls_in_one_second"] <= 20
     assert figures["rate_throttled"] == 0
     assert outcomes.count("ok") >= 40 and len(outcomes) == 60
+
+
+# --- the STS budget when Redis goes and comes back ---------------------------------------------------
+
+DEAD_REDIS_URL = "redis://127.0.0.1:9/0"  # nothing listens on the discard port
+
+
+def _redis_at(settings, url: str) -> None:
+    settings.REDIS_URL = url
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": url,
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+        }
+    }
+
+
+def test_a_process_that_finds_redis_gone_admits_nothing_for_a_window(settings):
+    """Calls other processes admitted in Redis just before it went are unknown here: the first call
+    after finding Redis gone waits LOSS_HOLD_SECONDS from that moment, however long ago this process
+    used Redis."""
+    settings.ALIYUN_STS_MAX_CALLS_PER_SECOND = 8
+    _redis_at(settings, DEAD_REDIS_URL)
+    sts_budget.sts_budget_clear()
+    started = time.monotonic()
+
+    ticket = sts_budget.sts_call_admit(deadline=started + 3)
+
+    assert ticket
+    assert time.monotonic() - started >= sts_budget.LOSS_HOLD_SECONDS - 0.1
+
+
+def test_trying_redis_again_while_it_is_away_forgets_no_call_counted_alone(settings):
+    """While Redis is away, the breaker tries it again every OPEN_SECONDS. A try that fails must leave
+    this process's own log as it was: its share stays used by the calls still counting."""
+    settings.ALIYUN_STS_MAX_CALLS_PER_SECOND = 8
+    settings.GUNICORN_WORKERS, settings.APP_INSTANCES = 2, 2  # a share of 2
+    _redis_at(settings, DEAD_REDIS_URL)
+    sts_budget.sts_budget_clear()
+    in_flight = [sts_budget.sts_call_admit(deadline=time.monotonic() + 4) for _ in range(2)]
+    assert all(in_flight)
+
+    time.sleep(OPEN_SECONDS + 0.1)  # the breaker lets the next call try Redis (and fail) again
+    assert sts_budget.sts_call_admit(deadline=time.monotonic()) is None
+    for ticket in in_flight:
+        sts_budget.sts_call_done(ticket)
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs the Redis of the PostgreSQL + Redis run")
+def test_back_on_redis_a_process_leaves_room_for_those_still_counting_alone(settings):
+    """4 processes (2 workers x 2 instances), budget 8: each may count 2 calls alone. The first back on
+    Redis writes its own 2 there and marks the log recovering, so Redis admits nothing more until the
+    others' shares could have stopped counting (RECOVERY_SECONDS); then the whole budget again."""
+    settings.ALIYUN_STS_MAX_CALLS_PER_SECOND = 8
+    settings.GUNICORN_WORKERS, settings.APP_INSTANCES = 2, 2
+    live_url = os.environ["REDIS_URL"]
+    _redis_at(settings, live_url)
+    sts_budget.sts_budget_clear()
+    assert sts_budget.recovering_limit(8) == 2
+
+    _redis_at(settings, DEAD_REDIS_URL)  # Redis goes away
+    alone = [sts_budget.sts_call_admit(deadline=time.monotonic() + 3) for _ in range(2)]
+    assert all(alone)  # after a window, this process's share, counted alone
+    for ticket in alone:
+        sts_budget.sts_call_done(ticket)
+
+    _redis_at(settings, live_url)  # Redis is back
+    redis_breaker.reset()
+    now = time.monotonic()
+    assert [bool(sts_budget.sts_call_admit(deadline=now)) for _ in range(3)] == [False, False, False]
+
+    time.sleep(sts_budget.RECOVERY_SECONDS + 0.2)
+    now = time.monotonic()
+    assert [bool(sts_budget.sts_call_admit(deadline=now)) for _ in range(9)] == [True] * 8 + [False]
+    sts_budget.sts_budget_clear()

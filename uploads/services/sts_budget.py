@@ -23,6 +23,18 @@ call may take (so an instance that dies mid-call frees the slot in time), then i
 Without Redis (the SQLite development set-up, or while Redis is down) each process keeps a log of
 its own: the whole budget on the local-memory cache (one process), and its share
 (``core.dependencies.process_share``) while a configured Redis is unreachable.
+
+The two switches are where the processes disagree about which log counts, so each is covered:
+
+- Losing Redis: calls admitted there by any process in the last second are unknown to the local
+  logs, and some may still be on their way to STS, so a process that finds Redis gone admits nothing
+  for ``LOSS_HOLD_SECONDS`` (two windows) from that moment.
+- Getting Redis back: a process comes back when its breaker next lets it try (``OPEN_SECONDS``), so
+  for a while some count in Redis and others still count alone, each up to its share. A process
+  that was counting alone (or whose breaker saw the outage on any call) writes its calls into Redis
+  and marks the log as recovering for
+  ``RECOVERY_SECONDS``; meanwhile admissions through Redis leave room for every other process's
+  share (``recovering_limit``), so the two kinds of log together never pass the budget.
 """
 
 from __future__ import annotations
@@ -38,20 +50,34 @@ from django.conf import settings
 from django.core.cache import cache as shared_cache
 
 from aliyun.deadlines import sts_call_deadline_seconds
-from core.dependencies import process_share, redis_breaker, redis_configured
+from core.dependencies import OPEN_SECONDS, process_count, process_share, redis_breaker, redis_configured
 
 WINDOW_SECONDS = 1.0
+# After a process that counted alone is back on Redis, the others are back within their breaker's
+# OPEN_SECONDS, and what they counted alone stops counting a window later; a second to spare.
+RECOVERY_SECONDS = OPEN_SECONDS + WINDOW_SECONDS + 1.0
+# After finding Redis gone: a window, plus a second for calls admitted there that are still on their way.
+LOSS_HOLD_SECONDS = 2 * WINDOW_SECONDS
 BACKGROUND_SHARE = 0.8  # background refreshes leave this much of the budget's top to waiting users
 _POLL_SECONDS = 0.02  # how often a waiter looks again while every slot is held by a call in flight
 
-# KEYS[1]: the sorted set of calls (member: a ticket; score: µs of Redis's clock until which it counts).
-# ARGV: 1 this caller's limit, 2 the window (µs), 3 the ticket, 4 how long a call may take (µs).
-# Returns 0 when admitted, else µs to wait before asking again.
+# KEYS[1]: the sorted set of calls (member: a ticket; score: µs of Redis's clock until which it counts);
+# KEYS[2]: present while the log is recovering (processes may still be counting alone).
+# ARGV: 1 this caller's limit, 2 the window (µs), 3 the ticket, 4 how long a call may take (µs),
+# 5 the limit while recovering, 6 "1" when the caller was counting alone (starts a recovery),
+# 7 how long a recovery lasts (ms). Returns 0 when admitted, else µs to wait before asking again.
 _ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+if ARGV[6] == '1' then
+  redis.call('SET', KEYS[2], '1', 'PX', tonumber(ARGV[7]))
+end
+local limit = tonumber(ARGV[1])
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  limit = math.min(limit, tonumber(ARGV[5]))
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
+if redis.call('ZCARD', KEYS[1]) >= limit then
   local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   return math.max(1, tonumber(first[2]) - now)
 end
@@ -99,13 +125,17 @@ class _ProcessLog:
             if ticket in self._until:
                 self._until[ticket] = time.monotonic() + window
 
-    def take_all(self) -> list[tuple[str, float]]:
-        """Every entry that still counts, with the seconds it still counts for; the log is emptied."""
+    def entries(self) -> list[tuple[str, float]]:
+        """Every entry that still counts, with the seconds it still counts for (the log keeps them)."""
         now = time.monotonic()
         with self._lock:
-            entries = [(name, until - now) for name, until in self._until.items() if until > now]
-            self._until.clear()
-        return entries
+            return [(name, until - now) for name, until in self._until.items() if until > now]
+
+    def forget(self, names: list[str]) -> None:
+        """Drop these entries (they now count in Redis)."""
+        with self._lock:
+            for name in names:
+                self._until.pop(name, None)
 
     def clear(self) -> None:
         with self._lock:
@@ -114,8 +144,9 @@ class _ProcessLog:
 
 _process_log = _ProcessLog()
 _KEY = "uploads:sts-budget"
-# When this process last used the shared log: losing Redis then holds calls back for a window.
-_switch = {"shared_at": 0.0}
+_RECOVERING_KEY = "uploads:sts-budget:recovering"
+# When this process last used the shared log, and when it last found Redis gone (monotonic clock).
+_switch = {"shared_at": 0.0, "local_since": 0.0}
 
 
 @cache
@@ -146,19 +177,41 @@ def _admit_once(ticket: str, budget: int, share: float) -> float:
     def shared() -> float:
         admit, _done, seed = _scripts(settings.REDIS_URL)
         key = shared_cache.make_key(_KEY)
-        own = _process_log.take_all()
-        if own:  # back from an outage: the calls counted here count there too
+        # Back from an outage (this process counted alone, or saw Redis fail or come back moments ago,
+        # even on other calls): the others may still count alone, so the log is recovering.
+        was_alone = (
+            _switch["local_since"] > _switch["shared_at"]
+            or redis_breaker.down
+            or redis_breaker.recovered_within(RECOVERY_SECONDS)
+        )
+        own = _process_log.entries()
+        if own:  # back from an outage: the calls counted here count there too, and only there
             seed(keys=[key], args=[value for name, left in own for value in (name, int(left * 1e6))])
+            # Forgotten here only once Redis has them: while it is still away this try fails, and
+            # the calls go on counting in this process's log.
+            _process_log.forget([name for name, _left in own])
         waited_us = admit(
-            keys=[key],
-            args=[max(1, int(budget * share)), int(WINDOW_SECONDS * 1e6), ticket, int(longest * 1e6)],
+            keys=[key, shared_cache.make_key(_RECOVERING_KEY)],
+            args=[
+                max(1, int(budget * share)),
+                int(WINDOW_SECONDS * 1e6),
+                ticket,
+                int(longest * 1e6),
+                max(1, int(recovering_limit(budget) * share)),
+                "1" if was_alone or own else "0",
+                int(RECOVERY_SECONDS * 1000),
+            ],
         )
         _switch["shared_at"] = time.monotonic()
         return int(waited_us) / 1e6
 
     def local() -> float:
-        # Just lost Redis: calls admitted there in the last second are unknown here, so none for a second.
-        hold = _switch["shared_at"] + WINDOW_SECONDS - time.monotonic()
+        now = time.monotonic()
+        if _switch["local_since"] <= _switch["shared_at"]:  # Redis just went away: from now on, alone
+            _switch["local_since"] = now
+        # Calls admitted in Redis until it went away are unknown here, and some are still on their way
+        # to STS (a call counts until a window after it returns): none for LOSS_HOLD_SECONDS.
+        hold = _switch["local_since"] + LOSS_HOLD_SECONDS - now
         if hold > 0:
             return hold
         own = process_share(budget, round_up=False)
@@ -167,6 +220,12 @@ def _admit_once(ticket: str, budget: int, share: float) -> float:
         )
 
     return redis_breaker.call(shared, local)
+
+
+def recovering_limit(budget: int) -> int:
+    """How many calls may count in Redis while the log is recovering: the budget less every other
+    process's share (each may still be counting alone), at least 1."""
+    return max(1, budget - (process_count() - 1) * process_share(budget, round_up=False))
 
 
 def sts_call_admit(*, deadline: float, background: bool = False) -> str | None:
@@ -213,6 +272,6 @@ def sts_call_done(ticket: str | None) -> None:
 def sts_budget_clear() -> None:
     """Forget the calls counted so far (tests)."""
     _process_log.clear()
-    _switch["shared_at"] = 0.0
+    _switch["shared_at"] = _switch["local_since"] = 0.0
     if redis_configured():
-        redis_breaker.call(lambda: shared_cache.delete(_KEY), lambda: None)
+        redis_breaker.call(lambda: shared_cache.delete_many([_KEY, _RECOVERING_KEY]), lambda: None)
